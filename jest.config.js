@@ -1,0 +1,14 @@
+/** Jest runs the TypeScript sources through ts-jest without type-checking (`npm run typecheck` does that once). */
+/** @type {import('jest').Config} */
+module.exports = {
+  testEnvironment: 'node',
+  roots: ['<rootDir>/tests'],
+  testMatch: ['**/*.test.ts'],
+  transform: {
+    '^.+\\.ts$': ['ts-jest', { diagnostics: false }],
+  },
+  globalSetup: '<rootDir>/tests/support/global-setup.ts',
+  testTimeout: 60_000,
+  // The suite drives real servers and worker processes; two files at a time fits a 2-core machine.
+  maxWorkers: 2,
+};

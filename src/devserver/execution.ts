@@ -1,0 +1,196 @@
+/**
+ * The mutable state of one workflow run, as the dev server keeps and persists it, and the primitives that
+ * append to its history. Everything here is plain JSON so that the write-ahead log can store it as is.
+ */
+import { enums, timestamp, type Pb } from './proto';
+
+const { EventType } = enums;
+
+/** A workflow task: scheduled, then started by a poller, then completed, failed or timed out. */
+export interface WorkflowTaskState {
+  scheduledEventId: number;
+  /** 0 until a poller takes it. */
+  startedEventId: number;
+  attempt: number;
+  /** Attempts after the first are transient: their events are written only when one completes. */
+  transient: boolean;
+  onSticky: boolean;
+  scheduledTime: number;
+  startedTime?: number;
+  identity?: string;
+  requestId?: string;
+  /** Not before this time (workflow-task retry backoff, first-task backoff). */
+  notBefore?: number;
+}
+
+export interface RetryPolicyState {
+  initialIntervalMs: number;
+  backoffCoefficient: number;
+  maximumIntervalMs: number;
+  /** 0 = unlimited. */
+  maximumAttempts: number;
+  nonRetryableErrorTypes: string[];
+}
+
+export interface ActivityState {
+  scheduledEventId: number;
+  activityId: string;
+  activityType: string;
+  taskQueue: string;
+  attempt: number;
+  /** `backoff`: waiting for the retry interval before the next attempt is queued. */
+  phase: 'scheduled' | 'started' | 'backoff';
+  scheduledTime: number;
+  attemptScheduledTime: number;
+  startedTime?: number;
+  identity?: string;
+  scheduleToCloseMs: number;
+  scheduleToStartMs: number;
+  startToCloseMs: number;
+  heartbeatMs: number;
+  retry: RetryPolicyState;
+  retryPolicy: Pb;
+  heartbeatDetails?: Pb;
+  lastHeartbeatTime?: number;
+  lastFailure?: Pb;
+  cancelRequested: boolean;
+  lastAttemptCompleteTime?: number;
+}
+
+export interface TimerState {
+  timerId: string;
+  startedEventId: number;
+  fireAt: number;
+}
+
+export interface ChildState {
+  initiatedEventId: number;
+  namespace: string;
+  workflowId: string;
+  workflowType: string;
+  parentClosePolicy: number;
+  runId?: string;
+}
+
+export interface ExecutionLink {
+  namespace: string;
+  workflowId: string;
+  runId: string;
+}
+
+export interface ExecutionState {
+  namespace: string;
+  workflowId: string;
+  runId: string;
+  firstRunId: string;
+  workflowType: string;
+  taskQueue: string;
+  /** WorkflowExecutionStatus enum value. */
+  status: number;
+  startTime: number;
+  executionTime: number;
+  closeTime?: number;
+  requestIds: string[];
+  memo?: Pb;
+  /** `indexedFields` of the run's search attributes, JSON-form payloads by name. */
+  searchAttributes: Record<string, Pb>;
+  userMetadata?: Pb;
+  parent?: ExecutionLink & { initiatedEventId: number };
+  root: { workflowId: string; runId: string };
+  workflowTaskTimeoutMs: number;
+  runTimeoutMs: number;
+  executionTimeoutMs: number;
+  /** Deadline of the whole chain of runs (execution timeout), carried across continue-as-new. */
+  executionExpiresAt?: number;
+  retryPolicy?: Pb;
+  attempt: number;
+  stickyQueue?: string;
+  stickyScheduleToStartMs: number;
+  /** Started event id of the last completed workflow task. */
+  previousStartedEventId: number;
+  wft?: WorkflowTaskState;
+  activities: Record<string, ActivityState>;
+  timers: Record<string, TimerState>;
+  children: Record<string, ChildState>;
+  cancelRequested: boolean;
+  /** Next run of the chain (continue-as-new, retry). */
+  newRunId?: string;
+  historySizeBytes: number;
+  events: Pb[];
+  /** Events that arrived while a workflow task ran; written after it completes. */
+  buffered: Pb[];
+}
+
+export const executionKey = (namespace: string, workflowId: string, runId: string) =>
+  `${namespace}/${workflowId}/${runId}`;
+
+export const keyOf = (ex: Pick<ExecutionState, 'namespace' | 'workflowId' | 'runId'>) =>
+  executionKey(ex.namespace, ex.workflowId, ex.runId);
+
+export const isOpen = (ex: ExecutionState) =>
+  ex.status === enums.WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING;
+
+export const nextEventId = (ex: ExecutionState) => ex.events.length + 1;
+
+let taskIdCounter = Date.now();
+
+/** The attribute field of each event type, e.g. `activityTaskScheduledEventAttributes`. */
+export function attributesField(eventType: number): string {
+  const name = EventType[eventType] as unknown as string; // EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+  const camel = name
+    .replace(/^EVENT_TYPE_/, '')
+    .toLowerCase()
+    .replace(/_([a-z])/g, (_m, c: string) => c.toUpperCase());
+  return `${camel}EventAttributes`;
+}
+
+/** Builds an event without an id; `writeEvent` or the buffer flush gives it one. */
+export function makeEvent(eventType: number, attributes: Pb, now: number, extra: Pb = {}): Pb {
+  return { eventTime: timestamp(now), eventType, [attributesField(eventType)]: attributes, ...extra };
+}
+
+/** Appends an event to history now, giving it the next id. Returns the id. */
+export function writeEvent(ex: ExecutionState, event: Pb): number {
+  const eventId = nextEventId(ex);
+  event.eventId = String(eventId);
+  event.taskId = String(++taskIdCounter);
+  ex.events.push(event);
+  ex.historySizeBytes += JSON.stringify(event).length;
+  return eventId;
+}
+
+/**
+ * Adds an event that arrived from outside the workflow task (signal, activity result, timer…): written
+ * now, or buffered while a workflow task is running so the worker's view of history stays consistent.
+ */
+export function addExternalEvent(ex: ExecutionState, event: Pb): void {
+  if (ex.wft && ex.wft.startedEventId > 0) ex.buffered.push(event);
+  else writeEvent(ex, event);
+}
+
+/**
+ * Writes buffered events. An event that refers to the one written just before it (an activity's
+ * completion refers to its started event) carries `startedEventId: 'previous'` until then.
+ */
+export function flushBuffered(ex: ExecutionState): boolean {
+  const buffered = ex.buffered;
+  ex.buffered = [];
+  for (const event of buffered) {
+    const attrs = event[attributesField(event.eventType as number)] as Pb;
+    if (attrs?.startedEventId === 'previous') attrs.startedEventId = String(nextEventId(ex) - 1);
+    writeEvent(ex, event);
+  }
+  return buffered.length > 0;
+}
+
+/** Writes an activity attempt's started event and its outcome event, buffered together if need be. */
+export function addActivityOutcome(ex: ExecutionState, started: Pb, outcome: Pb): void {
+  const attrs = outcome[attributesField(outcome.eventType as number)] as Pb;
+  if (ex.wft && ex.wft.startedEventId > 0) {
+    attrs.startedEventId = 'previous';
+    ex.buffered.push(started, outcome);
+  } else {
+    attrs.startedEventId = String(writeEvent(ex, started));
+    writeEvent(ex, outcome);
+  }
+}

@@ -1,0 +1,2 @@
+// Every workflow the test suite runs, bundled once by global-setup.ts.
+export * from '../devserver/workflows';
