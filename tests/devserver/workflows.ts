@@ -169,3 +169,13 @@ export async function timerCancelWorkflow(): Promise<string> {
 export async function failingWorkflow(message: string): Promise<void> {
   throw ApplicationFailure.nonRetryable(message, 'Expected');
 }
+
+/** Schedules an activity on a queue no worker polls, with a short schedule-to-start timeout. */
+export async function scheduleToStartWorkflow(queue: string): Promise<string> {
+  const { echo } = proxyActivities<ConformanceActivities>({
+    taskQueue: queue,
+    scheduleToStartTimeout: '500ms',
+    startToCloseTimeout: '5s',
+  });
+  return await echo('never');
+}

@@ -1,0 +1,92 @@
+import { Client, Connection } from '@temporalio/client';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { cliScript, startTsProcess, workerProcessScript, type RunningProcess } from '../support/processes';
+import { externalTemporal, startTestTemporal, uniqueTaskQueue, withWorker, workflowBundle, type TestTemporal } from '../support/temporal';
+import { createConformanceActivities, readLog } from './activities';
+import { signalsAndTimerWorkflow, stateQuery, twoStepWorkflow, unblockSignal } from './workflows';
+
+const dir = mkdtempSync(path.join(tmpdir(), 'labline-crash-'));
+const processes: RunningProcess[] = [];
+afterEach(async () => {
+  await Promise.all(processes.splice(0).map((p) => p.kill()));
+});
+
+describe('a worker killed with SIGKILL', () => {
+  let env: TestTemporal;
+  beforeAll(async () => {
+    env = await startTestTemporal();
+  });
+  afterAll(async () => env?.stop());
+
+  test('a second worker finishes the workflow and a completed activity does not run again', async () => {
+    const taskQueue = uniqueTaskQueue();
+    const key = `two-step-${taskQueue}`;
+    const first = startTsProcess(workerProcessScript, [env.address, env.namespace, taskQueue, dir, workflowBundle().codePath]);
+    processes.push(first);
+    await first.waitFor(/worker ready/);
+    const handle = await env.client.workflow.start(twoStepWorkflow, { taskQueue, workflowId: key, args: [key] });
+    // The first step has completed once the workflow answers a query with it in history.
+    for (let i = 0; i < 200 && readLog(dir, key).length === 0; i++) await new Promise((r) => setTimeout(r, 50));
+    expect(readLog(dir, key)).toEqual(['first']);
+    await first.kill('SIGKILL');
+
+    await handle.signal(unblockSignal, 'go');
+    const result = await withWorker(env, { taskQueue, activities: createConformanceActivities(dir) }, () => handle.result());
+    expect(result).toEqual(['first', 'second']);
+    expect(readLog(dir, key)).toEqual(['first', 'second']);
+  });
+});
+
+(externalTemporal ? describe.skip : describe)('the dev server killed with SIGKILL', () => {
+  test('restarted on the same data file, it fires the timer, takes a new signal and completes the workflow', async () => {
+    const db = path.join(mkdtempSync(path.join(tmpdir(), 'labline-db-')), 'devserver.wal');
+    const startServer = async (port: number) => {
+      const server = startTsProcess(cliScript, ['devserver', '--port', String(port), '--db', db, '--log-level', 'warn']);
+      processes.push(server);
+      const match = await server.waitFor(/listening on 127\.0\.0\.1:(\d+)/);
+      return { server, address: `127.0.0.1:${match[1]}` };
+    };
+    const { server, address } = await startServer(0);
+    const port = Number(address.split(':')[1]);
+    const taskQueue = uniqueTaskQueue();
+    const workflowId = `restart-${taskQueue}`;
+    const env: TestTemporal = await connectTo(address);
+    try {
+      await withWorker(env, { taskQueue, activities: createConformanceActivities(dir) }, async () => {
+        const handle = await env.client.workflow.start(signalsAndTimerWorkflow, { taskQueue, workflowId, args: [2500, 2] });
+        await handle.signal(unblockSignal, 'before');
+        expect((await handle.query(stateQuery)).messages).toEqual(['before']);
+        const history = await handle.fetchHistory();
+        // The kill must come while the timer is still pending.
+        expect(history.events!.some((e) => e.timerStartedEventAttributes)).toBe(true);
+        expect(history.events!.some((e) => e.timerFiredEventAttributes)).toBe(false);
+      });
+    } finally {
+      await env.connection.close();
+    }
+    await server.kill('SIGKILL');
+
+    const restarted = await startServer(port);
+    const again = await connectTo(restarted.address);
+    try {
+      const result = await withWorker(again, { taskQueue, activities: createConformanceActivities(dir) }, async () => {
+        const handle = again.client.workflow.getHandle(workflowId);
+        await handle.signal(unblockSignal, 'after');
+        return handle.result();
+      });
+      expect(result).toEqual(['before', 'after']);
+      const history = await again.client.workflow.getHandle(workflowId).fetchHistory();
+      expect(history.events!.some((e) => e.timerFiredEventAttributes)).toBe(true);
+    } finally {
+      await again.connection.close();
+    }
+  });
+});
+
+async function connectTo(address: string): Promise<TestTemporal> {
+  const connection = await Connection.connect({ address });
+  const client = new Client({ connection, namespace: 'default' });
+  return { address, namespace: 'default', connection, client, stop: () => connection.close() };
+}
