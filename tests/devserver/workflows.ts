@@ -13,6 +13,7 @@ import {
   executeChild,
   isCancellation,
   proxyActivities,
+  setCurrentDetails,
   setHandler,
   sleep,
   startChild,
@@ -178,4 +179,13 @@ export async function scheduleToStartWorkflow(queue: string): Promise<string> {
     startToCloseTimeout: '5s',
   });
   return await echo('never');
+}
+
+/** Upserts the given search attributes, sets current details, then waits for a signal. */
+export async function visibilityWorkflow(upsert: Record<string, string[]>): Promise<void> {
+  if (Object.keys(upsert).length) upsertSearchAttributes(upsert);
+  setCurrentDetails(`waiting for unblock; upserted ${Object.keys(upsert).join(', ') || 'nothing'}`);
+  let done = false;
+  setHandler(unblockSignal, () => void (done = true));
+  await condition(() => done);
 }
