@@ -14,55 +14,62 @@ export function addDevServerCommand(program: Command): void {
     .description('Run the embedded Temporal-compatible development server (gRPC, 127.0.0.1).')
     .option('--port <port>', 'TCP port to listen on (0 = any free port)', '7233')
     .option('--ip <ip>', 'interface to listen on', '127.0.0.1')
-    .option('--db <path>', 'write-ahead log file or directory; without it the server keeps everything in memory')
+    .option(
+      '--db <path>',
+      'write-ahead log file or directory; without it the server keeps everything in memory',
+    )
     .option('--namespace <name>', 'namespace to create besides "default" (repeatable)', collect, [])
     .option(
       '--search-attribute <name=type>',
-      'custom search attribute to register, e.g. Team=Keyword (repeatable); Labline\'s own are always registered',
+      "custom search attribute to register, e.g. Team=Keyword (repeatable); Labline's own are always registered",
       collect,
       [],
     )
     .option('--log-level <level>', 'debug, info, warn or error', 'info')
-    .action(async (options: {
-      port: string;
-      ip: string;
-      db?: string;
-      namespace: string[];
-      searchAttribute: string[];
-      logLevel: string;
-    }) => {
-      const port = Number(options.port);
-      if (!Number.isInteger(port) || port < 0 || port > 65535) {
-        throw new Error(`--port ${options.port} is not a TCP port: give a number from 0 to 65535.`);
-      }
-      if (!['debug', 'info', 'warn', 'error'].includes(options.logLevel)) {
-        throw new Error(`--log-level ${options.logLevel} is not one of debug, info, warn, error.`);
-      }
-      const searchAttributes: Record<string, SearchAttributeTypeName> = { ...lablineSearchAttributes };
-      for (const pair of options.searchAttribute) {
-        const [name, type] = pair.split('=');
-        if (!name || !type || !isSearchAttributeType(type)) {
-          throw new Error(
-            `--search-attribute ${pair}: write NAME=TYPE with TYPE one of Keyword, Text, Int, Double, Bool, Datetime, KeywordList.`,
-          );
+    .action(
+      async (options: {
+        port: string;
+        ip: string;
+        db?: string;
+        namespace: string[];
+        searchAttribute: string[];
+        logLevel: string;
+      }) => {
+        const port = Number(options.port);
+        if (!Number.isInteger(port) || port < 0 || port > 65535) {
+          throw new Error(`--port ${options.port} is not a TCP port: give a number from 0 to 65535.`);
         }
-        searchAttributes[name] = type;
-      }
-      const server = await startDevServer({
-        port,
-        ip: options.ip,
-        db: options.db,
-        namespaces: options.namespace,
-        searchAttributes,
-        logLevel: options.logLevel as LogLevel,
-      });
-      console.log(`Temporal dev server (Labline) listening on ${server.address}${options.db ? `, data in ${options.db}` : ', in memory'}`);
-      await new Promise<void>((resolve) => {
-        const stop = () => resolve();
-        process.once('SIGINT', stop);
-        process.once('SIGTERM', stop);
-      });
-      await server.stop();
-      console.log('Temporal dev server stopped');
-    });
+        if (!['debug', 'info', 'warn', 'error'].includes(options.logLevel)) {
+          throw new Error(`--log-level ${options.logLevel} is not one of debug, info, warn, error.`);
+        }
+        const searchAttributes: Record<string, SearchAttributeTypeName> = { ...lablineSearchAttributes };
+        for (const pair of options.searchAttribute) {
+          const [name, type] = pair.split('=');
+          if (!name || !type || !isSearchAttributeType(type)) {
+            throw new Error(
+              `--search-attribute ${pair}: write NAME=TYPE with TYPE one of Keyword, Text, Int, Double, Bool, Datetime, KeywordList.`,
+            );
+          }
+          searchAttributes[name] = type;
+        }
+        const server = await startDevServer({
+          port,
+          ip: options.ip,
+          db: options.db,
+          namespaces: options.namespace,
+          searchAttributes,
+          logLevel: options.logLevel as LogLevel,
+        });
+        console.log(
+          `Temporal dev server (Labline) listening on ${server.address}${options.db ? `, data in ${options.db}` : ', in memory'}`,
+        );
+        await new Promise<void>((resolve) => {
+          const stop = () => resolve();
+          process.once('SIGINT', stop);
+          process.once('SIGTERM', stop);
+        });
+        await server.stop();
+        console.log('Temporal dev server stopped');
+      },
+    );
 }

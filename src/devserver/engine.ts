@@ -37,7 +37,11 @@ import {
 import { TaskQueues, type QueueKind } from './matching';
 import { duration, durationToMs, enums, timestamp, type Pb } from './proto';
 import { decideRetry, normaliseActivityTimeouts, normaliseRetryPolicy, timeoutFailure } from './retry';
-import { mergeSearchAttributes, SearchAttributeRegistry, type SearchAttributeTypeName } from './search-attributes';
+import {
+  mergeSearchAttributes,
+  SearchAttributeRegistry,
+  type SearchAttributeTypeName,
+} from './search-attributes';
 import type { WriteAheadLog } from './store';
 import { listExecutions, type ListPage } from './visibility';
 
@@ -196,7 +200,12 @@ export class Engine {
   }
 
   private namespaceRecord(ns: NamespaceState): Pb {
-    return { name: ns.name, id: ns.id, retentionMs: ns.retentionMs, sa: Object.fromEntries(ns.searchAttributes.types) };
+    return {
+      name: ns.name,
+      id: ns.id,
+      retentionMs: ns.retentionMs,
+      sa: Object.fromEntries(ns.searchAttributes.types),
+    };
   }
 
   private executionRecord(ex: ExecutionState): Pb {
@@ -225,7 +234,9 @@ export class Engine {
       const ex: ExecutionState = { ...state, events };
       this.executions.set(key, ex);
       this.persistedEvents.set(key, events.length);
-      const current = this.executions.get(executionKey(ex.namespace, ex.workflowId, this.currentRunId(ex) ?? ''));
+      const current = this.executions.get(
+        executionKey(ex.namespace, ex.workflowId, this.currentRunId(ex) ?? ''),
+      );
       if (!current || current.startTime <= ex.startTime) {
         this.currentRuns.set(`${ex.namespace}/${ex.workflowId}`, ex.runId);
       }
@@ -239,7 +250,9 @@ export class Engine {
   /** After replay: compacts the log and re-arms every queue entry and deadline of the open runs. */
   async resumeAfterReplay(): Promise<void> {
     if (this.wal) {
-      const snapshot: unknown[] = [{ ns: [...this.namespaces.values()].map((ns) => this.namespaceRecord(ns)) }];
+      const snapshot: unknown[] = [
+        { ns: [...this.namespaces.values()].map((ns) => this.namespaceRecord(ns)) },
+      ];
       for (const ex of this.executions.values()) {
         this.persistedEvents.set(keyOf(ex), 0);
         snapshot.push({ x: [this.executionRecord(ex)] });
@@ -267,7 +280,8 @@ export class Engine {
     this.stopped = true;
     this.deadlines.stop();
     this.queues.releaseAll();
-    for (const query of this.queries.values()) query.reject(new ServiceError(status.UNAVAILABLE, 'server is shutting down'));
+    for (const query of this.queries.values())
+      query.reject(new ServiceError(status.UNAVAILABLE, 'server is shutting down'));
     this.queries.clear();
     for (const waiters of this.historyWaiters.values()) for (const wake of waiters) wake();
     await this.wal?.close();
@@ -303,7 +317,7 @@ export class Engine {
 
   addSearchAttributes(namespace: string, attributes: Record<string, SearchAttributeTypeName>): void {
     const ns = this.namespace(namespace);
-    for (const [name, type] of Object.entries(attributes)) {
+    for (const name of Object.keys(attributes)) {
       if (ns.searchAttributes.types.has(name)) {
         throw alreadyExists(`Search attribute ${name} already exists.`);
       }
@@ -333,7 +347,11 @@ export class Engine {
   }
 
   /** The run addressed by a request's `execution`, following `firstExecutionRunId` if given. */
-  private addressed(namespace: string, execution: Pb | undefined, firstExecutionRunId?: string): ExecutionState {
+  private addressed(
+    namespace: string,
+    execution: Pb | undefined,
+    firstExecutionRunId?: string,
+  ): ExecutionState {
     const ex = this.run(namespace, execution?.workflowId as string, execution?.runId as string);
     if (firstExecutionRunId && ex.firstRunId !== firstExecutionRunId) {
       throw workflowNotFound(ex.workflowId, firstExecutionRunId);
@@ -354,12 +372,15 @@ export class Engine {
     for (const field of ['workflowExecutionTimeout', 'workflowRunTimeout', 'workflowTaskTimeout']) {
       if (durationToMs(req[field] as Pb) < 0) throw invalidArgument(`Invalid ${field}.`);
     }
-    if (req.cronSchedule) throw invalidArgument('Cron schedules are not supported by the Labline dev server.');
+    if (req.cronSchedule)
+      throw invalidArgument('Cron schedules are not supported by the Labline dev server.');
     ns.searchAttributes.validate(ns.name, req.searchAttributes?.indexedFields as Record<string, Pb>);
     if (req.retryPolicy) normaliseRetryPolicy(req.retryPolicy as Pb);
 
     const currentId = this.currentRuns.get(`${ns.name}/${req.workflowId}`);
-    const current = currentId ? this.executions.get(executionKey(ns.name, req.workflowId as string, currentId)) : undefined;
+    const current = currentId
+      ? this.executions.get(executionKey(ns.name, req.workflowId as string, currentId))
+      : undefined;
     const requestId = (req.requestId as string) || randomUUID();
     if (current && current.requestIds.includes(requestId)) {
       // The same request again (a client retry): answer as the first time.
@@ -367,13 +388,20 @@ export class Engine {
     }
     if (current && isOpen(current)) {
       const conflict = (req.workflowIdConflictPolicy as number) || Conflict.WORKFLOW_ID_CONFLICT_POLICY_FAIL;
-      const terminateIfRunning = req.workflowIdReusePolicy === Reuse.WORKFLOW_ID_REUSE_POLICY_TERMINATE_IF_RUNNING;
+      const terminateIfRunning =
+        req.workflowIdReusePolicy === Reuse.WORKFLOW_ID_REUSE_POLICY_TERMINATE_IF_RUNNING;
       if (conflict === Conflict.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING) {
-        if (signal) this.signalRun(current, signal.name, signal.input, signal.header, signal.identity, requestId);
+        if (signal)
+          this.signalRun(current, signal.name, signal.input, signal.header, signal.identity, requestId);
         return { runId: current.runId, started: false, status: current.status };
       }
       if (conflict === Conflict.WORKFLOW_ID_CONFLICT_POLICY_TERMINATE_EXISTING || terminateIfRunning) {
-        this.terminateRun(current, 'terminated by a new start with the same workflow id', undefined, req.identity as string);
+        this.terminateRun(
+          current,
+          'terminated by a new start with the same workflow id',
+          undefined,
+          req.identity as string,
+        );
       } else {
         throw alreadyExists(
           `Workflow execution is already running. WorkflowId: ${current.workflowId}, RunId: ${current.runId}.`,
@@ -381,7 +409,8 @@ export class Engine {
       }
     } else if (current) {
       const reuse = (req.workflowIdReusePolicy as number) || Reuse.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE;
-      const failedLike = current.status !== S.WORKFLOW_EXECUTION_STATUS_COMPLETED &&
+      const failedLike =
+        current.status !== S.WORKFLOW_EXECUTION_STATUS_COMPLETED &&
         current.status !== S.WORKFLOW_EXECUTION_STATUS_CONTINUED_AS_NEW;
       if (
         reuse === Reuse.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE ||
@@ -389,7 +418,7 @@ export class Engine {
       ) {
         throw alreadyExists(
           `Workflow execution already finished and WorkflowIdReusePolicy is ${
-            Reuse[reuse] as unknown as string
+            Reuse[reuse]
           }. WorkflowId: ${current.workflowId}, RunId: ${current.runId}.`,
         );
       }
@@ -510,10 +539,14 @@ export class Engine {
           continuedFailure: params.continuedFailure,
           lastCompletionResult: params.lastCompletionResult,
           attempt: ex.attempt,
-          workflowExecutionExpirationTime: ex.executionExpiresAt ? timestamp(ex.executionExpiresAt) : undefined,
+          workflowExecutionExpirationTime: ex.executionExpiresAt
+            ? timestamp(ex.executionExpiresAt)
+            : undefined,
           firstWorkflowTaskBackoff: backoffMs ? duration(backoffMs) : undefined,
           memo: params.memo,
-          searchAttributes: Object.keys(ex.searchAttributes).length ? { indexedFields: ex.searchAttributes } : undefined,
+          searchAttributes: Object.keys(ex.searchAttributes).length
+            ? { indexedFields: ex.searchAttributes }
+            : undefined,
           retryPolicy: params.retryPolicy,
           parentWorkflowNamespace: params.parent?.namespace,
           parentWorkflowExecution: params.parent
@@ -577,7 +610,14 @@ export class Engine {
     if (!isOpen(ex)) throw workflowCompleted();
     const requestId = req.requestId as string | undefined;
     if (requestId && ex.requestIds.includes(requestId)) return;
-    this.signalRun(ex, req.signalName as string, req.input as Pb, req.header as Pb, req.identity as string, requestId);
+    this.signalRun(
+      ex,
+      req.signalName as string,
+      req.input as Pb,
+      req.header as Pb,
+      req.identity as string,
+      requestId,
+    );
   }
 
   private signalRun(
@@ -612,10 +652,23 @@ export class Engine {
     };
     const ns = this.namespace(req.namespace as string);
     const currentId = this.currentRuns.get(`${ns.name}/${req.workflowId}`);
-    const current = currentId ? this.executions.get(executionKey(ns.name, req.workflowId as string, currentId)) : undefined;
-    if (current && isOpen(current) && req.workflowIdConflictPolicy !== Conflict.WORKFLOW_ID_CONFLICT_POLICY_TERMINATE_EXISTING) {
+    const current = currentId
+      ? this.executions.get(executionKey(ns.name, req.workflowId as string, currentId))
+      : undefined;
+    if (
+      current &&
+      isOpen(current) &&
+      req.workflowIdConflictPolicy !== Conflict.WORKFLOW_ID_CONFLICT_POLICY_TERMINATE_EXISTING
+    ) {
       ns.searchAttributes.validate(ns.name, req.searchAttributes?.indexedFields as Record<string, Pb>);
-      this.signalRun(current, signal.name, signal.input, signal.header, signal.identity, req.requestId as string);
+      this.signalRun(
+        current,
+        signal.name,
+        signal.input,
+        signal.header,
+        signal.identity,
+        req.requestId as string,
+      );
       return { runId: current.runId, started: false };
     }
     const { runId, started } = this.startWorkflow(
@@ -627,7 +680,11 @@ export class Engine {
 
   requestCancelWorkflow(req: Pb): void {
     this.namespace(req.namespace as string);
-    const ex = this.addressed(req.namespace as string, req.workflowExecution as Pb, req.firstExecutionRunId as string);
+    const ex = this.addressed(
+      req.namespace as string,
+      req.workflowExecution as Pb,
+      req.firstExecutionRunId as string,
+    );
     if (!isOpen(ex)) throw workflowCompleted();
     const requestId = req.requestId as string | undefined;
     if (requestId && ex.requestIds.includes(requestId)) return;
@@ -645,12 +702,21 @@ export class Engine {
 
   terminateWorkflow(req: Pb): void {
     this.namespace(req.namespace as string);
-    const ex = this.addressed(req.namespace as string, req.workflowExecution as Pb, req.firstExecutionRunId as string);
+    const ex = this.addressed(
+      req.namespace as string,
+      req.workflowExecution as Pb,
+      req.firstExecutionRunId as string,
+    );
     if (!isOpen(ex)) throw workflowCompleted();
     this.terminateRun(ex, req.reason as string, req.details as Pb, req.identity as string);
   }
 
-  private terminateRun(ex: ExecutionState, reason: string, details: Pb | undefined, identity: string | undefined): void {
+  private terminateRun(
+    ex: ExecutionState,
+    reason: string,
+    details: Pb | undefined,
+    identity: string | undefined,
+  ): void {
     this.touch(ex);
     const wft = ex.wft;
     if (wft && wft.startedEventId > 0 && !wft.transient) {
@@ -709,7 +775,9 @@ export class Engine {
     const policy = child.parentClosePolicy || ParentClosePolicy.PARENT_CLOSE_POLICY_TERMINATE;
     if (policy === ParentClosePolicy.PARENT_CLOSE_POLICY_ABANDON) return;
     const currentId = this.currentRuns.get(`${child.namespace}/${child.workflowId}`);
-    const target = currentId ? this.executions.get(executionKey(child.namespace, child.workflowId, currentId)) : undefined;
+    const target = currentId
+      ? this.executions.get(executionKey(child.namespace, child.workflowId, currentId))
+      : undefined;
     if (!target || !isOpen(target)) return;
     if (policy === ParentClosePolicy.PARENT_CLOSE_POLICY_TERMINATE) {
       this.terminateRun(target, 'by parent close policy', undefined, 'history-service');
@@ -724,7 +792,9 @@ export class Engine {
 
   private notifyParent(ex: ExecutionState, closeEventType: number, attrs: Pb): void {
     if (!ex.parent) return;
-    const parent = this.executions.get(executionKey(ex.parent.namespace, ex.parent.workflowId, ex.parent.runId));
+    const parent = this.executions.get(
+      executionKey(ex.parent.namespace, ex.parent.workflowId, ex.parent.runId),
+    );
     if (!parent || !isOpen(parent)) return;
     const child = parent.children[String(ex.parent.initiatedEventId)];
     if (!child) return;
@@ -748,7 +818,10 @@ export class Engine {
         E.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_CANCELED,
         { ...common, details: attrs.details },
       ],
-      [E.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED]: [E.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_TERMINATED, common],
+      [E.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED]: [
+        E.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_TERMINATED,
+        common,
+      ],
       [E.EVENT_TYPE_WORKFLOW_EXECUTION_TIMED_OUT]: [
         E.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_TIMED_OUT,
         { ...common, retryState: attrs.retryState },
@@ -788,7 +861,15 @@ export class Engine {
         ),
       );
     }
-    ex.wft = { scheduledEventId, startedEventId: 0, attempt, transient, onSticky, scheduledTime: now, notBefore };
+    ex.wft = {
+      scheduledEventId,
+      startedEventId: 0,
+      attempt,
+      transient,
+      onSticky,
+      scheduledTime: now,
+      notBefore,
+    };
     this.dispatchWorkflowTask(ex);
   }
 
@@ -815,7 +896,9 @@ export class Engine {
     (wft as { seq?: number }).seq = seq;
     const queue = sticky ? ex.stickyQueue! : ex.taskQueue;
     const namespace = ex.namespace;
-    this.afterCommit(() => this.queues.add(namespace, 'workflow', queue, { kind: 'workflow', key, seq, sticky }));
+    this.afterCommit(() =>
+      this.queues.add(namespace, 'workflow', queue, { kind: 'workflow', key, seq, sticky }),
+    );
     if (sticky) {
       this.deadlines.set(`${key}/wft-sticky`, this.now() + ex.stickyScheduleToStartMs, () =>
         this.onStickyTimeout(key, seq),
@@ -826,7 +909,7 @@ export class Engine {
   private onStickyTimeout(key: string, seq: number): void {
     void this.transact(() => {
       const ex = this.executions.get(key);
-      const wft = ex?.wft as (ExecutionState['wft'] & { seq?: number }) | undefined;
+      const wft = ex?.wft;
       if (!ex || !wft || wft.seq !== seq || wft.startedEventId > 0 || !isOpen(ex)) return;
       this.log('debug', `sticky queue ${ex.stickyQueue} did not take a task of ${ex.workflowId} in time`);
       this.fallBackFromSticky(ex);
@@ -882,11 +965,12 @@ export class Engine {
     if (this.stopped) return Promise.resolve({});
     return new Promise((resolve) => {
       let done = false;
-      let timer: NodeJS.Timeout | undefined;
+      // Armed after the poll is registered: a queued task may be handed over synchronously before that.
+      const expiry: { timer?: NodeJS.Timeout } = {};
       const finish = (response: Pb) => {
         if (done) return;
         done = true;
-        clearTimeout(timer);
+        clearTimeout(expiry.timer);
         call.removeListener?.('cancelled', onCancelled);
         resolve(response);
       };
@@ -901,7 +985,7 @@ export class Engine {
             const response = start(task);
             if (!response) return false;
             done = true;
-            clearTimeout(timer);
+            clearTimeout(expiry.timer);
             call.removeListener?.('cancelled', onCancelled);
             // The task is marked started in memory now; the poller gets it once that is durable.
             void this.commit().then(() => resolve(response));
@@ -912,7 +996,7 @@ export class Engine {
         this.now(),
       );
       if (done) return;
-      timer = setTimeout(() => {
+      expiry.timer = setTimeout(() => {
         withdraw();
         finish({});
       }, this.longPollTimeoutMs);
@@ -924,10 +1008,21 @@ export class Engine {
     });
   }
 
-  private startWorkflowTask(task: Extract<TaskRef, { kind: 'workflow' }>, req: Pb, fromSticky: boolean): Pb | undefined {
+  private startWorkflowTask(
+    task: Extract<TaskRef, { kind: 'workflow' }>,
+    req: Pb,
+    fromSticky: boolean,
+  ): Pb | undefined {
     const ex = this.executions.get(task.key);
-    const wft = ex?.wft as (ExecutionState['wft'] & { seq?: number }) | undefined;
-    if (!ex || !wft || !isOpen(ex) || wft.seq !== task.seq || wft.startedEventId > 0 || task.sticky !== fromSticky) {
+    const wft = ex?.wft;
+    if (
+      !ex ||
+      !wft ||
+      !isOpen(ex) ||
+      wft.seq !== task.seq ||
+      wft.startedEventId > 0 ||
+      task.sticky !== fromSticky
+    ) {
       return undefined;
     }
     this.touch(ex);
@@ -935,7 +1030,8 @@ export class Engine {
     const key = keyOf(ex);
     this.deadlines.clear(`${key}/wft-sticky`);
     const historySizeBytes = ex.historySizeBytes;
-    const suggestContinueAsNew = ex.events.length >= this.suggestEvents || historySizeBytes >= this.suggestBytes;
+    const suggestContinueAsNew =
+      ex.events.length >= this.suggestEvents || historySizeBytes >= this.suggestBytes;
     const startedAttrs = {
       identity: req.identity as string,
       requestId: randomUUID(),
@@ -960,7 +1056,9 @@ export class Engine {
     wft.startedTime = now;
     wft.identity = req.identity as string;
     this.armWorkflowTaskTimeout(ex);
-    const events = (fromSticky ? ex.events.slice(ex.previousStartedEventId) : ex.events).concat(transientEvents);
+    const events = (fromSticky ? ex.events.slice(ex.previousStartedEventId) : ex.events).concat(
+      transientEvents,
+    );
     const queries: Record<string, Pb> = {};
     for (const query of this.queries.values()) {
       if (query.key === key && !query.dispatched) {
@@ -1017,16 +1115,21 @@ export class Engine {
     const wft = ex.wft!;
     const key = keyOf(ex);
     const startedEventId = wft.startedEventId;
-    this.deadlines.set(`${key}/wft-timeout`, (wft.startedTime ?? this.now()) + ex.workflowTaskTimeoutMs, () => {
-      void this.transact(() => {
-        const current = this.executions.get(key);
-        if (!current || !isOpen(current) || current.wft !== wft || wft.startedEventId !== startedEventId) return;
-        this.log('debug', `workflow task of ${current.workflowId} timed out`);
-        this.endWorkflowTaskUnsuccessfully(current, E.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT, {
-          timeoutType: TimeoutType.TIMEOUT_TYPE_START_TO_CLOSE,
+    this.deadlines.set(
+      `${key}/wft-timeout`,
+      (wft.startedTime ?? this.now()) + ex.workflowTaskTimeoutMs,
+      () => {
+        void this.transact(() => {
+          const current = this.executions.get(key);
+          if (!current || !isOpen(current) || current.wft !== wft || wft.startedEventId !== startedEventId)
+            return;
+          this.log('debug', `workflow task of ${current.workflowId} timed out`);
+          this.endWorkflowTaskUnsuccessfully(current, E.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT, {
+            timeoutType: TimeoutType.TIMEOUT_TYPE_START_TO_CLOSE,
+          });
         });
-      });
-    });
+      },
+    );
   }
 
   private workflowTaskOf(token: TaskToken): ExecutionState {
@@ -1049,7 +1152,11 @@ export class Engine {
         ex,
         makeEvent(
           eventType,
-          { scheduledEventId: String(wft.scheduledEventId), startedEventId: String(wft.startedEventId), ...attrs },
+          {
+            scheduledEventId: String(wft.scheduledEventId),
+            startedEventId: String(wft.startedEventId),
+            ...attrs,
+          },
           this.now(),
         ),
       );
@@ -1108,7 +1215,11 @@ export class Engine {
     this.deadlines.clear(`${key}/wft-timeout`);
     const now = this.now();
     if (wft.transient) {
-      for (const event of this.transientWorkflowTaskEvents(ex, { identity: wft.identity }, wft.startedTime ?? now)) {
+      for (const event of this.transientWorkflowTaskEvents(
+        ex,
+        { identity: wft.identity },
+        wft.startedTime ?? now,
+      )) {
         writeEvent(ex, event);
       }
     }
@@ -1155,7 +1266,10 @@ export class Engine {
     return {};
   }
 
-  private validateCommands(ex: ExecutionState, commands: Pb[]): { cause: number; message: string } | undefined {
+  private validateCommands(
+    ex: ExecutionState,
+    commands: Pb[],
+  ): { cause: number; message: string } | undefined {
     const ns = this.namespace(ex.namespace);
     const newTimers = new Set<string>();
     const newActivities = new Set<string>();
@@ -1183,7 +1297,10 @@ export class Engine {
             requireField(attrs.timerId, 'TimerId');
             const id = attrs.timerId as string;
             if (ex.timers[id] || newTimers.has(id)) {
-              return { cause: Cause.WORKFLOW_TASK_FAILED_CAUSE_START_TIMER_DUPLICATE_ID, message: `Timer ID ${id} is already in use.` };
+              return {
+                cause: Cause.WORKFLOW_TASK_FAILED_CAUSE_START_TIMER_DUPLICATE_ID,
+                message: `Timer ID ${id} is already in use.`,
+              };
             }
             if (durationToMs(attrs.startToFireTimeout as Pb) <= 0) {
               throw invalidArgument('A valid StartToFireTimeout is not set on StartTimerCommand.');
@@ -1195,7 +1312,10 @@ export class Engine {
             requireField(attrs.timerId, 'TimerId');
             break;
           case C.COMMAND_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES:
-            ns.searchAttributes.validate(ns.name, attrs.searchAttributes?.indexedFields as Record<string, Pb>);
+            ns.searchAttributes.validate(
+              ns.name,
+              attrs.searchAttributes?.indexedFields as Record<string, Pb>,
+            );
             break;
           case C.COMMAND_TYPE_START_CHILD_WORKFLOW_EXECUTION:
             requireField(attrs.workflowId, 'WorkflowId');
@@ -1207,23 +1327,32 @@ export class Engine {
             );
             break;
           case C.COMMAND_TYPE_CONTINUE_AS_NEW_WORKFLOW_EXECUTION:
-            ns.searchAttributes.validate(ns.name, attrs.searchAttributes?.indexedFields as Record<string, Pb>);
+            ns.searchAttributes.validate(
+              ns.name,
+              attrs.searchAttributes?.indexedFields as Record<string, Pb>,
+            );
             break;
           case C.COMMAND_TYPE_PROTOCOL_MESSAGE:
           case C.COMMAND_TYPE_SCHEDULE_NEXUS_OPERATION:
           case C.COMMAND_TYPE_REQUEST_CANCEL_NEXUS_OPERATION:
             return {
               cause: Cause.WORKFLOW_TASK_FAILED_CAUSE_FEATURE_DISABLED,
-              message: `${C[type] as unknown as string} is not supported by the Labline dev server.`,
+              message: `${C[type]} is not supported by the Labline dev server.`,
             };
           default:
             if (!(type in commandAttributeFields)) {
-              return { cause: Cause.WORKFLOW_TASK_FAILED_CAUSE_UNHANDLED_COMMAND, message: `Unknown command type: ${type}.` };
+              return {
+                cause: Cause.WORKFLOW_TASK_FAILED_CAUSE_UNHANDLED_COMMAND,
+                message: `Unknown command type: ${type}.`,
+              };
             }
         }
       } catch (error) {
         if (error instanceof ServiceError) {
-          return { cause: badAttributesCause[type] ?? Cause.WORKFLOW_TASK_FAILED_CAUSE_UNSPECIFIED, message: error.message };
+          return {
+            cause: badAttributesCause[type] ?? Cause.WORKFLOW_TASK_FAILED_CAUSE_UNSPECIFIED,
+            message: error.message,
+          };
         }
         throw error;
       }
@@ -1235,7 +1364,11 @@ export class Engine {
    * Applies one command. Returns true when the run needs a new workflow task, or a follow-up to run once
    * every command is written (actions on other runs, whose results land in this history after them).
    */
-  private applyCommand(ex: ExecutionState, command: Pb, completedEventId: number): boolean | (() => boolean) | void {
+  private applyCommand(
+    ex: ExecutionState,
+    command: Pb,
+    completedEventId: number,
+  ): boolean | (() => boolean) | void {
     const type = command.commandType as number;
     const attrs = (command[commandAttributesField(type)] ?? {}) as Pb;
     const now = this.now();
@@ -1297,7 +1430,10 @@ export class Engine {
           searchAttributes: attrs.searchAttributes,
           workflowTaskCompletedEventId: wftCompleted,
         });
-        ex.searchAttributes = mergeSearchAttributes(ex.searchAttributes, attrs.searchAttributes?.indexedFields as Record<string, Pb>);
+        ex.searchAttributes = mergeSearchAttributes(
+          ex.searchAttributes,
+          attrs.searchAttributes?.indexedFields as Record<string, Pb>,
+        );
         return;
       case C.COMMAND_TYPE_MODIFY_WORKFLOW_PROPERTIES: {
         write(E.EVENT_TYPE_WORKFLOW_PROPERTIES_MODIFIED, {
@@ -1305,7 +1441,9 @@ export class Engine {
           workflowTaskCompletedEventId: wftCompleted,
         });
         const fields = { ...((ex.memo?.fields as Pb) ?? {}) };
-        for (const [name, payload] of Object.entries((attrs.upsertedMemo?.fields as Record<string, Pb>) ?? {})) {
+        for (const [name, payload] of Object.entries(
+          (attrs.upsertedMemo?.fields as Record<string, Pb>) ?? {},
+        )) {
           if (payload.data) fields[name] = payload;
           else delete fields[name];
         }
@@ -1341,7 +1479,8 @@ export class Engine {
           namespace: (attrs.namespace as string) || ex.namespace,
           workflowId: attrs.workflowId as string,
           workflowType: attrs.workflowType.name as string,
-          parentClosePolicy: (attrs.parentClosePolicy as number) || ParentClosePolicy.PARENT_CLOSE_POLICY_TERMINATE,
+          parentClosePolicy:
+            (attrs.parentClosePolicy as number) || ParentClosePolicy.PARENT_CLOSE_POLICY_TERMINATE,
         };
         return () => this.startChild(ex, initiatedEventId);
       }
@@ -1394,7 +1533,9 @@ export class Engine {
     }
     this.closeRun(ex, S.WORKFLOW_EXECUTION_STATUS_FAILED, E.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED, {
       failure,
-      retryState: ex.retryPolicy ? RetryState.RETRY_STATE_NON_RETRYABLE_FAILURE : RetryState.RETRY_STATE_RETRY_POLICY_NOT_SET,
+      retryState: ex.retryPolicy
+        ? RetryState.RETRY_STATE_NON_RETRYABLE_FAILURE
+        : RetryState.RETRY_STATE_RETRY_POLICY_NOT_SET,
       workflowTaskCompletedEventId: wftCompleted,
     });
   }
@@ -1412,29 +1553,36 @@ export class Engine {
       header: attrs.header as Pb,
       memo: (attrs.memo as Pb) ?? ex.memo,
       searchAttributes: (attrs.searchAttributes?.indexedFields as Record<string, Pb>) ?? ex.searchAttributes,
-      runTimeoutMs: durationToMs(attrs.workflowRunTimeout as Pb) || durationToMs(started.workflowRunTimeout as Pb),
+      runTimeoutMs:
+        durationToMs(attrs.workflowRunTimeout as Pb) || durationToMs(started.workflowRunTimeout as Pb),
       workflowTaskTimeoutMs: durationToMs(attrs.workflowTaskTimeout as Pb) || ex.workflowTaskTimeoutMs,
       backoffMs: durationToMs(attrs.backoffStartInterval as Pb),
       retryPolicy: (attrs.retryPolicy as Pb) ?? ex.retryPolicy,
       attempt: 1,
-      initiator: (attrs.initiator as number) || enums.ContinueAsNewInitiator.CONTINUE_AS_NEW_INITIATOR_WORKFLOW,
+      initiator:
+        (attrs.initiator as number) || enums.ContinueAsNewInitiator.CONTINUE_AS_NEW_INITIATOR_WORKFLOW,
       lastCompletionResult: attrs.lastCompletionResult as Pb,
       continuedFailure: attrs.failure as Pb,
     });
-    this.closeRun(ex, S.WORKFLOW_EXECUTION_STATUS_CONTINUED_AS_NEW, E.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW, {
-      newExecutionRunId: next.runId,
-      workflowType: { name: next.workflowType },
-      taskQueue: { name: next.taskQueue, kind: TaskQueueKind.TASK_QUEUE_KIND_NORMAL },
-      input: attrs.input,
-      workflowRunTimeout: attrs.workflowRunTimeout,
-      workflowTaskTimeout: duration(next.workflowTaskTimeoutMs),
-      workflowTaskCompletedEventId: wftCompleted,
-      backoffStartInterval: attrs.backoffStartInterval,
-      initiator: attrs.initiator,
-      header: attrs.header,
-      memo: attrs.memo,
-      searchAttributes: attrs.searchAttributes,
-    });
+    this.closeRun(
+      ex,
+      S.WORKFLOW_EXECUTION_STATUS_CONTINUED_AS_NEW,
+      E.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW,
+      {
+        newExecutionRunId: next.runId,
+        workflowType: { name: next.workflowType },
+        taskQueue: { name: next.taskQueue, kind: TaskQueueKind.TASK_QUEUE_KIND_NORMAL },
+        input: attrs.input,
+        workflowRunTimeout: attrs.workflowRunTimeout,
+        workflowTaskTimeout: duration(next.workflowTaskTimeoutMs),
+        workflowTaskCompletedEventId: wftCompleted,
+        backoffStartInterval: attrs.backoffStartInterval,
+        initiator: attrs.initiator,
+        header: attrs.header,
+        memo: attrs.memo,
+        searchAttributes: attrs.searchAttributes,
+      },
+    );
     ex.newRunId = next.runId;
   }
 
@@ -1495,10 +1643,13 @@ export class Engine {
     const child = parent.children[String(initiatedEventId)];
     if (!child || !isOpen(parent)) return false;
     this.touch(parent);
-    const attrs = parent.events[initiatedEventId - 1]?.startChildWorkflowExecutionInitiatedEventAttributes as Pb;
+    const attrs = parent.events[initiatedEventId - 1]
+      ?.startChildWorkflowExecutionInitiatedEventAttributes as Pb;
     const now = this.now();
     const currentId = this.currentRuns.get(`${child.namespace}/${child.workflowId}`);
-    const current = currentId ? this.executions.get(executionKey(child.namespace, child.workflowId, currentId)) : undefined;
+    const current = currentId
+      ? this.executions.get(executionKey(child.namespace, child.workflowId, currentId))
+      : undefined;
     const reuse = (attrs.workflowIdReusePolicy as number) || Reuse.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE;
     const rejected =
       (current && isOpen(current)) ||
@@ -1517,8 +1668,10 @@ export class Engine {
             workflowId: child.workflowId,
             workflowType: { name: child.workflowType },
             cause: rejected
-              ? enums.StartChildWorkflowExecutionFailedCause.START_CHILD_WORKFLOW_EXECUTION_FAILED_CAUSE_WORKFLOW_ALREADY_EXISTS
-              : enums.StartChildWorkflowExecutionFailedCause.START_CHILD_WORKFLOW_EXECUTION_FAILED_CAUSE_NAMESPACE_NOT_FOUND,
+              ? enums.StartChildWorkflowExecutionFailedCause
+                  .START_CHILD_WORKFLOW_EXECUTION_FAILED_CAUSE_WORKFLOW_ALREADY_EXISTS
+              : enums.StartChildWorkflowExecutionFailedCause
+                  .START_CHILD_WORKFLOW_EXECUTION_FAILED_CAUSE_NAMESPACE_NOT_FOUND,
             initiatedEventId: String(initiatedEventId),
             workflowTaskCompletedEventId: attrs.workflowTaskCompletedEventId,
           },
@@ -1543,7 +1696,12 @@ export class Engine {
       workflowTaskTimeoutMs: durationToMs(attrs.workflowTaskTimeout as Pb),
       retryPolicy: attrs.retryPolicy as Pb,
       identity: parent.workflowId,
-      parent: { namespace: parent.namespace, workflowId: parent.workflowId, runId: parent.runId, initiatedEventId },
+      parent: {
+        namespace: parent.namespace,
+        workflowId: parent.workflowId,
+        runId: parent.runId,
+        initiatedEventId,
+      },
       root: parent.root,
     });
     child.runId = run.runId;
@@ -1582,15 +1740,28 @@ export class Engine {
     const execution = (attrs.execution ?? {}) as Pb;
     const namespace = (attrs.namespace as string) || source.namespace;
     if (target) {
-      this.signalRun(target, attrs.signalName as string, attrs.input as Pb, attrs.header as Pb, source.workflowId, undefined, {
-        workflowId: source.workflowId,
-        runId: source.runId,
-      });
+      this.signalRun(
+        target,
+        attrs.signalName as string,
+        attrs.input as Pb,
+        attrs.header as Pb,
+        source.workflowId,
+        undefined,
+        {
+          workflowId: source.workflowId,
+          runId: source.runId,
+        },
+      );
       addExternalEvent(
         source,
         makeEvent(
           E.EVENT_TYPE_EXTERNAL_WORKFLOW_EXECUTION_SIGNALED,
-          { initiatedEventId: String(initiatedEventId), namespace, workflowExecution: execution, control: attrs.control },
+          {
+            initiatedEventId: String(initiatedEventId),
+            namespace,
+            workflowExecution: execution,
+            control: attrs.control,
+          },
           this.now(),
         ),
       );
@@ -1600,7 +1771,9 @@ export class Engine {
         makeEvent(
           E.EVENT_TYPE_SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_FAILED,
           {
-            cause: enums.SignalExternalWorkflowExecutionFailedCause.SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_FAILED_CAUSE_EXTERNAL_WORKFLOW_EXECUTION_NOT_FOUND,
+            cause:
+              enums.SignalExternalWorkflowExecutionFailedCause
+                .SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_FAILED_CAUSE_EXTERNAL_WORKFLOW_EXECUTION_NOT_FOUND,
             initiatedEventId: String(initiatedEventId),
             namespace,
             workflowExecution: execution,
@@ -1638,7 +1811,9 @@ export class Engine {
         makeEvent(
           E.EVENT_TYPE_REQUEST_CANCEL_EXTERNAL_WORKFLOW_EXECUTION_FAILED,
           {
-            cause: enums.CancelExternalWorkflowExecutionFailedCause.CANCEL_EXTERNAL_WORKFLOW_EXECUTION_FAILED_CAUSE_EXTERNAL_WORKFLOW_EXECUTION_NOT_FOUND,
+            cause:
+              enums.CancelExternalWorkflowExecutionFailedCause
+                .CANCEL_EXTERNAL_WORKFLOW_EXECUTION_FAILED_CAUSE_EXTERNAL_WORKFLOW_EXECUTION_NOT_FOUND,
             initiatedEventId: String(initiatedEventId),
             namespace,
             workflowExecution: execution,
@@ -1745,7 +1920,9 @@ export class Engine {
       this.deadlines.set(
         `${prefix}schedule-to-close`,
         activity.scheduledTime + activity.scheduleToCloseMs,
-        guarded((current, act) => this.timeOutActivity(current, act, TimeoutType.TIMEOUT_TYPE_SCHEDULE_TO_CLOSE)),
+        guarded((current, act) =>
+          this.timeOutActivity(current, act, TimeoutType.TIMEOUT_TYPE_SCHEDULE_TO_CLOSE),
+        ),
       );
     }
     if (activity.phase === 'backoff') {
@@ -1763,14 +1940,20 @@ export class Engine {
     if (activity.phase === 'scheduled') {
       const namespace = ex.namespace;
       this.afterCommit(() =>
-        this.queues.add(namespace, 'activity', activity.taskQueue, { kind: 'activity', key, scheduledEventId, attempt }),
+        this.queues.add(namespace, 'activity', activity.taskQueue, {
+          kind: 'activity',
+          key,
+          scheduledEventId,
+          attempt,
+        }),
       );
       if (activity.scheduleToStartMs > 0 && activity.scheduleToStartMs !== activity.scheduleToCloseMs) {
         this.deadlines.set(
           `${prefix}schedule-to-start`,
           activity.attemptScheduledTime + activity.scheduleToStartMs,
           guarded((current, act) => {
-            if (act.phase === 'scheduled') this.timeOutActivity(current, act, TimeoutType.TIMEOUT_TYPE_SCHEDULE_TO_START);
+            if (act.phase === 'scheduled')
+              this.timeOutActivity(current, act, TimeoutType.TIMEOUT_TYPE_SCHEDULE_TO_START);
           }),
         );
       }
@@ -1782,7 +1965,8 @@ export class Engine {
         `${prefix}start-to-close`,
         startedTime + activity.startToCloseMs,
         guarded((current, act) => {
-          if (act.phase === 'started') this.timeOutActivity(current, act, TimeoutType.TIMEOUT_TYPE_START_TO_CLOSE);
+          if (act.phase === 'started')
+            this.timeOutActivity(current, act, TimeoutType.TIMEOUT_TYPE_START_TO_CLOSE);
         }),
       );
     }
@@ -1798,7 +1982,8 @@ export class Engine {
       void this.transact(() => {
         const current = this.executions.get(key);
         const act = current?.activities[String(scheduledEventId)];
-        if (!current || !isOpen(current) || !act || act.attempt !== attempt || act.phase !== 'started') return;
+        if (!current || !isOpen(current) || !act || act.attempt !== attempt || act.phase !== 'started')
+          return;
         this.touch(current);
         this.timeOutActivity(current, act, TimeoutType.TIMEOUT_TYPE_HEARTBEAT);
       });
@@ -1808,7 +1993,8 @@ export class Engine {
   private timeOutActivity(ex: ExecutionState, activity: ActivityState, timeoutType: number): void {
     // Only start-to-close and heartbeat timeouts are an attempt's failure; the others end the activity.
     const retryable =
-      timeoutType === TimeoutType.TIMEOUT_TYPE_START_TO_CLOSE || timeoutType === TimeoutType.TIMEOUT_TYPE_HEARTBEAT;
+      timeoutType === TimeoutType.TIMEOUT_TYPE_START_TO_CLOSE ||
+      timeoutType === TimeoutType.TIMEOUT_TYPE_HEARTBEAT;
     const retryState = retryable
       ? this.retryOrFinal(ex, activity, timeoutFailure(timeoutType, activity.heartbeatDetails))
       : RetryState.RETRY_STATE_TIMEOUT;
@@ -1838,12 +2024,22 @@ export class Engine {
   }
 
   /** Writes an attempt's started and final events and removes the activity. */
-  private finishActivity(ex: ExecutionState, activity: ActivityState, eventType: number, attrs: Pb, identity?: string): void {
+  private finishActivity(
+    ex: ExecutionState,
+    activity: ActivityState,
+    eventType: number,
+    attrs: Pb,
+    identity?: string,
+  ): void {
     const now = this.now();
     const key = keyOf(ex);
     delete ex.activities[String(activity.scheduledEventId)];
     this.deadlines.clearPrefix(`${key}/act/${activity.scheduledEventId}/`);
-    const outcome = makeEvent(eventType, { scheduledEventId: String(activity.scheduledEventId), identity, ...attrs }, now);
+    const outcome = makeEvent(
+      eventType,
+      { scheduledEventId: String(activity.scheduledEventId), identity, ...attrs },
+      now,
+    );
     if (activity.phase === 'started') {
       const started = makeEvent(
         E.EVENT_TYPE_ACTIVITY_TASK_STARTED,
@@ -1875,7 +2071,13 @@ export class Engine {
   private startActivityTask(task: Extract<TaskRef, { kind: 'activity' }>, req: Pb): Pb | undefined {
     const ex = this.executions.get(task.key);
     const activity = ex?.activities[String(task.scheduledEventId)];
-    if (!ex || !isOpen(ex) || !activity || activity.attempt !== task.attempt || activity.phase !== 'scheduled') {
+    if (
+      !ex ||
+      !isOpen(ex) ||
+      !activity ||
+      activity.attempt !== task.attempt ||
+      activity.phase !== 'scheduled'
+    ) {
       return undefined;
     }
     this.touch(ex);
@@ -1939,7 +2141,13 @@ export class Engine {
 
   respondActivityCompleted(req: Pb): void {
     const { ex, activity } = this.activityOf(req.taskToken as string);
-    this.finishActivity(ex, activity, E.EVENT_TYPE_ACTIVITY_TASK_COMPLETED, { result: req.result }, req.identity as string);
+    this.finishActivity(
+      ex,
+      activity,
+      E.EVENT_TYPE_ACTIVITY_TASK_COMPLETED,
+      { result: req.result },
+      req.identity as string,
+    );
   }
 
   respondActivityFailed(req: Pb): void {
@@ -1948,7 +2156,13 @@ export class Engine {
     const failure = (req.failure as Pb) ?? { message: 'activity failed without a failure' };
     const retryState = this.retryOrFinal(ex, activity, failure);
     if (retryState === undefined) return;
-    this.finishActivity(ex, activity, E.EVENT_TYPE_ACTIVITY_TASK_FAILED, { failure, retryState }, req.identity as string);
+    this.finishActivity(
+      ex,
+      activity,
+      E.EVENT_TYPE_ACTIVITY_TASK_FAILED,
+      { failure, retryState },
+      req.identity as string,
+    );
   }
 
   respondActivityCanceled(req: Pb): void {
@@ -1958,7 +2172,8 @@ export class Engine {
       .find(
         (e) =>
           e.eventType === E.EVENT_TYPE_ACTIVITY_TASK_CANCEL_REQUESTED &&
-          Number(e.activityTaskCancelRequestedEventAttributes?.scheduledEventId) === activity.scheduledEventId,
+          Number(e.activityTaskCancelRequestedEventAttributes?.scheduledEventId) ===
+            activity.scheduledEventId,
       );
     this.finishActivity(
       ex,
@@ -1989,7 +2204,13 @@ export class Engine {
       throw failedPrecondition('Cannot query workflow before the first workflow task completes.');
     }
     return new Promise((resolve, reject) => {
-      const query: PendingQuery = { id: randomUUID(), key: keyOf(ex), query: req.query as Pb, resolve, reject };
+      const query: PendingQuery = {
+        id: randomUUID(),
+        key: keyOf(ex),
+        query: req.query as Pb,
+        resolve,
+        reject,
+      };
       this.queries.set(query.id, query);
       call.on('cancelled', () => this.queries.delete(query.id));
       if (!ex.wft || !isOpen(ex)) this.dispatchQueryTask(ex, query);
@@ -2016,7 +2237,7 @@ export class Engine {
   }
 
   private startQueryTask(task: Extract<TaskRef, { kind: 'query' }>, fromSticky: boolean): Pb | undefined {
-    const query = this.queries.get(task.queryId) as (PendingQuery & { taken?: boolean }) | undefined;
+    const query = this.queries.get(task.queryId);
     const ex = this.executions.get(task.key);
     if (!query || !ex || query.taken || task.sticky !== fromSticky) return undefined;
     query.taken = true;
@@ -2051,7 +2272,11 @@ export class Engine {
       if (type === QueryResultType.QUERY_RESULT_TYPE_ANSWERED) {
         query.resolve({ queryResult: result.answer ?? result.queryResult });
       } else {
-        query.reject(invalidArgument((result.errorMessage as string) || (result.failure?.message as string) || 'query failed'));
+        query.reject(
+          invalidArgument(
+            (result.errorMessage as string) || (result.failure?.message as string) || 'query failed',
+          ),
+        );
       }
     }
   }
@@ -2079,7 +2304,12 @@ export class Engine {
       const ex = this.executions.get(query.key);
       if (ex && query.dispatched === 'task' && !(query as { taken?: boolean }).taken) {
         this.afterCommit(() =>
-          this.queues.add(ex.namespace, 'workflow', ex.taskQueue, { kind: 'query', key: query.key, queryId: query.id, sticky: false }),
+          this.queues.add(ex.namespace, 'workflow', ex.taskQueue, {
+            kind: 'query',
+            key: query.key,
+            queryId: query.id,
+            sticky: false,
+          }),
         );
       }
     }
@@ -2105,9 +2335,12 @@ export class Engine {
   async getHistory(req: Pb, call: CallLike): Promise<Pb> {
     const ns = this.namespace(req.namespace as string);
     const first = this.addressed(ns.name, req.execution as Pb);
-    const page = req.nextPageToken ? decodePageToken(req.nextPageToken as string) : { runId: first.runId, from: 1 };
+    const page = req.nextPageToken
+      ? decodePageToken(req.nextPageToken as string)
+      : { runId: first.runId, from: 1 };
     const key = executionKey(ns.name, first.workflowId, page.runId);
-    const closeOnly = req.historyEventFilterType === HistoryEventFilterType.HISTORY_EVENT_FILTER_TYPE_CLOSE_EVENT;
+    const closeOnly =
+      req.historyEventFilterType === HistoryEventFilterType.HISTORY_EVENT_FILTER_TYPE_CLOSE_EVENT;
     const pageSize = Math.min((req.maximumPageSize as number) || 1000, 1000);
     const deadline = this.now() + this.longPollTimeoutMs;
     for (;;) {
@@ -2115,13 +2348,17 @@ export class Engine {
       if (!ex) throw workflowNotFound(first.workflowId, page.runId);
       if (closeOnly) {
         const last = ex.events[ex.events.length - 1];
-        if (!isOpen(ex) && last && closeEventTypes.has(last.eventType as number)) return { history: { events: [last] } };
+        if (!isOpen(ex) && last && closeEventTypes.has(last.eventType as number))
+          return { history: { events: [last] } };
       } else {
         const events = ex.events.slice(page.from - 1, page.from - 1 + pageSize);
         const nextFrom = page.from + events.length;
         const more = nextFrom <= ex.events.length;
         if (events.length > 0 || !req.waitNewEvent || !isOpen(ex)) {
-          const token = more || (req.waitNewEvent && isOpen(ex)) ? encodePageToken({ runId: page.runId, from: nextFrom }) : undefined;
+          const token =
+            more || (req.waitNewEvent && isOpen(ex))
+              ? encodePageToken({ runId: page.runId, from: nextFrom })
+              : undefined;
           return { history: { events }, nextPageToken: token };
         }
       }
@@ -2164,12 +2401,11 @@ export class Engine {
       pendingActivities: Object.values(ex.activities).map((a) => ({
         activityId: a.activityId,
         activityType: { name: a.activityType },
-        state:
-          a.cancelRequested
-            ? PendingActivityState.PENDING_ACTIVITY_STATE_CANCEL_REQUESTED
-            : a.phase === 'started'
-              ? PendingActivityState.PENDING_ACTIVITY_STATE_STARTED
-              : PendingActivityState.PENDING_ACTIVITY_STATE_SCHEDULED,
+        state: a.cancelRequested
+          ? PendingActivityState.PENDING_ACTIVITY_STATE_CANCEL_REQUESTED
+          : a.phase === 'started'
+            ? PendingActivityState.PENDING_ACTIVITY_STATE_STARTED
+            : PendingActivityState.PENDING_ACTIVITY_STATE_SCHEDULED,
         heartbeatDetails: a.heartbeatDetails,
         lastHeartbeatTime: a.lastHeartbeatTime ? timestamp(a.lastHeartbeatTime) : undefined,
         lastStartedTime: a.startedTime ? timestamp(a.startedTime) : undefined,
@@ -2275,7 +2511,8 @@ const commandAttributeFields: Record<number, string> = {
   [C.COMMAND_TYPE_FAIL_WORKFLOW_EXECUTION]: 'failWorkflowExecutionCommandAttributes',
   [C.COMMAND_TYPE_CANCEL_TIMER]: 'cancelTimerCommandAttributes',
   [C.COMMAND_TYPE_CANCEL_WORKFLOW_EXECUTION]: 'cancelWorkflowExecutionCommandAttributes',
-  [C.COMMAND_TYPE_REQUEST_CANCEL_EXTERNAL_WORKFLOW_EXECUTION]: 'requestCancelExternalWorkflowExecutionCommandAttributes',
+  [C.COMMAND_TYPE_REQUEST_CANCEL_EXTERNAL_WORKFLOW_EXECUTION]:
+    'requestCancelExternalWorkflowExecutionCommandAttributes',
   [C.COMMAND_TYPE_RECORD_MARKER]: 'recordMarkerCommandAttributes',
   [C.COMMAND_TYPE_CONTINUE_AS_NEW_WORKFLOW_EXECUTION]: 'continueAsNewWorkflowExecutionCommandAttributes',
   [C.COMMAND_TYPE_START_CHILD_WORKFLOW_EXECUTION]: 'startChildWorkflowExecutionCommandAttributes',
@@ -2291,8 +2528,10 @@ const badAttributesCause: Record<number, number> = {
   [C.COMMAND_TYPE_START_TIMER]: Cause.WORKFLOW_TASK_FAILED_CAUSE_BAD_START_TIMER_ATTRIBUTES,
   [C.COMMAND_TYPE_CANCEL_TIMER]: Cause.WORKFLOW_TASK_FAILED_CAUSE_BAD_CANCEL_TIMER_ATTRIBUTES,
   [C.COMMAND_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES]: Cause.WORKFLOW_TASK_FAILED_CAUSE_BAD_SEARCH_ATTRIBUTES,
-  [C.COMMAND_TYPE_START_CHILD_WORKFLOW_EXECUTION]: Cause.WORKFLOW_TASK_FAILED_CAUSE_BAD_START_CHILD_EXECUTION_ATTRIBUTES,
-  [C.COMMAND_TYPE_CONTINUE_AS_NEW_WORKFLOW_EXECUTION]: Cause.WORKFLOW_TASK_FAILED_CAUSE_BAD_CONTINUE_AS_NEW_ATTRIBUTES,
+  [C.COMMAND_TYPE_START_CHILD_WORKFLOW_EXECUTION]:
+    Cause.WORKFLOW_TASK_FAILED_CAUSE_BAD_START_CHILD_EXECUTION_ATTRIBUTES,
+  [C.COMMAND_TYPE_CONTINUE_AS_NEW_WORKFLOW_EXECUTION]:
+    Cause.WORKFLOW_TASK_FAILED_CAUSE_BAD_CONTINUE_AS_NEW_ATTRIBUTES,
 };
 
 function encodeToken(token: TaskToken): string {

@@ -7,7 +7,8 @@ import { isSearchAttributeType, type SearchAttributeTypeName } from './search-at
 
 export const lablineSearchAttributes: Record<string, SearchAttributeTypeName> = Object.fromEntries(
   Object.entries(definitions.searchAttributes).map(([name, type]) => {
-    if (!isSearchAttributeType(type)) throw new Error(`temporal-config/search-attributes.json: ${name} has unknown type ${type}`);
+    if (!isSearchAttributeType(type))
+      throw new Error(`temporal-config/search-attributes.json: ${name} has unknown type ${type}`);
     return [name, type];
   }),
 );

@@ -67,7 +67,7 @@ export function serviceDefinition(fullName: string): grpc.ServiceDefinition {
       responseDeserialize: (bytes: Buffer) => decodeToJson(responseType, bytes),
     };
   }
-  return definition as grpc.ServiceDefinition;
+  return definition;
 }
 
 /** JSON-form google.protobuf.Timestamp for epoch milliseconds. */

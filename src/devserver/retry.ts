@@ -20,7 +20,13 @@ export function normaliseRetryPolicy(policy: Pb | undefined): { state: RetryPoli
   if (maximumIntervalMs < initialIntervalMs) {
     throw invalidArgument('MaximumInterval cannot be less than InitialInterval on retry policy.');
   }
-  const state = { initialIntervalMs, backoffCoefficient, maximumIntervalMs, maximumAttempts, nonRetryableErrorTypes };
+  const state = {
+    initialIntervalMs,
+    backoffCoefficient,
+    maximumIntervalMs,
+    maximumAttempts,
+    nonRetryableErrorTypes,
+  };
   const wire = {
     initialInterval: duration(initialIntervalMs),
     backoffCoefficient,
@@ -54,7 +60,8 @@ export function normaliseActivityTimeouts(attrs: Pb, runTimeoutMs: number): Acti
     scheduleToCloseMs = runTimeoutMs;
   }
   if (scheduleToCloseMs > 0) {
-    scheduleToStartMs = scheduleToStartMs > 0 ? Math.min(scheduleToStartMs, scheduleToCloseMs) : scheduleToCloseMs;
+    scheduleToStartMs =
+      scheduleToStartMs > 0 ? Math.min(scheduleToStartMs, scheduleToCloseMs) : scheduleToCloseMs;
     startToCloseMs = startToCloseMs > 0 ? Math.min(startToCloseMs, scheduleToCloseMs) : scheduleToCloseMs;
   } else if (startToCloseMs === 0) {
     throw invalidArgument(
@@ -71,7 +78,9 @@ export type RetryDecision = { retry: true; delayMs: number } | { retry: false; r
 function failureType(failure: Pb): string | undefined {
   if (failure.applicationFailureInfo) return failure.applicationFailureInfo.type as string | undefined;
   if (failure.timeoutFailureInfo) {
-    const timeoutType = enums.TimeoutType[failure.timeoutFailureInfo.timeoutType as number] as unknown as string;
+    const timeoutType = enums.TimeoutType[
+      failure.timeoutFailureInfo.timeoutType as number
+    ] as unknown as string;
     const pascal = timeoutType
       .replace(/^TIMEOUT_TYPE_/, '')
       .toLowerCase()
@@ -107,7 +116,10 @@ export function decideRetry(
       policy.initialIntervalMs * Math.pow(policy.backoffCoefficient, activity.attempt - 1),
       policy.maximumIntervalMs,
     );
-  if (activity.scheduleToCloseMs > 0 && now + delayMs >= activity.scheduledTime + activity.scheduleToCloseMs) {
+  if (
+    activity.scheduleToCloseMs > 0 &&
+    now + delayMs >= activity.scheduledTime + activity.scheduleToCloseMs
+  ) {
     return { retry: false, retryState: RetryState.RETRY_STATE_TIMEOUT };
   }
   return { retry: true, delayMs };

@@ -65,7 +65,8 @@ export function decodeSearchAttribute(
   const bad = () =>
     invalidArgument(`invalid value for search attribute ${name} of type ${type}: ${JSON.stringify(value)}`);
   // The SDK writes single values as one-element lists for every type but KeywordList.
-  const single = Array.isArray(value) && type !== 'KeywordList' ? (value.length === 1 ? value[0] : value) : value;
+  const single =
+    Array.isArray(value) && type !== 'KeywordList' ? (value.length === 1 ? value[0] : value) : value;
   switch (type) {
     case 'Keyword':
     case 'Text':
@@ -74,7 +75,7 @@ export function decodeSearchAttribute(
     case 'KeywordList': {
       const list = Array.isArray(value) ? value : [value];
       if (!list.every((item) => typeof item === 'string')) throw bad();
-      return list as string[];
+      return list;
     }
     case 'Int':
       if (typeof single !== 'number' || !Number.isInteger(single)) throw bad();
@@ -139,7 +140,8 @@ export function mergeSearchAttributes(
   const merged = { ...current };
   for (const [name, payload] of Object.entries(upsert ?? {})) {
     const value = payload.data ? decodeJsonPayload(payload) : undefined;
-    if (value === undefined || value === null || (Array.isArray(value) && value.length === 0)) delete merged[name];
+    if (value === undefined || value === null || (Array.isArray(value) && value.length === 0))
+      delete merged[name];
     else merged[name] = payload;
   }
   return merged;

@@ -14,7 +14,7 @@ import {
 } from './search-attributes';
 import { WriteAheadLog } from './store';
 import { builtInSearchAttributes } from './visibility-query';
-import { invalidArgument } from './errors';
+import { invalidArgument, notFound } from './errors';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
@@ -87,8 +87,10 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
   );
   const ip = options.ip ?? '127.0.0.1';
   const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(`${ip}:${options.port ?? 7233}`, grpc.ServerCredentials.createInsecure(), (error, bound) =>
-      error ? reject(error) : resolve(bound),
+    server.bindAsync(
+      `${ip}:${options.port ?? 7233}`,
+      grpc.ServerCredentials.createInsecure(),
+      (error, bound) => (error ? reject(error) : resolve(bound)),
     ),
   );
   log('info', `listening on ${ip}:${port}${options.db ? ` with data in ${options.db}` : ' (in memory)'}`);
@@ -137,8 +139,7 @@ function wrapHandlers(
 
 function workflowServiceHandlers(engine: Engine): Record<string, Handler> {
   const tx =
-    (change: (request: Pb, call: CallLike) => Pb | void | Promise<Pb>) =>
-    (request: Pb, call: CallLike) =>
+    (change: (request: Pb, call: CallLike) => Pb | void | Promise<Pb>) => (request: Pb, call: CallLike) =>
       engine.transact(() => change(request, call));
   return {
     GetSystemInfo: () => ({
@@ -167,15 +168,17 @@ function workflowServiceHandlers(engine: Engine): Record<string, Handler> {
       visibilityStore: 'labline-memory',
     }),
     DescribeNamespace: (req) => {
-      const ns = req.id
-        ? [...engine.namespaces.values()].find((candidate) => candidate.id === req.id)
-        : engine.namespace(req.namespace as string);
-      if (!ns) throw engine.namespace(String(req.id));
+      if (!req.id) return describeNamespace(engine.namespace(req.namespace as string));
+      const ns = [...engine.namespaces.values()].find((candidate) => candidate.id === req.id);
+      if (!ns) throw notFound(`Namespace ${String(req.id)} is not found.`);
       return describeNamespace(ns);
     },
     ListNamespaces: () => ({ namespaces: [...engine.namespaces.values()].map(describeNamespace) }),
     RegisterNamespace: tx((req) =>
-      engine.registerNamespace(req.namespace as string, durationToMs(req.workflowExecutionRetentionPeriod as Pb)),
+      engine.registerNamespace(
+        req.namespace as string,
+        durationToMs(req.workflowExecutionRetentionPeriod as Pb),
+      ),
     ),
     GetSearchAttributes: () => ({ keys: searchAttributeMap(engine, 'default') }),
     StartWorkflowExecution: tx((req) => {
@@ -223,7 +226,8 @@ function describeNamespace(ns: { name: string; id: string; retentionMs: number }
 function searchAttributeMap(engine: Engine, namespace: string): Record<string, number> {
   const map: Record<string, number> = {};
   for (const [name, type] of Object.entries(builtInSearchAttributes)) map[name] = indexedValueTypeOf[type];
-  for (const [name, type] of engine.namespace(namespace).searchAttributes.types) map[name] = indexedValueTypeOf[type];
+  for (const [name, type] of engine.namespace(namespace).searchAttributes.types)
+    map[name] = indexedValueTypeOf[type];
   return map;
 }
 
@@ -248,14 +252,17 @@ function operatorServiceHandlers(engine: Engine): Record<string, Handler> {
         engine.addSearchAttributes(namespaceOf(req), attributes);
       }),
     RemoveSearchAttributes: (req) =>
-      engine.transact(() => engine.removeSearchAttributes(namespaceOf(req), (req.searchAttributes as string[]) ?? [])),
+      engine.transact(() =>
+        engine.removeSearchAttributes(namespaceOf(req), (req.searchAttributes as string[]) ?? []),
+      ),
     ListSearchAttributes: (req) => {
       const custom: Record<string, number> = {};
       for (const [name, type] of engine.namespace(namespaceOf(req)).searchAttributes.types) {
         custom[name] = indexedValueTypeOf[type];
       }
       const system: Record<string, number> = {};
-      for (const [name, type] of Object.entries(builtInSearchAttributes)) system[name] = indexedValueTypeOf[type];
+      for (const [name, type] of Object.entries(builtInSearchAttributes))
+        system[name] = indexedValueTypeOf[type];
       return { customAttributes: custom, systemAttributes: system, storageSchema: {} };
     },
   };

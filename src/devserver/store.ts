@@ -41,6 +41,7 @@ export class WriteAheadLog {
         throw new Error(
           `devserver: cannot replay ${resolved} line ${index + 1}: ${(error as Error).message}. ` +
             'Move the file away to start with an empty server.',
+          { cause: error },
         );
       }
     }

@@ -38,7 +38,9 @@ test('a non-retryable error type stops at the first attempt', async () => {
   const taskQueue = uniqueTaskQueue();
   const key = `fatal-${taskQueue}`;
   const error = await withWorker(env, { taskQueue, activities: createConformanceActivities(dir) }, () =>
-    env.client.workflow.execute(flakyWorkflow, { taskQueue, workflowId: key, args: [key, 0, true] }).catch((e: unknown) => e),
+    env.client.workflow
+      .execute(flakyWorkflow, { taskQueue, workflowId: key, args: [key, 0, true] })
+      .catch((e: unknown) => e),
   );
   expect(error).toBeInstanceOf(WorkflowFailedError);
   const cause = (error as WorkflowFailedError).cause;
@@ -52,7 +54,9 @@ test('the maximum attempts end retries with the last failure', async () => {
   const taskQueue = uniqueTaskQueue();
   const key = `exhausted-${taskQueue}`;
   const error = await withWorker(env, { taskQueue, activities: createConformanceActivities(dir) }, () =>
-    env.client.workflow.execute(flakyWorkflow, { taskQueue, workflowId: key, args: [key, 99] }).catch((e: unknown) => e),
+    env.client.workflow
+      .execute(flakyWorkflow, { taskQueue, workflowId: key, args: [key, 99] })
+      .catch((e: unknown) => e),
   );
   expect(error).toBeInstanceOf(WorkflowFailedError);
   expect(readLog(dir, key)).toHaveLength(5);
@@ -74,17 +78,25 @@ test('a heartbeat timeout retries the attempt and the next attempt reads the las
 test('cancelling a workflow reaches its running activity through the heartbeat response', async () => {
   const taskQueue = uniqueTaskQueue();
   const key = `cancel-${taskQueue}`;
-  const outcome = await withWorker(env, { taskQueue, activities: createConformanceActivities(dir) }, async () => {
-    const handle = await env.client.workflow.start(cancellableActivityWorkflow, { taskQueue, workflowId: key, args: [key] });
-    // Wait (bounded) until the activity has started heartbeating, then cancel the workflow.
-    for (let i = 0; i < 100; i++) {
-      const { raw } = await handle.describe();
-      if (raw.pendingActivities?.[0]?.lastHeartbeatTime) break;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    await handle.cancel();
-    return handle.result();
-  });
+  const outcome = await withWorker(
+    env,
+    { taskQueue, activities: createConformanceActivities(dir) },
+    async () => {
+      const handle = await env.client.workflow.start(cancellableActivityWorkflow, {
+        taskQueue,
+        workflowId: key,
+        args: [key],
+      });
+      // Wait (bounded) until the activity has started heartbeating, then cancel the workflow.
+      for (let i = 0; i < 100; i++) {
+        const { raw } = await handle.describe();
+        if (raw.pendingActivities?.[0]?.lastHeartbeatTime) break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      await handle.cancel();
+      return handle.result();
+    },
+  );
   expect(outcome).toBe('cancelled');
   expect(readLog(dir, key)).toEqual(['cancelled']);
 });
@@ -93,7 +105,11 @@ test('an activity nobody polls for fails with a schedule-to-start timeout', asyn
   const taskQueue = uniqueTaskQueue();
   const error = await withWorker(env, { taskQueue, activities: createConformanceActivities(dir) }, () =>
     env.client.workflow
-      .execute('scheduleToStartWorkflow', { taskQueue, workflowId: `s2s-${taskQueue}`, args: [uniqueTaskQueue('nobody')] })
+      .execute('scheduleToStartWorkflow', {
+        taskQueue,
+        workflowId: `s2s-${taskQueue}`,
+        args: [uniqueTaskQueue('nobody')],
+      })
       .catch((e: unknown) => e),
   );
   expect(error).toBeInstanceOf(WorkflowFailedError);

@@ -16,7 +16,8 @@ export function createConformanceActivities(dir: string) {
       attempts.set(key, [...(attempts.get(key) ?? []), Date.now()]);
       record(key, `attempt ${attempt} at ${Date.now()}`);
       if (nonRetryable) throw ApplicationFailure.create({ message: 'fatal', type: 'Fatal' });
-      if (attempt <= failures) throw ApplicationFailure.create({ message: `failure ${attempt}`, type: 'Transient' });
+      if (attempt <= failures)
+        throw ApplicationFailure.create({ message: `failure ${attempt}`, type: 'Transient' });
       return attempt;
     },
     async heartbeatThenHang(key: string): Promise<unknown> {

@@ -3,7 +3,14 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { cliScript, startTsProcess, workerProcessScript, type RunningProcess } from '../support/processes';
-import { externalTemporal, startTestTemporal, uniqueTaskQueue, withWorker, workflowBundle, type TestTemporal } from '../support/temporal';
+import {
+  externalTemporal,
+  startTestTemporal,
+  uniqueTaskQueue,
+  withWorker,
+  workflowBundle,
+  type TestTemporal,
+} from '../support/temporal';
 import { createConformanceActivities, readLog } from './activities';
 import { signalsAndTimerWorkflow, stateQuery, twoStepWorkflow, unblockSignal } from './workflows';
 
@@ -23,17 +30,30 @@ describe('a worker killed with SIGKILL', () => {
   test('a second worker finishes the workflow and a completed activity does not run again', async () => {
     const taskQueue = uniqueTaskQueue();
     const key = `two-step-${taskQueue}`;
-    const first = startTsProcess(workerProcessScript, [env.address, env.namespace, taskQueue, dir, workflowBundle().codePath]);
+    const first = startTsProcess(workerProcessScript, [
+      env.address,
+      env.namespace,
+      taskQueue,
+      dir,
+      workflowBundle().codePath,
+    ]);
     processes.push(first);
     await first.waitFor(/worker ready/);
-    const handle = await env.client.workflow.start(twoStepWorkflow, { taskQueue, workflowId: key, args: [key] });
+    const handle = await env.client.workflow.start(twoStepWorkflow, {
+      taskQueue,
+      workflowId: key,
+      args: [key],
+    });
     // The first step has completed once the workflow answers a query with it in history.
-    for (let i = 0; i < 200 && readLog(dir, key).length === 0; i++) await new Promise((r) => setTimeout(r, 50));
+    for (let i = 0; i < 200 && readLog(dir, key).length === 0; i++)
+      await new Promise((r) => setTimeout(r, 50));
     expect(readLog(dir, key)).toEqual(['first']);
     await first.kill('SIGKILL');
 
     await handle.signal(unblockSignal, 'go');
-    const result = await withWorker(env, { taskQueue, activities: createConformanceActivities(dir) }, () => handle.result());
+    const result = await withWorker(env, { taskQueue, activities: createConformanceActivities(dir) }, () =>
+      handle.result(),
+    );
     expect(result).toEqual(['first', 'second']);
     expect(readLog(dir, key)).toEqual(['first', 'second']);
   });
@@ -43,7 +63,15 @@ describe('a worker killed with SIGKILL', () => {
   test('restarted on the same data file, it fires the timer, takes a new signal and completes the workflow', async () => {
     const db = path.join(mkdtempSync(path.join(tmpdir(), 'labline-db-')), 'devserver.wal');
     const startServer = async (port: number) => {
-      const server = startTsProcess(cliScript, ['devserver', '--port', String(port), '--db', db, '--log-level', 'warn']);
+      const server = startTsProcess(cliScript, [
+        'devserver',
+        '--port',
+        String(port),
+        '--db',
+        db,
+        '--log-level',
+        'warn',
+      ]);
       processes.push(server);
       const match = await server.waitFor(/listening on 127\.0\.0\.1:(\d+)/);
       return { server, address: `127.0.0.1:${match[1]}` };
@@ -55,7 +83,11 @@ describe('a worker killed with SIGKILL', () => {
     const env: TestTemporal = await connectTo(address);
     try {
       await withWorker(env, { taskQueue, activities: createConformanceActivities(dir) }, async () => {
-        const handle = await env.client.workflow.start(signalsAndTimerWorkflow, { taskQueue, workflowId, args: [2500, 2] });
+        const handle = await env.client.workflow.start(signalsAndTimerWorkflow, {
+          taskQueue,
+          workflowId,
+          args: [2500, 2],
+        });
         await handle.signal(unblockSignal, 'before');
         expect((await handle.query(stateQuery)).messages).toEqual(['before']);
         const history = await handle.fetchHistory();
@@ -71,11 +103,15 @@ describe('a worker killed with SIGKILL', () => {
     const restarted = await startServer(port);
     const again = await connectTo(restarted.address);
     try {
-      const result = await withWorker(again, { taskQueue, activities: createConformanceActivities(dir) }, async () => {
-        const handle = again.client.workflow.getHandle(workflowId);
-        await handle.signal(unblockSignal, 'after');
-        return handle.result();
-      });
+      const result = await withWorker(
+        again,
+        { taskQueue, activities: createConformanceActivities(dir) },
+        async () => {
+          const handle = again.client.workflow.getHandle(workflowId);
+          await handle.signal(unblockSignal, 'after');
+          return handle.result();
+        },
+      );
       expect(result).toEqual(['before', 'after']);
       const history = await again.client.workflow.getHandle(workflowId).fetchHistory();
       expect(history.events!.some((e) => e.timerFiredEventAttributes)).toBe(true);

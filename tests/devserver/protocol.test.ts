@@ -28,7 +28,7 @@ async function startRaw(taskQueue: string): Promise<{ workflowId: string; runId:
     taskQueue: { name: taskQueue, kind: TaskQueueKind.TASK_QUEUE_KIND_NORMAL },
     requestId: randomUUID(),
   });
-  return { workflowId, runId: runId! };
+  return { workflowId, runId: runId };
 }
 
 const poll = (taskQueue: string) =>
@@ -39,11 +39,17 @@ const poll = (taskQueue: string) =>
   });
 
 async function eventTypes(workflowId: string): Promise<number[]> {
-  const { history } = await service.getWorkflowExecutionHistory({ namespace: env.namespace, execution: { workflowId } });
+  const { history } = await service.getWorkflowExecutionHistory({
+    namespace: env.namespace,
+    execution: { workflowId },
+  });
   return history!.events!.map((e) => e.eventType!);
 }
 
-const complete = { commandType: CommandType.COMMAND_TYPE_COMPLETE_WORKFLOW_EXECUTION, completeWorkflowExecutionCommandAttributes: {} };
+const complete = {
+  commandType: CommandType.COMMAND_TYPE_COMPLETE_WORKFLOW_EXECUTION,
+  completeWorkflowExecutionCommandAttributes: {},
+};
 
 test('a signal during a running workflow task is buffered, and completing over it is rejected as unhandled', async () => {
   const taskQueue = uniqueTaskQueue();
@@ -58,18 +64,33 @@ test('a signal during a running workflow task is buffered, and completing over i
   });
   // Not written while the task runs.
   expect(await eventTypes(workflowId)).toHaveLength(3);
-  await service.respondWorkflowTaskCompleted({ namespace: env.namespace, taskToken: task.taskToken, commands: [complete] });
-  const { history } = await service.getWorkflowExecutionHistory({ namespace: env.namespace, execution: { workflowId } });
+  await service.respondWorkflowTaskCompleted({
+    namespace: env.namespace,
+    taskToken: task.taskToken,
+    commands: [complete],
+  });
+  const { history } = await service.getWorkflowExecutionHistory({
+    namespace: env.namespace,
+    execution: { workflowId },
+  });
   const events = history!.events!;
   expect(events.slice(3).map((e) => e.eventType)).toEqual([
     EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED,
     EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED,
     EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED,
   ]);
-  expect(events[3]!.workflowTaskFailedEventAttributes!.cause).toBe(WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_UNHANDLED_COMMAND);
+  expect(events[3]!.workflowTaskFailedEventAttributes!.cause).toBe(
+    WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_UNHANDLED_COMMAND,
+  );
   const next = await poll(taskQueue);
-  expect(next.history!.events!.some((e) => e.workflowExecutionSignaledEventAttributes?.signalName === 'late')).toBe(true);
-  await service.respondWorkflowTaskCompleted({ namespace: env.namespace, taskToken: next.taskToken, commands: [complete] });
+  expect(
+    next.history!.events!.some((e) => e.workflowExecutionSignaledEventAttributes?.signalName === 'late'),
+  ).toBe(true);
+  await service.respondWorkflowTaskCompleted({
+    namespace: env.namespace,
+    taskToken: next.taskToken,
+    commands: [complete],
+  });
   expect((await eventTypes(workflowId)).at(-1)).toBe(EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED);
 });
 
@@ -89,7 +110,11 @@ test('a failed workflow task is recorded once; retries are transient until one c
   // The transient attempt's scheduled and started events come with the task, not in history.
   expect(second.history!.events!.map((e) => Number(e.eventId))).toEqual([1, 2, 3, 4, 5, 6]);
   expect(await eventTypes(workflowId)).toHaveLength(4);
-  await service.respondWorkflowTaskCompleted({ namespace: env.namespace, taskToken: second.taskToken, commands: [complete] });
+  await service.respondWorkflowTaskCompleted({
+    namespace: env.namespace,
+    taskToken: second.taskToken,
+    commands: [complete],
+  });
   expect((await eventTypes(workflowId)).slice(4)).toEqual([
     EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED,
     EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED,
@@ -102,12 +127,24 @@ test('a stale task token is NOT_FOUND and a garbled one INVALID_ARGUMENT', async
   const taskQueue = uniqueTaskQueue();
   await startRaw(taskQueue);
   const task = await poll(taskQueue);
-  await service.respondWorkflowTaskCompleted({ namespace: env.namespace, taskToken: task.taskToken, commands: [complete] });
+  await service.respondWorkflowTaskCompleted({
+    namespace: env.namespace,
+    taskToken: task.taskToken,
+    commands: [complete],
+  });
   await expect(
-    service.respondWorkflowTaskCompleted({ namespace: env.namespace, taskToken: task.taskToken, commands: [complete] }),
+    service.respondWorkflowTaskCompleted({
+      namespace: env.namespace,
+      taskToken: task.taskToken,
+      commands: [complete],
+    }),
   ).rejects.toMatchObject({ code: grpc.status.NOT_FOUND });
   await expect(
-    service.respondWorkflowTaskCompleted({ namespace: env.namespace, taskToken: Buffer.from('garbage'), commands: [] }),
+    service.respondWorkflowTaskCompleted({
+      namespace: env.namespace,
+      taskToken: Buffer.from('garbage'),
+      commands: [],
+    }),
   ).rejects.toMatchObject({ code: grpc.status.INVALID_ARGUMENT });
 });
 
@@ -119,10 +156,15 @@ test('a command with bad attributes fails the workflow task with its cause', asy
     service.respondWorkflowTaskCompleted({
       namespace: env.namespace,
       taskToken: task.taskToken,
-      commands: [{ commandType: CommandType.COMMAND_TYPE_START_TIMER, startTimerCommandAttributes: { timerId: 't' } }],
+      commands: [
+        { commandType: CommandType.COMMAND_TYPE_START_TIMER, startTimerCommandAttributes: { timerId: 't' } },
+      ],
     }),
   ).rejects.toMatchObject({ code: grpc.status.INVALID_ARGUMENT });
-  const { history } = await service.getWorkflowExecutionHistory({ namespace: env.namespace, execution: { workflowId } });
+  const { history } = await service.getWorkflowExecutionHistory({
+    namespace: env.namespace,
+    execution: { workflowId },
+  });
   expect(history!.events![3]!.workflowTaskFailedEventAttributes!.cause).toBe(
     WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_BAD_START_TIMER_ATTRIBUTES,
   );
@@ -149,7 +191,12 @@ describe('malformed and unknown requests', () => {
   test.each([
     ['an unknown method', 'NoSuchMethod', Buffer.alloc(0), grpc.status.UNIMPLEMENTED],
     ['a method the dev server does not offer', 'CreateSchedule', Buffer.alloc(0), grpc.status.UNIMPLEMENTED],
-    ['bytes that are not protobuf', 'StartWorkflowExecution', Buffer.from([0xff, 0xff, 0xff, 0xff, 0x0f]), grpc.status.INTERNAL],
+    [
+      'bytes that are not protobuf',
+      'StartWorkflowExecution',
+      Buffer.from([0xff, 0xff, 0xff, 0xff, 0x0f]),
+      grpc.status.INTERNAL,
+    ],
   ])('%s gets its gRPC status and the server keeps serving', async (_name, method, body, code) => {
     const error = await call(method, body);
     expect(error?.code).toBe(code);
@@ -157,12 +204,53 @@ describe('malformed and unknown requests', () => {
   });
 
   test.each([
-    ['a start without a workflow id', () => service.startWorkflowExecution({ namespace: env.namespace, workflowType: { name: 'x' }, taskQueue: { name: 'q' } }), grpc.status.INVALID_ARGUMENT],
-    ['a start in an unknown namespace', () => service.startWorkflowExecution({ namespace: 'no-such-namespace', workflowId: 'w', workflowType: { name: 'x' }, taskQueue: { name: 'q' } }), grpc.status.NOT_FOUND],
-    ['a signal to an unknown workflow', () => service.signalWorkflowExecution({ namespace: env.namespace, workflowExecution: { workflowId: 'nope' }, signalName: 's' }), grpc.status.NOT_FOUND],
-    ['a describe of an unknown namespace', () => service.describeNamespace({ namespace: 'no-such-namespace' }), grpc.status.NOT_FOUND],
-    ['a history page token that is not one', () => service.getWorkflowExecutionHistory({ namespace: env.namespace, execution: { workflowId: 'nope' }, nextPageToken: Buffer.from('x') }), grpc.status.NOT_FOUND],
-  ])('%s gets Temporal\'s error code', async (_name, request, code) => {
+    [
+      'a start without a workflow id',
+      () =>
+        service.startWorkflowExecution({
+          namespace: env.namespace,
+          workflowType: { name: 'x' },
+          taskQueue: { name: 'q' },
+        }),
+      grpc.status.INVALID_ARGUMENT,
+    ],
+    [
+      'a start in an unknown namespace',
+      () =>
+        service.startWorkflowExecution({
+          namespace: 'no-such-namespace',
+          workflowId: 'w',
+          workflowType: { name: 'x' },
+          taskQueue: { name: 'q' },
+        }),
+      grpc.status.NOT_FOUND,
+    ],
+    [
+      'a signal to an unknown workflow',
+      () =>
+        service.signalWorkflowExecution({
+          namespace: env.namespace,
+          workflowExecution: { workflowId: 'nope' },
+          signalName: 's',
+        }),
+      grpc.status.NOT_FOUND,
+    ],
+    [
+      'a describe of an unknown namespace',
+      () => service.describeNamespace({ namespace: 'no-such-namespace' }),
+      grpc.status.NOT_FOUND,
+    ],
+    [
+      'a history page token that is not one',
+      () =>
+        service.getWorkflowExecutionHistory({
+          namespace: env.namespace,
+          execution: { workflowId: 'nope' },
+          nextPageToken: Buffer.from('x'),
+        }),
+      grpc.status.NOT_FOUND,
+    ],
+  ])("%s gets Temporal's error code", async (_name, request, code) => {
     await expect(request()).rejects.toMatchObject({ code });
     await expect(service.getSystemInfo({})).resolves.toBeDefined();
   });

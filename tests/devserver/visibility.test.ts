@@ -1,5 +1,5 @@
 import { status } from '@grpc/grpc-js';
-import { temporal } from '@temporalio/proto';
+import type { temporal } from '@temporalio/proto';
 import { defineQuery } from '@temporalio/workflow';
 import { startTestTemporal, uniqueTaskQueue, withWorker, type TestTemporal } from '../support/temporal';
 import { createConformanceActivities } from './activities';
@@ -27,7 +27,10 @@ async function list(query: string, orderBy = ''): Promise<string[]> {
 }
 
 const expectedIds = (predicate: (i: number) => boolean) =>
-  Array.from({ length: count }, (_v, i) => i).filter(predicate).map(idOf).sort();
+  Array.from({ length: count }, (_v, i) => i)
+    .filter(predicate)
+    .map(idOf)
+    .sort();
 
 describe('200 workflows started concurrently', () => {
   beforeAll(async () => {
@@ -61,7 +64,9 @@ describe('200 workflows started concurrently', () => {
 
   test('all complete', async () => {
     expect(await list(`ExecutionStatus = 'Completed'`)).toHaveLength(count);
-    const counted = await env.client.workflow.count(`TaskQueue = '${taskQueue}' AND ExecutionStatus = 'Completed'`);
+    const counted = await env.client.workflow.count(
+      `TaskQueue = '${taskQueue}' AND ExecutionStatus = 'Completed'`,
+    );
     expect(counted.count).toBe(count);
   });
 
@@ -69,7 +74,10 @@ describe('200 workflows started concurrently', () => {
     ['TestInt < 50', (i: number) => i < 50],
     ["TestKeyword = 'odd' AND TestInt BETWEEN 10 AND 19", (i: number) => i % 2 === 1 && i >= 10 && i <= 19],
     ["TestKeyword != 'odd' OR TestInt >= 190", (i: number) => i % 2 === 0 || i >= 190],
-    ["(TestKeyword = 'odd' OR TestInt = 4) AND TestInt <= 9", (i: number) => (i % 2 === 1 || i === 4) && i <= 9],
+    [
+      "(TestKeyword = 'odd' OR TestInt = 4) AND TestInt <= 9",
+      (i: number) => (i % 2 === 1 || i === 4) && i <= 9,
+    ],
     ["TestKeywordList = 'tag-3'", (i: number) => i % 5 === 3],
     ["TestKeywordList IN ('tag-1', 'tag-2')", (i: number) => i % 5 === 1 || i % 5 === 2],
     ['TestInt IN (1, 2, 3, 500)', (i: number) => i >= 1 && i <= 3],

@@ -1,4 +1,8 @@
-import { WorkflowExecutionAlreadyStartedError, WorkflowFailedError, WorkflowNotFoundError } from '@temporalio/client';
+import {
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowFailedError,
+  WorkflowNotFoundError,
+} from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -91,9 +95,9 @@ test('starting a running workflow id fails with AlreadyStarted; a closed one fol
   const workflowId = `dup-${taskQueue}`;
   await worker(taskQueue, async () => {
     const handle = await env.client.workflow.start(waitForSignalWorkflow, { taskQueue, workflowId });
-    await expect(env.client.workflow.start(waitForSignalWorkflow, { taskQueue, workflowId })).rejects.toBeInstanceOf(
-      WorkflowExecutionAlreadyStartedError,
-    );
+    await expect(
+      env.client.workflow.start(waitForSignalWorkflow, { taskQueue, workflowId }),
+    ).rejects.toBeInstanceOf(WorkflowExecutionAlreadyStartedError);
     const existing = await env.client.workflow.start(waitForSignalWorkflow, {
       taskQueue,
       workflowId,
@@ -103,7 +107,11 @@ test('starting a running workflow id fails with AlreadyStarted; a closed one fol
     await handle.signal(unblockSignal, 'done');
     await handle.result();
     await expect(
-      env.client.workflow.start(waitForSignalWorkflow, { taskQueue, workflowId, workflowIdReusePolicy: 'REJECT_DUPLICATE' }),
+      env.client.workflow.start(waitForSignalWorkflow, {
+        taskQueue,
+        workflowId,
+        workflowIdReusePolicy: 'REJECT_DUPLICATE',
+      }),
     ).rejects.toBeInstanceOf(WorkflowExecutionAlreadyStartedError);
     await expect(
       env.client.workflow.start(waitForSignalWorkflow, {
@@ -136,13 +144,19 @@ test('the same start request id is answered with the first run instead of a dupl
 test('terminate and cancel close the workflow with their status; signals after close are refused', async () => {
   const taskQueue = uniqueTaskQueue();
   await worker(taskQueue, async () => {
-    const terminated = await env.client.workflow.start(waitForSignalWorkflow, { taskQueue, workflowId: `term-${taskQueue}` });
+    const terminated = await env.client.workflow.start(waitForSignalWorkflow, {
+      taskQueue,
+      workflowId: `term-${taskQueue}`,
+    });
     await terminated.terminate('because');
     await expect(terminated.result()).rejects.toBeInstanceOf(WorkflowFailedError);
     expect((await terminated.describe()).status.name).toBe('TERMINATED');
     await expect(terminated.signal(unblockSignal, 'late')).rejects.toThrow(/already completed/);
 
-    const cancelled = await env.client.workflow.start(waitForSignalWorkflow, { taskQueue, workflowId: `cancel-${taskQueue}` });
+    const cancelled = await env.client.workflow.start(waitForSignalWorkflow, {
+      taskQueue,
+      workflowId: `cancel-${taskQueue}`,
+    });
     await cancelled.cancel();
     await expect(cancelled.result()).rejects.toBeInstanceOf(WorkflowFailedError);
     expect((await cancelled.describe()).status.name).toBe('CANCELLED');
@@ -152,7 +166,9 @@ test('terminate and cancel close the workflow with their status; signals after c
 test('a workflow that throws fails with its error', async () => {
   const taskQueue = uniqueTaskQueue();
   const error = await worker(taskQueue, () =>
-    env.client.workflow.execute(failingWorkflow, { taskQueue, workflowId: `fail-${taskQueue}`, args: ['boom'] }).catch((e: unknown) => e),
+    env.client.workflow
+      .execute(failingWorkflow, { taskQueue, workflowId: `fail-${taskQueue}`, args: ['boom'] })
+      .catch((e: unknown) => e),
   );
   expect(error).toBeInstanceOf(WorkflowFailedError);
   expect((error as WorkflowFailedError).cause?.message).toBe('boom');
@@ -161,7 +177,9 @@ test('a workflow that throws fails with its error', async () => {
 test('a parent with three children reports each outcome, one of them failed', async () => {
   const taskQueue = uniqueTaskQueue();
   const workflowId = `parent-${taskQueue}`;
-  const result = await worker(taskQueue, () => env.client.workflow.execute(parentWorkflow, { taskQueue, workflowId }));
+  const result = await worker(taskQueue, () =>
+    env.client.workflow.execute(parentWorkflow, { taskQueue, workflowId }),
+  );
   expect(result).toEqual(['ok:10', 'failed:child 2 failed on purpose', 'ok:30']);
   const child = await env.client.workflow.getHandle(`${workflowId}-child-1`).describe();
   expect(child.parentExecution?.workflowId).toBe(workflowId);
@@ -180,7 +198,11 @@ test.each([
   const taskQueue = uniqueTaskQueue();
   const workflowId = `pcp-${taskQueue}`;
   await worker(taskQueue, async () => {
-    const childId = await env.client.workflow.execute(parentClosePolicyWorkflow, { taskQueue, workflowId, args: [policy] });
+    const childId = await env.client.workflow.execute(parentClosePolicyWorkflow, {
+      taskQueue,
+      workflowId,
+      args: [policy],
+    });
     const child = env.client.workflow.getHandle(childId);
     // The policy is applied as the parent closes; cancellation then needs a workflow task of the child.
     for (let i = 0; i < 100 && (await child.describe()).status.name !== childStatus; i++) {
@@ -203,14 +225,20 @@ test('continue-as-new three times, and result() on the first run returns the fin
   const taskQueue = uniqueTaskQueue();
   const workflowId = `can-${taskQueue}`;
   await worker(taskQueue, async () => {
-    const handle = await env.client.workflow.start(continueAsNewWorkflow, { taskQueue, workflowId, args: [3] });
+    const handle = await env.client.workflow.start(continueAsNewWorkflow, {
+      taskQueue,
+      workflowId,
+      args: [3],
+    });
     const firstRun = env.client.workflow.getHandle(workflowId, handle.firstExecutionRunId);
     const trail = await firstRun.result();
     expect(trail).toHaveLength(4);
     expect(trail[0]).toBe(handle.firstExecutionRunId);
     expect(new Set(trail).size).toBe(4);
     const first = await firstRun.describe();
-    expect(first.raw.workflowExecutionInfo?.status).toBe(WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_CONTINUED_AS_NEW);
+    expect(first.raw.workflowExecutionInfo?.status).toBe(
+      WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_CONTINUED_AS_NEW,
+    );
     const last = await env.client.workflow.getHandle(workflowId).describe();
     expect(last.runId).toBe(trail[3]);
     expect(last.status.name).toBe('COMPLETED');
@@ -218,14 +246,18 @@ test('continue-as-new three times, and result() on the first run returns the fin
 });
 
 test('describe and history of an unknown workflow are NOT_FOUND', async () => {
-  await expect(env.client.workflow.getHandle('no-such-workflow').describe()).rejects.toBeInstanceOf(WorkflowNotFoundError);
+  await expect(env.client.workflow.getHandle('no-such-workflow').describe()).rejects.toBeInstanceOf(
+    WorkflowNotFoundError,
+  );
   await expect(env.client.workflow.getHandle('no-such-workflow').fetchHistory()).rejects.toThrow();
 });
 
 test('history is paged and ends without a token once complete', async () => {
   const taskQueue = uniqueTaskQueue();
   const workflowId = `paged-${taskQueue}`;
-  await worker(taskQueue, () => env.client.workflow.execute(echoWorkflow, { taskQueue, workflowId, args: ['x'] }));
+  await worker(taskQueue, () =>
+    env.client.workflow.execute(echoWorkflow, { taskQueue, workflowId, args: ['x'] }),
+  );
   const all = await env.connection.workflowService.getWorkflowExecutionHistory({
     namespace: env.namespace,
     execution: { workflowId },

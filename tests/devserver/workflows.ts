@@ -34,7 +34,12 @@ export async function echoWorkflow(value: string): Promise<string> {
 export async function flakyWorkflow(key: string, failures: number, nonRetryable = false): Promise<number> {
   const { flaky } = proxyActivities<ConformanceActivities>({
     startToCloseTimeout: '10s',
-    retry: { initialInterval: '200ms', backoffCoefficient: 2, maximumAttempts: 5, nonRetryableErrorTypes: ['Fatal'] },
+    retry: {
+      initialInterval: '200ms',
+      backoffCoefficient: 2,
+      maximumAttempts: 5,
+      nonRetryableErrorTypes: ['Fatal'],
+    },
   });
   return await flaky(key, failures, nonRetryable);
 }
@@ -95,14 +100,23 @@ export async function childWorkflow(n: number, fail: boolean): Promise<number> {
 export async function parentWorkflow(): Promise<string[]> {
   const results = await Promise.allSettled(
     [1, 2, 3].map((n) =>
-      executeChild(childWorkflow, { args: [n, n === 2], workflowId: `${workflowInfo().workflowId}-child-${n}` }),
+      executeChild(childWorkflow, {
+        args: [n, n === 2],
+        workflowId: `${workflowInfo().workflowId}-child-${n}`,
+      }),
     ),
   );
-  return results.map((r) => (r.status === 'fulfilled' ? `ok:${r.value}` : `failed:${((r.reason as Error).cause as Error | undefined)?.message}`));
+  return results.map((r) =>
+    r.status === 'fulfilled'
+      ? `ok:${r.value}`
+      : `failed:${((r.reason as Error).cause as Error | undefined)?.message}`,
+  );
 }
 
 /** A parent that starts a long child and completes, leaving the child to its parent-close policy. */
-export async function parentClosePolicyWorkflow(policy: 'TERMINATE' | 'ABANDON' | 'REQUEST_CANCEL'): Promise<string> {
+export async function parentClosePolicyWorkflow(
+  policy: 'TERMINATE' | 'ABANDON' | 'REQUEST_CANCEL',
+): Promise<string> {
   const child = await startChild(waitForSignalWorkflow, {
     workflowId: `${workflowInfo().workflowId}-child`,
     parentClosePolicy: ParentClosePolicy[`PARENT_CLOSE_POLICY_${policy}` as keyof typeof ParentClosePolicy],
@@ -114,7 +128,9 @@ export async function parentClosePolicyWorkflow(policy: 'TERMINATE' | 'ABANDON' 
 export async function cancelChildWorkflow(): Promise<string> {
   try {
     await CancellationScope.cancellable(async () => {
-      const child = await startChild(waitForSignalWorkflow, { workflowId: `${workflowInfo().workflowId}-child` });
+      const child = await startChild(waitForSignalWorkflow, {
+        workflowId: `${workflowInfo().workflowId}-child`,
+      });
       CancellationScope.current().cancel();
       await child.result();
     });

@@ -10,7 +10,14 @@ import * as path from 'node:path';
 export default async function globalSetup(): Promise<void> {
   const { code } = await bundleWorkflowCode({
     workflowsPath: require.resolve('./all-workflows'),
-    logger: { log: () => undefined, trace: () => undefined, debug: () => undefined, info: () => undefined, warn: () => undefined, error: (m) => console.error(m) },
+    logger: {
+      log: () => undefined,
+      trace: () => undefined,
+      debug: () => undefined,
+      info: () => undefined,
+      warn: () => undefined,
+      error: (m) => console.error(m),
+    },
   });
   const file = path.join(mkdtempSync(path.join(tmpdir(), 'labline-bundle-')), 'workflows.js');
   writeFileSync(file, code);

@@ -27,8 +27,8 @@ export function startTsProcess(script: string, args: string[], env: NodeJS.Proce
     out += chunk.toString();
     for (const listener of listeners) listener();
   };
-  child.stdout!.on('data', onData);
-  child.stderr!.on('data', onData);
+  child.stdout.on('data', onData);
+  child.stderr.on('data', onData);
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   return {
     child,

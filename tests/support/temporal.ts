@@ -25,7 +25,9 @@ function installRuntime(): void {
   if (runtimeInstalled) return;
   runtimeInstalled = true;
   try {
-    Runtime.install({ logger: new DefaultLogger(process.env.LABLINE_TEST_LOG_LEVEL === 'debug' ? 'DEBUG' : 'ERROR') });
+    Runtime.install({
+      logger: new DefaultLogger(process.env.LABLINE_TEST_LOG_LEVEL === 'debug' ? 'DEBUG' : 'ERROR'),
+    });
   } catch {
     // Already installed by another harness in this process.
   }
@@ -105,11 +107,15 @@ export function uniqueTaskQueue(prefix = 'test'): string {
 /** The workflow bundle global-setup.ts wrote. */
 export function workflowBundle(): { codePath: string } {
   const codePath = process.env.LABLINE_TEST_WORKFLOW_BUNDLE;
-  if (!codePath) throw new Error('LABLINE_TEST_WORKFLOW_BUNDLE is not set: run the tests through jest (global setup).');
+  if (!codePath)
+    throw new Error('LABLINE_TEST_WORKFLOW_BUNDLE is not set: run the tests through jest (global setup).');
   return { codePath };
 }
 
-export type TestWorkerOptions = Omit<WorkerOptions, 'connection' | 'namespace' | 'workflowBundle' | 'workflowsPath'>;
+export type TestWorkerOptions = Omit<
+  WorkerOptions,
+  'connection' | 'namespace' | 'workflowBundle' | 'workflowsPath'
+>;
 
 /** Creates a worker on the test server with the shared workflow bundle. */
 export async function createWorker(env: TestTemporal, options: TestWorkerOptions): Promise<Worker> {
