@@ -1,0 +1,259 @@
+import type { HistoryRow } from '../../src/experiment';
+import {
+  AnalysisAccumulator,
+  AnalysisFacts,
+  computeAnalysis,
+  metricGoalFromName,
+} from '../../src/experiment';
+
+/** Deterministic noise in [-1, 1) (a linear congruential generator), so curves are the same on every run. */
+function noise(seed: number): () => number {
+  let state = seed;
+  return () => {
+    state = (state * 1_664_525 + 1_013_904_223) % 4_294_967_296;
+    return (state / 4_294_967_296) * 2 - 1;
+  };
+}
+
+function curve(steps: number, value: (step: number) => Record<string, number | string | null>): HistoryRow[] {
+  return Array.from({ length: steps }, (_, step) => ({ _step: step, ...value(step) }));
+}
+
+describe('metricGoalFromName', () => {
+  test.each([
+    ['train_loss', 'min'],
+    ['eval/loss', 'min'],
+    ['val_error', 'min'],
+    ['perplexity', 'min'],
+    ['test_ppl', 'min'],
+    ['rmse', 'min'],
+    ['accuracy', 'max'],
+    ['f1', 'max'],
+    ['reward', 'max'],
+    ['bleu', 'max'],
+  ])('%s is %s-is-better', (metric, goal) => {
+    expect(metricGoalFromName(metric)).toBe(goal);
+  });
+});
+
+describe('computeAnalysis: per-metric facts', () => {
+  const rows = curve(10, (step) => ({
+    loss: [5, 4, 3, 2, 1.5, 1.2, 1.1, 1.0, 1.05, 1.02][step] ?? 0,
+    accuracy: step / 10,
+  }));
+  const facts = computeAnalysis(rows);
+
+  test('final, best and the step of best follow the goal guessed from the name', () => {
+    expect(facts.metrics.loss).toMatchObject({
+      goal: 'min',
+      final: 1.02,
+      final_step: 9,
+      best: 1.0,
+      best_step: 7,
+      points: 10,
+    });
+    expect(facts.metrics.accuracy).toMatchObject({ goal: 'max', final: 0.9, best: 0.9, best_step: 9 });
+  });
+
+  test('a goal given in the options overrides the name', () => {
+    const overridden = computeAnalysis(rows, { goals: { loss: 'max' } });
+    expect(overridden.metrics.loss).toMatchObject({ goal: 'max', best: 5, best_step: 0 });
+  });
+
+  test('counts rows and the step range; skips _ keys and values that are not numbers', () => {
+    const mixed = computeAnalysis([
+      { _step: 3, _runtime: 1.2, loss: 1, note: 'x', hist: { _type: 'histogram' } },
+      { _step: 7, loss: 0.5 },
+    ]);
+    expect(mixed.rows).toBe(2);
+    expect([mixed.first_step, mixed.last_step]).toEqual([3, 7]);
+    expect(Object.keys(mixed.metrics)).toEqual(['loss']);
+  });
+
+  test('rows without _step are numbered by position', () => {
+    const facts = computeAnalysis([{ loss: 3 }, { loss: 1 }, { loss: 2 }]);
+    expect(facts.metrics.loss).toMatchObject({ best_step: 1, final_step: 2 });
+  });
+
+  test('the result is plain JSON that parses with its schema (no NaN, no undefined)', () => {
+    const diverged = computeAnalysis(
+      curve(8, (step) => ({ loss: step < 5 ? 1 / (step + 1) : 'NaN', acc: 0.5 })),
+    );
+    expect(JSON.parse(JSON.stringify(diverged))).toEqual(diverged);
+    expect(AnalysisFacts.parse(diverged)).toEqual(diverged);
+  });
+});
+
+describe('computeAnalysis: divergence', () => {
+  test('NaN values mean divergence at the first non-finite step, and final is null', () => {
+    const facts = computeAnalysis(
+      curve(10, (step) => ({ loss: step < 6 ? 2 - step * 0.1 : step === 6 ? 'Infinity' : 'NaN' })),
+    );
+    expect(facts.metrics.loss).toMatchObject({
+      diverged: true,
+      divergence_reason: 'non_finite',
+      first_non_finite_step: 6,
+      non_finite_points: 4,
+      final: null,
+      best: 1.5,
+    });
+    expect(facts.anomalies).toContainEqual(expect.objectContaining({ kind: 'divergence', metric: 'loss' }));
+  });
+
+  test('a loss that ends above twice its best has moved away from it', () => {
+    const facts = computeAnalysis(
+      curve(10, (step) => ({ loss: step < 5 ? 1 - step * 0.1 : 0.6 + (step - 4) * 0.3 })),
+    );
+    expect(facts.metrics.loss).toMatchObject({ diverged: true, divergence_reason: 'moved_away_from_best' });
+  });
+
+  test('an accuracy that collapses below half its best has moved away from it', () => {
+    const facts = computeAnalysis(curve(10, (step) => ({ accuracy: step < 8 ? 0.1 * step : 0.2 })));
+    expect(facts.metrics.accuracy?.divergence_reason).toBe('moved_away_from_best');
+  });
+
+  test('a healthy loss curve has not diverged', () => {
+    const facts = computeAnalysis(curve(100, (step) => ({ loss: 2 * Math.exp(-step / 30) + 0.1 })));
+    expect(facts.metrics.loss).toMatchObject({ diverged: false, divergence_reason: null });
+  });
+});
+
+describe('computeAnalysis: plateau', () => {
+  test('a loss that stops improving over the last quarter of steps has plateaued, and that is an anomaly', () => {
+    const facts = computeAnalysis(curve(200, (step) => ({ loss: step < 100 ? 2 - step * 0.015 : 0.5 })));
+    expect(facts.metrics.loss?.plateau).toMatchObject({ plateaued: true, window_start_step: 150 });
+    expect(facts.metrics.loss?.plateau?.relative_improvement).toBeCloseTo(0, 12);
+    expect(facts.anomalies).toContainEqual(expect.objectContaining({ kind: 'plateau', metric: 'loss' }));
+  });
+
+  test('a loss still falling at the end has not plateaued', () => {
+    const facts = computeAnalysis(curve(200, (step) => ({ loss: 2 - step * 0.005 })));
+    expect(facts.metrics.loss?.plateau?.plateaued).toBe(false);
+    expect(facts.metrics.loss?.plateau?.relative_improvement).toBeGreaterThan(0.1);
+  });
+
+  test('a metric that never improved is flat, not a plateau anomaly', () => {
+    const facts = computeAnalysis(curve(50, () => ({ learning_rate: 0.001 })));
+    expect(facts.metrics.learning_rate?.plateau?.plateaued).toBe(true);
+    expect(facts.anomalies).toEqual([]);
+  });
+
+  test('too few points give no plateau statistics', () => {
+    expect(computeAnalysis(curve(3, (step) => ({ loss: 3 - step }))).metrics.loss?.plateau).toBeNull();
+  });
+});
+
+describe('computeAnalysis: instability', () => {
+  test('a curve that jumps around is unstable; a smooth one is not', () => {
+    const random = noise(7);
+    const facts = computeAnalysis(
+      curve(300, (step) => ({
+        noisy_loss: 1 + 0.5 * random(),
+        smooth_loss: 2 * Math.exp(-step / 100),
+      })),
+    );
+    expect(facts.metrics.noisy_loss?.unstable).toBe(true);
+    expect(facts.metrics.noisy_loss?.instability).toBeGreaterThan(1);
+    expect(facts.metrics.smooth_loss?.unstable).toBe(false);
+    expect(facts.metrics.smooth_loss?.instability).toBeLessThan(0.1);
+    expect(
+      facts.anomalies.filter((anomaly) => anomaly.kind === 'instability').map((anomaly) => anomaly.metric),
+    ).toEqual(['noisy_loss']);
+  });
+});
+
+describe('computeAnalysis: train/eval pairs', () => {
+  test.each([
+    ['train_loss', 'eval_loss', 'loss'],
+    ['train/loss', 'eval/loss', 'loss'],
+    ['loss', 'val_loss', 'loss'],
+    ['train_accuracy', 'validation_accuracy', 'accuracy'],
+    ['loss_train', 'loss_val', 'loss'],
+  ])('pairs %s with %s and computes the final gap', (train, evalName, base) => {
+    const facts = computeAnalysis([
+      { _step: 0, [train]: 1.0, [evalName]: 1.2 },
+      { _step: 1, [train]: 0.5, [evalName]: 0.8 },
+    ]);
+    expect(facts.pairs).toEqual([expect.objectContaining({ base, train, eval: evalName, gap: 0.8 - 0.5 })]);
+    expect(facts.pairs[0]?.relative_gap).toBeCloseTo(0.6, 12);
+  });
+
+  test('prefers the validation metric over the test metric for the same train metric', () => {
+    const facts = computeAnalysis([{ _step: 0, train_loss: 1, test_loss: 2, val_loss: 1.5 }]);
+    expect(facts.pairs.map((pair) => pair.eval)).toEqual(['val_loss']);
+  });
+
+  test('eval rising from its best while train keeps falling is overfitting', () => {
+    const facts = computeAnalysis(
+      curve(100, (step) => ({
+        train_loss: 2 * Math.exp(-step / 20),
+        eval_loss: 0.5 + 0.0002 * (step - 40) ** 2,
+      })),
+    );
+    const [pair] = facts.pairs;
+    expect(pair).toMatchObject({ overfitting: true });
+    expect(pair?.eval_worsening_since_best).toBeCloseTo((0.5 + 0.0002 * 59 ** 2 - 0.5) / 0.5, 12);
+    expect(pair?.train_improvement_since_eval_best).toBeGreaterThan(0);
+    expect(facts.anomalies).toContainEqual(
+      expect.objectContaining({ kind: 'overfitting', metric: 'eval_loss' }),
+    );
+  });
+
+  test('eval and train both falling is not overfitting', () => {
+    const facts = computeAnalysis(
+      curve(100, (step) => ({ train_loss: 2 * Math.exp(-step / 20), eval_loss: 2.2 * Math.exp(-step / 25) })),
+    );
+    expect(facts.pairs[0]?.overfitting).toBe(false);
+  });
+});
+
+describe('AnalysisAccumulator', () => {
+  test('keeps bounded memory over a long history while exact facts still cover every row', () => {
+    const accumulator = new AnalysisAccumulator({ max_points_per_metric: 64 });
+    const steps = 200_000;
+    for (let step = 0; step < steps; step++) {
+      accumulator.add({ _step: step, loss: 1 + 1000 / (step + 1), accuracy: step / steps, lr: 0.001 });
+    }
+    expect(accumulator.retainedPoints).toBeLessThanOrEqual(3 * 2 * 64);
+    const facts = accumulator.result();
+    expect(facts.metrics.loss).toMatchObject({
+      points: steps,
+      first: 1001,
+      final: 1 + 1000 / steps,
+      best_step: steps - 1,
+    });
+    expect(facts.metrics.loss?.plateau?.window_start_step).toBeGreaterThanOrEqual(
+      0.75 * steps - 2 * (steps / 64),
+    );
+  });
+
+  test('streaming in pieces, with results taken along the way, equals one pass', () => {
+    const random = noise(3);
+    const rows = curve(500, (step) => ({
+      train_loss: Math.exp(-step / 100) + 0.05 * random(),
+      eval_loss: Math.exp(-step / 120),
+    }));
+    const accumulator = new AnalysisAccumulator({ max_points_per_metric: 16 });
+    rows.forEach((row, index) => {
+      accumulator.add(row);
+      if (index % 97 === 0) accumulator.result();
+    });
+    expect(accumulator.result()).toEqual(computeAnalysis(rows, { max_points_per_metric: 16 }));
+  });
+
+  test('tracks at most max_metrics metrics and lists the ignored ones', () => {
+    const facts = computeAnalysis([{ _step: 0, a: 1, b: 2, c: 3 }], { max_metrics: 2 });
+    expect(Object.keys(facts.metrics)).toEqual(['a', 'b']);
+    expect(facts.ignored_metrics).toEqual(['c']);
+  });
+
+  test('analyses only the listed metrics when given', () => {
+    const facts = computeAnalysis([{ _step: 0, a: 1, b: 2 }], { metrics: ['b'] });
+    expect(Object.keys(facts.metrics)).toEqual(['b']);
+    expect(facts.ignored_metrics).toEqual([]);
+  });
+
+  test('refuses invalid options with the field named', () => {
+    expect(() => new AnalysisAccumulator({ plateau_window: 2 })).toThrow(/plateau_window/);
+  });
+});

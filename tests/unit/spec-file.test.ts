@@ -1,0 +1,206 @@
+import { experimentSpecJsonSchema, formatSpecErrors, parseExperimentSpec } from '../../src/experiment';
+
+const quickstartYaml = `# yaml-language-server: $schema=./labline.schema.json
+experiment_id: exp-quickstart
+name: Quickstart
+hypothesis: A small MLP separates two spirals.
+config:
+  learning_rate: 3e-4
+  epochs: 20
+  optimizer: adam
+training:
+  command: node
+  args: [examples/train.js]
+  resources:
+    time_limit: 10m
+deliverables:
+  - name: final_checkpoint
+    type: exists_and_loadable
+    path: checkpoints/final.json
+  - name: accuracy
+    type: threshold
+    metric: accuracy
+    op: ">="
+    value: 0.9
+approvals:
+  launch:
+    timeout: 2h
+`;
+
+describe('parseExperimentSpec', () => {
+  test('reads a YAML spec, with YAML 1.2 numbers (3e-4) and durations in seconds', () => {
+    const result = parseExperimentSpec(quickstartYaml, 'quickstart.yaml');
+    if (!result.ok) throw new Error(formatSpecErrors(result.errors, 'quickstart.yaml'));
+    expect(result.spec.config).toEqual({ learning_rate: 0.0003, epochs: 20, optimizer: 'adam' });
+    expect(result.spec.training.resources.time_limit).toBe(600);
+    expect(result.spec.approvals.launch.timeout).toBe(7200);
+  });
+
+  test('reads the same spec written as JSON, tab-indented', () => {
+    const json = JSON.stringify(
+      {
+        experiment_id: 'exp-quickstart',
+        name: 'Quickstart',
+        hypothesis: 'h',
+        training: { command: 'node', resources: { time_limit: '10m' } },
+      },
+      null,
+      '\t',
+    );
+    const result = parseExperimentSpec(json, 'quickstart.json');
+    expect(result.ok && result.spec.training.resources.time_limit).toBe(600);
+  });
+
+  test('lists every invalid path at once, in file order, each at the line and column of its key', () => {
+    const text = [
+      'experiment_id: exp-x1',
+      'name: Broken',
+      'hypotesis: typo',
+      'training:',
+      '  command: node',
+      '  resources: { time_limit: 10 minutes }',
+      'deliverables:',
+      '  - { name: acc, type: threshold, metric: accuracy, op: "=>", value: 0.9 }',
+    ].join('\n');
+    const result = parseExperimentSpec(text, 'broken.yaml');
+    if (result.ok) throw new Error('expected errors');
+    expect(result.errors.map(({ path, line, column }) => ({ path, line, column }))).toEqual([
+      { path: 'hypothesis', line: 1, column: 1 },
+      { path: 'hypotesis', line: 3, column: 1 },
+      { path: 'training.resources.time_limit', line: 6, column: 16 },
+      { path: 'deliverables[0].op', line: 8, column: 53 },
+    ]);
+    expect(result.errors[3]).toMatchObject({
+      problem: 'must be one of ">", ">=", "<", "<=", "==", "!=" (got "=>")',
+      hint: expect.stringContaining('>='),
+    });
+    expect(result.errors[2]?.hint).toContain('"2h"');
+  });
+
+  test('reports YAML syntax errors with their line and column, before any schema check', () => {
+    const result = parseExperimentSpec('experiment_id: exp-x1\ntraining: [node\nname: x\n', 'syntax.yaml');
+    if (result.ok) throw new Error('expected errors');
+    expect(result.errors.length).toBeGreaterThan(0);
+    expect(result.errors[0]).toMatchObject({
+      path: '',
+      problem: expect.stringContaining('not valid YAML'),
+      line: expect.any(Number),
+    });
+    expect(result.errors.every((error) => !error.path)).toBe(true);
+  });
+
+  test('reports a duplicated key as a syntax error (YAML would otherwise keep one silently)', () => {
+    const result = parseExperimentSpec('name: a\nname: b\n', 'dup.yaml');
+    expect(result).toEqual({
+      ok: false,
+      errors: [
+        expect.objectContaining({ line: 2, column: 1, hint: 'remove one of the two entries with this key' }),
+      ],
+    });
+  });
+
+  test('an empty file is one error that says where to start', () => {
+    const result = parseExperimentSpec('# nothing yet\n', 'empty.yaml');
+    expect(result).toEqual({
+      ok: false,
+      errors: [
+        expect.objectContaining({
+          problem: 'empty.yaml is empty',
+          hint: expect.stringContaining('labline schema'),
+        }),
+      ],
+    });
+  });
+
+  test('a file that is a list, not a mapping, says so', () => {
+    const result = parseExperimentSpec('- a\n- b\n', 'list.yaml');
+    expect(result).toEqual({
+      ok: false,
+      errors: [expect.objectContaining({ path: '', problem: 'must be a mapping (key: value), not a list' })],
+    });
+  });
+
+  test('a value of the wrong type names what was expected and what was found', () => {
+    const result = parseExperimentSpec(quickstartYaml.replace('timeout: 2h', 'timeout: true'), 'q.yaml');
+    if (result.ok) throw new Error('expected errors');
+    expect(result.errors).toEqual([
+      expect.objectContaining({
+        path: 'approvals.launch.timeout',
+        problem: 'must be a number or a string, not true',
+        hint: expect.stringContaining('duration'),
+      }),
+    ]);
+  });
+});
+
+describe('formatSpecErrors', () => {
+  test('prints one line per problem with file:line:column, path and problem, and the hint below', () => {
+    const text = formatSpecErrors(
+      [
+        {
+          path: 'deliverables[2].op',
+          problem: 'must be one of ">", "<" (got "=>")',
+          hint: 'did you mean ">"?',
+          line: 14,
+          column: 9,
+        },
+        { path: '', problem: 'is empty' },
+      ],
+      'spec.yaml',
+    );
+    expect(text).toBe(
+      [
+        'spec.yaml: 2 problems in the experiment spec',
+        '  spec.yaml:14:9  deliverables[2].op: must be one of ">", "<" (got "=>")',
+        '      hint: did you mean ">"?',
+        '  spec.yaml  is empty',
+      ].join('\n'),
+    );
+  });
+});
+
+/** The parts of a JSON Schema these tests look at. */
+interface JsonSchemaNode {
+  title?: string;
+  type?: string;
+  const?: string;
+  pattern?: string;
+  default?: unknown;
+  required?: string[];
+  additionalProperties?: unknown;
+  properties?: Record<string, JsonSchemaNode>;
+  items?: JsonSchemaNode;
+  anyOf?: JsonSchemaNode[];
+  oneOf?: JsonSchemaNode[];
+}
+
+describe('experimentSpecJsonSchema', () => {
+  const schema = experimentSpecJsonSchema() as JsonSchemaNode;
+
+  test('describes the spec as written: durations as strings or seconds, defaults optional', () => {
+    expect(schema.title).toBe('Labline experiment spec');
+    expect(schema.required?.sort()).toEqual(['experiment_id', 'hypothesis', 'name', 'training']);
+    expect(schema.additionalProperties).toBe(false);
+    const timeout = schema.properties!.approvals!.properties!.launch!.properties!.timeout!;
+    expect(timeout.default).toBe('24h');
+    expect(timeout.anyOf).toEqual(
+      expect.arrayContaining([expect.objectContaining({ type: 'string', pattern: expect.any(String) })]),
+    );
+  });
+
+  test('lists every deliverable type as a tagged alternative', () => {
+    const alternatives = schema.properties!.deliverables!.items!.oneOf!;
+    expect(alternatives.map((option) => option.properties!.type!.const).sort()).toEqual([
+      'contains_keys',
+      'exists',
+      'exists_and_loadable',
+      'matches_expected',
+      'synced_and_downloadable',
+      'threshold',
+    ]);
+  });
+
+  test('is plain JSON', () => {
+    expect(JSON.parse(JSON.stringify(schema))).toEqual(schema);
+  });
+});
