@@ -3,11 +3,19 @@
  */
 import { Command } from 'commander';
 import { addDevServerCommand } from '../devserver/cli';
+import { addExperimentCommands } from './cli-experiments';
+import { addStartCommands } from './cli-start';
 
 export async function main(argv: string[]): Promise<void> {
   const program = new Command('labline')
     .description('Run ML research experiments as durable Temporal workflows.')
+    .option(
+      '--config <file>',
+      'Labline settings file (default: labline.config.yaml here, or $LABLINE_CONFIG)',
+    )
     .showHelpAfterError();
+  addStartCommands(program);
+  addExperimentCommands(program);
   addDevServerCommand(program);
   await program.parseAsync(argv);
 }

@@ -105,6 +105,8 @@ interface PendingQuery {
   query: Pb;
   /** `wft`: rides on the workflow task that is running; `task`: sent as a query task. */
   dispatched?: 'wft' | 'task';
+  /** A poller took its query task. */
+  taken?: boolean;
   resolve: (result: Pb) => void;
   reject: (error: Error) => void;
 }
@@ -893,7 +895,7 @@ export class Engine {
     const seq = ++this.wftSeq;
     const sticky = wft.onSticky && Boolean(ex.stickyQueue);
     wft.onSticky = sticky;
-    (wft as { seq?: number }).seq = seq;
+    wft.seq = seq;
     const queue = sticky ? ex.stickyQueue! : ex.taskQueue;
     const namespace = ex.namespace;
     this.afterCommit(() =>
@@ -2229,7 +2231,7 @@ export class Engine {
       const timeoutMs = ex.stickyScheduleToStartMs;
       this.deadlines.set(`query/${query.id}`, this.now() + timeoutMs, () => {
         const pending = this.queries.get(query.id);
-        if (!pending || pending.dispatched !== 'task' || (pending as { taken?: boolean }).taken) return;
+        if (!pending || pending.dispatched !== 'task' || pending.taken) return;
         const normal: TaskRef = { kind: 'query', key: ref.key, queryId: query.id, sticky: false };
         this.queues.add(namespace, 'workflow', ex.taskQueue, normal);
       });
@@ -2302,7 +2304,7 @@ export class Engine {
     }
     for (const query of this.queries.values()) {
       const ex = this.executions.get(query.key);
-      if (ex && query.dispatched === 'task' && !(query as { taken?: boolean }).taken) {
+      if (ex && query.dispatched === 'task' && !query.taken) {
         this.afterCommit(() =>
           this.queues.add(ex.namespace, 'workflow', ex.taskQueue, {
             kind: 'query',

@@ -21,6 +21,8 @@ export interface WorkflowTaskState {
   requestId?: string;
   /** Not before this time (workflow-task retry backoff, first-task backoff). */
   notBefore?: number;
+  /** Which dispatch of the task is current; a queued reference with another one is stale. Not persisted meaningfully. */
+  seq?: number;
 }
 
 export interface RetryPolicyState {

@@ -12,3 +12,5 @@ export * from './spec';
 export * from './spec-errors';
 export * from './spec-file';
 export * from './statistics';
+export * from './status';
+export * from './settings';

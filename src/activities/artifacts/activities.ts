@@ -4,7 +4,13 @@
  * directory.
  */
 import type { z } from 'zod';
-import type { AnalysisFacts, AnalysisReportRecord, ExperimentSpec, ResultsPayload, ValidationReport } from '../../experiment';
+import type {
+  AnalysisFacts,
+  AnalysisReportRecord,
+  ExperimentSpec,
+  ResultsPayload,
+  ValidationReport,
+} from '../../experiment';
 import type { AgentProvider } from '../agents/provider';
 import { PerformanceAnalysis, ReportNarrative } from '../agents/schemas';
 import type { RunTracker, TrackerKind } from '../tracking/run-tracker';
@@ -98,7 +104,11 @@ export function createArtifactActivities(deps: {
         results: input.results,
         history: tracker.history({ experimentId: input.spec.experiment_id, runDir: input.runDir }),
       });
-      return { reportPath: written.reportPath, resultsPath: written.resultsPath, artifacts: written.artifacts };
+      return {
+        reportPath: written.reportPath,
+        resultsPath: written.resultsPath,
+        artifacts: written.artifacts,
+      };
     },
   };
 }

@@ -1,0 +1,209 @@
+/**
+ * CLI commands that address experiments by id: submit, list, status, watch, approve, reject, cancel,
+ * and schema. They talk to the configured Temporal or to the embedded server of a running `labline start`.
+ */
+import type { Client } from '@temporalio/client';
+import type { Command } from 'commander';
+import { userInfo } from 'node:os';
+import {
+  DecisionChoice,
+  experimentSpecJsonSchema,
+  finalStages,
+  GateName,
+  Stage,
+  type DecisionSignal,
+  type ExperimentStatus,
+} from '../experiment';
+import { formatStatus } from './cli-format';
+import { connectClient, findTemporal } from './connection';
+import { decide, experimentStatus, listExperiments, submitExperiment, cancelExperiment } from './experiments';
+import { loadSettings, type ResolvedSettings } from './settings';
+import { loadSpecFile } from './spec-file';
+
+export interface GlobalOptions {
+  config?: string;
+}
+
+/** Opens a client for one command and closes it afterwards. */
+export async function withClient<T>(
+  program: Command,
+  run: (client: Client, settings: ResolvedSettings) => Promise<T>,
+): Promise<T> {
+  const settings = loadSettings(program.opts<GlobalOptions>().config);
+  const target = await findTemporal(settings);
+  const { client, connection } = await connectClient(target);
+  try {
+    return await run(client, settings);
+  } finally {
+    await connection.close();
+  }
+}
+
+export const defaultApprover = () => process.env.LABLINE_USER ?? userInfo().username;
+
+export function workflowSettingsOf(settings: ResolvedSettings) {
+  return {
+    runs_root: settings.runsRoot,
+    task_queues: settings.task_queues,
+    training_heartbeat_timeout_seconds: settings.training.heartbeat_timeout_seconds,
+    training_poll_interval_ms: settings.training.poll_interval_ms,
+  };
+}
+
+/** Polls the status every `intervalMs`, printing what changed, until the experiment reaches a final stage. */
+export async function watchStatus(
+  client: Client,
+  experimentId: string,
+  onChange: (status: ExperimentStatus, previous: ExperimentStatus | undefined) => Promise<void> | void,
+  intervalMs = 500,
+): Promise<ExperimentStatus> {
+  let previous: ExperimentStatus | undefined;
+  for (;;) {
+    const status = await experimentStatus(client, experimentId);
+    if (JSON.stringify(status) !== JSON.stringify(previous)) await onChange(status, previous);
+    previous = status;
+    if (finalStages.includes(status.stage)) return status;
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+}
+
+/** One line per change a person cares about: stage, waiting gate, training progress. */
+export function describeChange(status: ExperimentStatus, previous: ExperimentStatus | undefined): string[] {
+  const lines: string[] = [];
+  if (status.stage !== previous?.stage) lines.push(`${status.experiment_id}: ${status.stage}`);
+  if (status.waiting && status.waiting.gate !== previous?.waiting?.gate) {
+    lines.push(`  waiting for a ${status.waiting.gate} decision: ${status.waiting.question}`);
+  }
+  const attempt = status.attempts.at(-1);
+  const before = previous?.attempts.at(-1);
+  if (
+    attempt &&
+    (attempt.step !== before?.step || attempt.outcome !== before?.outcome) &&
+    attempt.step !== undefined
+  ) {
+    lines.push(
+      `  launch ${attempt.launch}: step ${attempt.step}${attempt.loss !== undefined ? ` loss ${attempt.loss.toFixed(4)}` : ''}${attempt.outcome ? ` → ${attempt.outcome}` : ''}`,
+    );
+  }
+  return lines;
+}
+
+export function addExperimentCommands(program: Command): void {
+  program
+    .command('schema')
+    .description('Print the JSON Schema of experiment specs (for editors).')
+    .action(() => {
+      console.log(JSON.stringify(experimentSpecJsonSchema(), null, 2));
+    });
+
+  program
+    .command('submit <spec>')
+    .description('Validate a spec and start its experiment (a worker must be running).')
+    .action(async (specFile: string) => {
+      const spec = loadSpecFile(specFile);
+      await withClient(program, async (client, settings) => {
+        const { alreadyRunning } = await submitExperiment({
+          client,
+          spec,
+          settings: workflowSettingsOf(settings),
+        });
+        console.log(
+          alreadyRunning ? `${spec.experiment_id} is already running` : `submitted ${spec.experiment_id}`,
+        );
+      });
+    });
+
+  program
+    .command('list')
+    .description('List experiments, newest first.')
+    .option('--stage <stage>', `only those at this stage (${Stage.options.join(', ')})`)
+    .action(async (options: { stage?: string }) => {
+      const stage = options.stage === undefined ? undefined : Stage.parse(options.stage);
+      await withClient(program, async (client) => {
+        const rows = await listExperiments(client, { stage });
+        if (rows.length === 0) console.log('no experiments');
+        for (const row of rows) {
+          console.log(
+            `${row.experimentId.padEnd(32)} ${row.stage.padEnd(15)} ${row.status.padEnd(10)} ${row.name ?? ''}`,
+          );
+        }
+      });
+    });
+
+  program
+    .command('status <id>')
+    .description("Show an experiment's stage, decisions, attempts, links and costs.")
+    .option('--json', 'print the status as JSON')
+    .action(async (id: string, options: { json?: boolean }) => {
+      await withClient(program, async (client) => {
+        const status = await experimentStatus(client, id);
+        console.log(options.json ? JSON.stringify(status, null, 2) : formatStatus(status));
+      });
+    });
+
+  program
+    .command('watch <id>')
+    .description('Follow an experiment until it ends.')
+    .action(async (id: string) => {
+      await withClient(program, async (client) => {
+        const status = await watchStatus(client, id, (s, p) =>
+          describeChange(s, p).forEach((l) => console.log(l)),
+        );
+        console.log(formatStatus(status));
+      });
+    });
+
+  const decisionCommand = (signal: DecisionSignal) =>
+    program
+      .command(`${signal} <id>`)
+      .description(
+        signal === 'approve'
+          ? 'Approve the open gate (at a failure gate: retry; at a deliverables gate: accept, or --choice rerun).'
+          : 'Reject the open gate (at a failure or deliverables gate: abort).',
+      )
+      .option(
+        '--gate <gate>',
+        `the gate (${GateName.options.join(', ')}); default: the one the experiment waits at`,
+      )
+      .option('--comment <text>', 'why, shown in the status and the report')
+      .option(
+        '--choice <choice>',
+        `a choice at the failure or deliverables gate (${DecisionChoice.options.join(', ')})`,
+      )
+      .option('--as <user>', 'who decides; default: $LABLINE_USER or the OS user')
+      .action(
+        async (id: string, options: { gate?: string; comment?: string; choice?: string; as?: string }) => {
+          await withClient(program, async (client) => {
+            const gate = options.gate ?? (await experimentStatus(client, id)).waiting?.gate;
+            if (!gate) throw new Error(`${id} waits for no decision now; give --gate to record one anyway.`);
+            await decide(client, id, signal, {
+              gate: GateName.parse(gate),
+              by: options.as ?? defaultApprover(),
+              comment: options.comment,
+              choice: options.choice === undefined ? undefined : DecisionChoice.parse(options.choice),
+              source: 'cli',
+            });
+            const status = await experimentStatus(client, id);
+            const mine = status.decisions.at(-1);
+            console.log(
+              mine?.ignored
+                ? `recorded but ignored: ${mine.ignored}`
+                : `${signal === 'approve' ? 'approved' : 'rejected'} ${gate} for ${id}`,
+            );
+            if (mine?.ignored) process.exitCode = 1;
+          });
+        },
+      );
+  decisionCommand('approve');
+  decisionCommand('reject');
+
+  program
+    .command('cancel <id>')
+    .description('Cancel an experiment: its training process is stopped and it ends as cancelled.')
+    .action(async (id: string) => {
+      await withClient(program, async (client) => {
+        await cancelExperiment(client, id);
+        console.log(`cancellation requested for ${id}`);
+      });
+    });
+}

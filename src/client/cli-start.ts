@@ -1,0 +1,146 @@
+/**
+ * `labline start` (the main job: Temporal, worker, submit, progress, approvals, report in one process)
+ * and `labline worker` (a long-running worker for a shared Temporal).
+ */
+import type { Command } from 'commander';
+import { createInterface } from 'node:readline/promises';
+import type { ExperimentStatus, GateName } from '../experiment';
+import { createLablineWorkers, runWorkers, type QueueRole } from '../workers/worker';
+import { formatStatus } from './cli-format';
+import {
+  defaultApprover,
+  describeChange,
+  watchStatus,
+  workflowSettingsOf,
+  type GlobalOptions,
+} from './cli-experiments';
+import { connectClient, connectWorker, findTemporal, resolveTemporal } from './connection';
+import { decide, experimentResult, submitExperiment } from './experiments';
+import { loadSettings } from './settings';
+import { loadSpecFile } from './spec-file';
+
+interface StartOptions {
+  yes?: boolean;
+  as?: string;
+}
+
+export function addStartCommands(program: Command): void {
+  program
+    .command('start <spec>')
+    .description(
+      'Run an experiment end to end: connect to the configured Temporal (or start the embedded one), run a worker, ' +
+        'submit, show progress, ask for approvals here, and print where the report is.',
+    )
+    .option('--yes', 'approve every gate without asking (failure gates: retry)')
+    .option('--as <user>', 'who approves; default: $LABLINE_USER or the OS user')
+    .action(async (specFile: string, options: StartOptions) => {
+      // Validate before anything starts: a rejected spec starts nothing.
+      const spec = loadSpecFile(specFile);
+      const settings = loadSettings(program.opts<GlobalOptions>().config);
+      const target = await resolveTemporal(settings, { log: (line) => console.log(line) });
+      const stopWorkers = deferred();
+      let workersDone: Promise<void> | undefined;
+      const { client, connection } = await connectClient(target);
+      const workerConnection = await connectWorker(target);
+      try {
+        console.log('Starting the Labline worker (bundling workflow code)…');
+        const workers = await createLablineWorkers({
+          connection: workerConnection,
+          namespace: target.namespace,
+          settings,
+        });
+        workersDone = runWorkers(workers, stopWorkers.promise);
+        const { alreadyRunning } = await submitExperiment({
+          client,
+          spec,
+          settings: workflowSettingsOf(settings),
+        });
+        console.log(
+          alreadyRunning ? `Re-attached to running ${spec.experiment_id}` : `Submitted ${spec.experiment_id}`,
+        );
+        const approver = options.as ?? defaultApprover();
+        const asked = new Set<string>();
+        const final = await watchStatus(client, spec.experiment_id, async (status, previous) => {
+          describeChange(status, previous).forEach((line) => console.log(line));
+          const waiting = status.waiting;
+          const key = waiting ? `${waiting.gate}@${waiting.since}` : '';
+          if (!waiting || asked.has(key)) return;
+          asked.add(key);
+          const verdict = options.yes ? 'approve' : await ask(waiting.gate, status);
+          if (!verdict) return;
+          await decide(client, spec.experiment_id, verdict, {
+            gate: waiting.gate,
+            by: approver,
+            source: 'cli',
+            comment: options.yes ? 'approved with --yes' : undefined,
+          });
+          console.log(`  ${verdict === 'approve' ? 'approved' : 'rejected'} ${waiting.gate} as ${approver}`);
+        });
+        console.log(formatStatus(final));
+        if (final.stage === 'completed') {
+          const result = await experimentResult(client, spec.experiment_id);
+          console.log(`Experiment ${result.status}. Report: ${final.links.report ?? '(none)'}`);
+          console.log(`Results: ${final.links.results ?? '(none)'}`);
+        } else {
+          process.exitCode = 1;
+        }
+      } finally {
+        stopWorkers.resolve();
+        await workersDone?.catch((error: unknown) => console.error(`worker: ${(error as Error).message}`));
+        await workerConnection.close();
+        await connection.close();
+        await target.embedded?.stop();
+      }
+    });
+
+  program
+    .command('worker')
+    .description('Run a Labline worker until interrupted (SIGINT/SIGTERM).')
+    .option('--queues <roles>', 'which task queues to serve: workflow,gpu,agents', 'workflow,gpu,agents')
+    .action(async (options: { queues: string }) => {
+      const roles = options.queues.split(',').map((r) => r.trim()) as QueueRole[];
+      const unknown = roles.filter((r) => !['workflow', 'gpu', 'agents'].includes(r));
+      if (unknown.length)
+        throw new Error(`--queues: unknown role(s) ${unknown.join(', ')}; use workflow, gpu, agents.`);
+      const settings = loadSettings(program.opts<GlobalOptions>().config);
+      const target = await findTemporal(settings);
+      const connection = await connectWorker(target);
+      const stop = deferred();
+      process.once('SIGINT', stop.resolve);
+      process.once('SIGTERM', stop.resolve);
+      try {
+        const workers = await createLablineWorkers({
+          connection,
+          namespace: target.namespace,
+          settings,
+          roles,
+        });
+        console.log(`Labline worker on ${target.address} serving ${roles.join(', ')}`);
+        await runWorkers(workers, stop.promise);
+      } finally {
+        await connection.close();
+      }
+    });
+}
+
+async function ask(gate: GateName, status: ExperimentStatus): Promise<'approve' | 'reject' | undefined> {
+  if (!process.stdin.isTTY) {
+    console.log(
+      `  answer with: npx labline approve ${status.experiment_id} (or reject), or rerun start with --yes`,
+    );
+    return undefined;
+  }
+  const rl = createInterface({ input: process.stdin, output: process.stdout });
+  try {
+    const answer = await rl.question(`  ${gate}: approve? [y/n] `);
+    return /^y/i.test(answer.trim()) ? 'approve' : 'reject';
+  } finally {
+    rl.close();
+  }
+}
+
+function deferred(): { promise: Promise<void>; resolve: () => void } {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => (resolve = r));
+  return { promise, resolve };
+}

@@ -1,0 +1,101 @@
+/**
+ * Labline settings: one YAML or JSON file (`labline.config.yaml` in the working directory, or `--config`,
+ * or `LABLINE_CONFIG`), validated with zod when a worker or the CLI starts. Every option has a default, so
+ * no file is needed to start. Secrets never go here: they come from the environment.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { TaskQueues } from '../experiment';
+
+export const LablineSettings = z.strictObject({
+  /** Folder of run directories (`<runs_root>/<experiment-id>/`), relative to the settings file. Default `runs`. */
+  runs_root: z.string().min(1).default('runs'),
+  /** Folder for the embedded Temporal server's data, relative to the settings file. Default `.labline`. */
+  data_dir: z.string().min(1).default('.labline'),
+  /**
+   * Temporal connection. Without `address` or `profile` (and without TEMPORAL_ADDRESS / TEMPORAL_PROFILE),
+   * `labline start` runs the embedded dev server.
+   */
+  temporal: z
+    .strictObject({
+      /** `host:port` of a Temporal frontend. Env: TEMPORAL_ADDRESS. */
+      address: z.string().min(1).optional(),
+      /** Profile in temporal-config/config.toml (or TEMPORAL_CONFIG_FILE). Env: TEMPORAL_PROFILE. */
+      profile: z.string().min(1).optional(),
+      /** Namespace. Env: TEMPORAL_NAMESPACE. Default `default`. */
+      namespace: z.string().min(1).optional(),
+    })
+    .prefault({}),
+  /** Task queue names. Defaults: labline, labline-gpu, labline-agents. */
+  task_queues: TaskQueues.prefault({}),
+  /** This host's GPUs for the local launcher. */
+  gpus: z
+    .strictObject({
+      /** GPU ids handed out as CUDA_VISIBLE_DEVICES, e.g. ["0","1"]. Default `[]` (no GPUs). */
+      ids: z.array(z.string().min(1)).default([]),
+    })
+    .prefault({}),
+  training: z
+    .strictObject({
+      /** Trainings one worker watches at once when the host lists no GPUs. Default 4. */
+      max_concurrent: z.number().int().positive().default(4),
+      /** Seconds a training watcher may miss heartbeats before another worker takes over. Default 30. */
+      heartbeat_timeout_seconds: z.number().positive().default(30),
+      /** How often the watcher checks the process, in milliseconds. Default 1000. */
+      poll_interval_ms: z.number().int().positive().default(1000),
+      /** Seconds between SIGTERM and SIGKILL when a training is cancelled. Default 10. */
+      kill_grace_seconds: z.number().nonnegative().default(10),
+    })
+    .prefault({}),
+});
+export type LablineSettings = z.infer<typeof LablineSettings>;
+
+/** Settings with their folders made absolute. */
+export interface ResolvedSettings extends LablineSettings {
+  /** The file they came from, if any. */
+  file?: string;
+  runsRoot: string;
+  dataDir: string;
+}
+
+export class SettingsError extends Error {
+  override readonly name = 'SettingsError';
+}
+
+const defaultFiles = ['labline.config.yaml', 'labline.config.yml', 'labline.config.json'];
+
+/** Loads and validates the settings; an invalid file is rejected with every problem named by path. */
+export function loadSettings(explicit?: string, cwd = process.cwd()): ResolvedSettings {
+  const file =
+    explicit ?? process.env.LABLINE_CONFIG ?? defaultFiles.map((f) => path.join(cwd, f)).find(existsSync);
+  let raw: unknown = {};
+  if (file) {
+    if (!existsSync(file)) throw new SettingsError(`Labline settings file ${file} does not exist.`);
+    try {
+      raw = parseYaml(readFileSync(file, 'utf8')) ?? {};
+    } catch (error) {
+      throw new SettingsError(`${file}: not valid YAML or JSON: ${(error as Error).message}`, {
+        cause: error,
+      });
+    }
+  }
+  const parsed = LablineSettings.safeParse(raw);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map(
+      (issue) => `  - ${issue.path.join('.') || '(top level)'}: ${issue.message}`,
+    );
+    throw new SettingsError(
+      `${file ?? 'settings'} has ${problems.length} problem(s):\n${problems.join('\n')}\n` +
+        'Fix them (see README "Settings" for every option and its default).',
+    );
+  }
+  const base = file ? path.dirname(path.resolve(file)) : cwd;
+  return {
+    ...parsed.data,
+    file,
+    runsRoot: path.resolve(base, parsed.data.runs_root),
+    dataDir: path.resolve(base, parsed.data.data_dir),
+  };
+}

@@ -1,0 +1,27 @@
+/** Reading a spec file for the CLI: parse, report every problem, and resolve paths against the file. */
+import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { formatSpecErrors, parseExperimentSpec, type ExperimentSpec } from '../experiment';
+
+export class InvalidSpecError extends Error {
+  override readonly name = 'InvalidSpecError';
+}
+
+/** Loads a spec; throws InvalidSpecError listing every invalid path with a hint. */
+export function loadSpecFile(file: string): ExperimentSpec {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new InvalidSpecError(`Cannot read spec file ${file}: ${(error as Error).message}`, {
+      cause: error,
+    });
+  }
+  const parsed = parseExperimentSpec(text, file);
+  if (!parsed.ok) throw new InvalidSpecError(formatSpecErrors(parsed.errors, file));
+  const spec = parsed.spec;
+  // The trainer runs in its working directory, which the spec gives relative to the spec file.
+  const base = path.dirname(path.resolve(file));
+  spec.training.working_directory = path.resolve(base, spec.training.working_directory ?? '.');
+  return spec;
+}

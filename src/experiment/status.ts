@@ -1,0 +1,90 @@
+/**
+ * What an experiment workflow reports about itself: its stage, what it waits for, every decision and
+ * training attempt. The `status` query returns it; the CLI, the Slack bridge and the Web UI details read it.
+ */
+import { z } from 'zod';
+import { GateName, DecisionRecord } from './decisions';
+import { Costs } from './results';
+
+/** The pipeline's stages, in order, and its three ends besides `completed`. */
+export const Stage = z.enum([
+  'registered',
+  'launch_review',
+  'training',
+  'validation',
+  'analysis',
+  'publish_review',
+  'writing',
+  'completed',
+  'failed',
+  'rejected',
+  'cancelled',
+]);
+export type Stage = z.infer<typeof Stage>;
+
+/** Stages an experiment does not leave. */
+export const finalStages: readonly Stage[] = ['completed', 'failed', 'rejected', 'cancelled'];
+
+/** The gate the workflow waits at. */
+export const Waiting = z.object({
+  gate: GateName,
+  /** What is to be decided, in a sentence (e.g. the failure and its log tail). */
+  question: z.string(),
+  /** Since when, ISO 8601 (workflow time). */
+  since: z.string(),
+  /** Who may decide now; empty: anyone. */
+  approvers: z.array(z.string()),
+  /** Reminders sent so far. */
+  reminders_sent: z.number().int().nonnegative(),
+  /** Whether the request went to the escalation approvers. */
+  escalated: z.boolean(),
+  /** When the gate's timeout acts, ISO 8601. */
+  deadline: z.string(),
+});
+export type Waiting = z.infer<typeof Waiting>;
+
+/** One launch of the training command. */
+export const TrainingAttempt = z.object({
+  /** 1, 2, … over the whole experiment (relaunches after preemption included). */
+  launch: z.number().int().positive(),
+  /** The launcher's idempotency key: one process or job per key. */
+  key: z.string(),
+  launcher: z.string(),
+  started_at: z.string(),
+  ended_at: z.string().optional(),
+  /** Checkpoint it resumed from, if any. */
+  resumed_from: z.string().optional(),
+  /** success, out_of_memory, diverged, preempted, error, cancelled; absent while running. */
+  outcome: z.string().optional(),
+  exit_code: z.number().int().nullable().optional(),
+  /** Why it ended, in a sentence, with the log line that told. */
+  detail: z.string().optional(),
+  /** Latest progress the trainer reported. */
+  step: z.number().optional(),
+  loss: z.number().optional(),
+});
+export type TrainingAttempt = z.infer<typeof TrainingAttempt>;
+
+export const ExperimentStatus = z.object({
+  experiment_id: z.string(),
+  name: z.string(),
+  stage: Stage,
+  /** When the stage began, ISO 8601. */
+  stage_since: z.string(),
+  waiting: Waiting.optional(),
+  decisions: z.array(DecisionRecord),
+  attempts: z.array(TrainingAttempt),
+  /** Preemption restarts used, and failures counted against `budgets.max_training_attempts`. */
+  preemptions: z.number().int().nonnegative(),
+  failures: z.number().int().nonnegative(),
+  links: z.object({
+    run_dir: z.string(),
+    report: z.string().optional(),
+    results: z.string().optional(),
+    tracker_url: z.string().optional(),
+  }),
+  costs: Costs,
+  /** Why the experiment failed or was rejected. */
+  reason: z.string().optional(),
+});
+export type ExperimentStatus = z.infer<typeof ExperimentStatus>;

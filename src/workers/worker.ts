@@ -1,0 +1,76 @@
+/**
+ * A Labline worker: one process serving the workflow, GPU and agent task queues (or some of them). The GPU
+ * queue's activity concurrency is the host's GPU slots, so no more trainings run than there are GPUs.
+ */
+import { Worker, type NativeConnection, type WorkerOptions } from '@temporalio/worker';
+import type { ResolvedSettings } from '../client/settings';
+import { createLablineActivities } from './activities';
+import * as path from 'node:path';
+
+export type QueueRole = 'workflow' | 'gpu' | 'agents';
+
+export interface LablineWorkerOptions {
+  connection: NativeConnection;
+  namespace: string;
+  settings: ResolvedSettings;
+  /** Which queues this process serves. Default: all three. */
+  roles?: QueueRole[];
+  /** Pre-bundled workflow code (tests); default: bundle `src/workflows` at start. */
+  workflowBundle?: WorkerOptions['workflowBundle'];
+  activities?: ReturnType<typeof createLablineActivities>;
+}
+
+/** Creates the workers; run them with `runWorkers`. */
+export async function createLablineWorkers(options: LablineWorkerOptions): Promise<Worker[]> {
+  const { settings } = options;
+  const roles = options.roles ?? ['workflow', 'gpu', 'agents'];
+  const activities =
+    options.activities ??
+    createLablineActivities({
+      runsRoot: settings.runsRoot,
+      gpuIds: settings.gpus.ids,
+      slotsDir: path.join(settings.dataDir, 'gpu-slots'),
+      killGraceSeconds: settings.training.kill_grace_seconds,
+    });
+  const common = { connection: options.connection, namespace: options.namespace, activities };
+  const workers: Worker[] = [];
+  if (roles.includes('workflow')) {
+    workers.push(
+      await Worker.create({
+        ...common,
+        taskQueue: settings.task_queues.workflow,
+        ...(options.workflowBundle
+          ? { workflowBundle: options.workflowBundle }
+          : { workflowsPath: require.resolve('../workflows') }),
+      }),
+    );
+  }
+  if (roles.includes('gpu')) {
+    workers.push(
+      await Worker.create({
+        ...common,
+        taskQueue: settings.task_queues.gpu,
+        maxConcurrentActivityTaskExecutions: settings.gpus.ids.length || settings.training.max_concurrent,
+      }),
+    );
+  }
+  if (roles.includes('agents')) {
+    workers.push(
+      await Worker.create({
+        ...common,
+        taskQueue: settings.task_queues.agents,
+        maxConcurrentActivityTaskExecutions: 4,
+      }),
+    );
+  }
+  return workers;
+}
+
+/** Runs workers until `stop` resolves (or one of them fails), then shuts them all down. */
+export async function runWorkers(workers: Worker[], stop: Promise<void>): Promise<void> {
+  const running = workers.map((worker) => worker.run());
+  await Promise.race([stop, ...running]);
+  for (const worker of workers) if (worker.getState() === 'RUNNING') worker.shutdown();
+  await Promise.allSettled(running);
+  await Promise.all(running);
+}

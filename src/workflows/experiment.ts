@@ -1,0 +1,404 @@
+/**
+ * One ML experiment as one durable workflow: launch review → training (with preemption-aware resume) →
+ * validation of the deliverables → analysis → publish review → writing. Every wait is a durable timer or a
+ * heartbeating activity, and every launch carries an idempotency key, so a crash of any process loses
+ * nothing and never starts a second training process.
+ */
+import {
+  ApplicationFailure,
+  CancellationScope,
+  defineQuery,
+  defineSignal,
+  isCancellation,
+  log,
+  proxyActivities,
+  setCurrentDetails,
+  setHandler,
+  upsertSearchAttributes,
+} from '@temporalio/workflow';
+import type { TrainingActivities, TrainingExitReport } from '../activities/training/activities';
+import type { TrainingHandle } from '../activities/training/launcher';
+import type { TrackingActivities } from '../activities/tracking/activities';
+import type { NotifyActivities } from '../activities/notify/activities';
+import type { ArtifactActivities } from '../activities/artifacts/activities';
+import {
+  Decision,
+  diagnoseTrainingExit,
+  ExperimentSpec,
+  resultsStatus,
+  deliverablesStatus,
+  summaryMetricsFrom,
+  WorkflowSettings,
+  type AnalysisReportRecord,
+  type ArtifactRecord,
+  type DecisionSignal,
+  type ExperimentStatus,
+  type ExperimentSpecInput,
+  type GateName,
+  type ResultsPayload,
+  type Stage,
+  type TrainingAttempt,
+  type ValidationReport,
+  type WorkflowSettingsInput,
+} from '../experiment';
+import { ApprovalGates } from './approval-gate';
+
+/** Signals: `approve` and `reject` carry `{ gate, by, comment?, choice?, source? }`. */
+export const approveSignal = defineSignal<[unknown]>('approve');
+export const rejectSignal = defineSignal<[unknown]>('reject');
+/** Everything the CLI, Slack and the Web UI show about an experiment. */
+export const statusQuery = defineQuery<ExperimentStatus>('status');
+
+export interface ExperimentInput {
+  spec: ExperimentSpecInput;
+  settings: WorkflowSettingsInput;
+}
+
+/** The ResultsPayload, with the stage the experiment ended in (completed, failed, rejected). */
+export type ExperimentResult = ResultsPayload & { end_stage: Stage };
+
+const stageSummaries: Record<Stage, string> = {
+  registered: 'registered',
+  launch_review: 'waiting for launch approval',
+  training: 'training',
+  validation: 'checking deliverables',
+  analysis: 'analysing results',
+  publish_review: 'waiting for publish approval',
+  writing: 'writing the report',
+  completed: 'completed',
+  failed: 'failed',
+  rejected: 'rejected',
+  cancelled: 'cancelled',
+};
+
+class ExperimentEnded extends Error {
+  constructor(
+    readonly stage: 'failed' | 'rejected',
+    readonly reason: string,
+  ) {
+    super(reason);
+  }
+}
+
+export async function experimentWorkflow(input: ExperimentInput): Promise<ExperimentResult> {
+  const spec = ExperimentSpec.parse(input.spec);
+  const settings = WorkflowSettings.parse(input.settings);
+  const experimentId = spec.experiment_id;
+  const runDir = `${settings.runs_root}/${experimentId}`;
+  const startedAt = new Date();
+
+  const light = proxyActivities<TrackingActivities & NotifyActivities & ArtifactActivities>({
+    taskQueue: settings.task_queues.workflow,
+    startToCloseTimeout: '10 minutes',
+    retry: { initialInterval: '1s', maximumInterval: '1 minute', nonRetryableErrorTypes: ['InvalidSpec'] },
+  });
+  const gpu = proxyActivities<TrainingActivities>({
+    taskQueue: settings.task_queues.gpu,
+    startToCloseTimeout: '5 minutes',
+    retry: { initialInterval: '1s', maximumInterval: '1 minute', nonRetryableErrorTypes: ['LaunchRejected'] },
+  });
+  const watcher = proxyActivities<TrainingActivities>({
+    taskQueue: settings.task_queues.gpu,
+    // Bounded by the spec's time limit when it has one; the heartbeat timeout catches a dead worker.
+    startToCloseTimeout: `${(spec.training.resources.time_limit ?? 7 * 24 * 3600) + 3600} seconds`,
+    heartbeatTimeout: `${settings.training_heartbeat_timeout_seconds} seconds`,
+    retry: { initialInterval: '1s', maximumInterval: '30s' },
+    cancellationType: 'WAIT_CANCELLATION_COMPLETED',
+  });
+
+  const status: ExperimentStatus = {
+    experiment_id: experimentId,
+    name: spec.name,
+    stage: 'registered',
+    stage_since: startedAt.toISOString(),
+    decisions: [],
+    attempts: [],
+    preemptions: 0,
+    failures: 0,
+    links: { run_dir: runDir },
+    costs: { llm_usd: 0, llm_prompt_tokens: 0, llm_completion_tokens: 0, gpu_hours: 0 },
+  };
+  const showDetails = () =>
+    setCurrentDetails(
+      [
+        `**Stage:** ${stageSummaries[status.stage]}`,
+        status.waiting
+          ? `**Waiting for:** ${status.waiting.gate} decision since ${status.waiting.since}`
+          : undefined,
+        status.reason ? `**Reason:** ${status.reason}` : undefined,
+        `**Run directory:** ${runDir}`,
+      ]
+        .filter(Boolean)
+        .join('\n\n'),
+    );
+  const enter = (stage: Stage) => {
+    status.stage = stage;
+    status.stage_since = new Date().toISOString();
+    upsertSearchAttributes({ LablineStage: [stage] });
+    showDetails();
+    log.info('experiment stage', { experimentId, stage });
+  };
+
+  const message = (gate: GateName) => ({
+    experimentId,
+    name: spec.name,
+    hypothesis: spec.hypothesis,
+    gate,
+    links: { run_dir: runDir, report: status.links.report },
+  });
+  const gates = new ApprovalGates(
+    {
+      request: (gate, waiting, round) =>
+        light.requestApproval({
+          ...message(gate),
+          key: `${experimentId}/${gate}/${round}/request/${waiting.escalated}`,
+          waiting,
+        }),
+      remind: (gate, waiting, round) =>
+        light.remindApproval({
+          ...message(gate),
+          key: `${experimentId}/${gate}/${round}/reminder/${waiting.reminders_sent}`,
+          waiting,
+        }),
+      decided: (gate, decision, round) =>
+        light.markDecided({ ...message(gate), key: `${experimentId}/${gate}/${round}/decided`, decision }),
+    },
+    () => {
+      status.waiting = gates.waiting;
+      showDetails();
+    },
+  );
+  status.decisions = gates.decisions;
+  const onDecision = (signal: DecisionSignal) => (payload: unknown) => {
+    const parsed = Decision.safeParse(payload);
+    if (parsed.success) gates.receive(signal, parsed.data);
+    else {
+      const raw = (payload ?? {}) as { gate?: unknown; by?: unknown };
+      gates.receiveMalformed(
+        signal,
+        typeof raw.gate === 'string' &&
+          ['launch', 'publish', 'failure', 'deliverables', 'budget'].includes(raw.gate)
+          ? (raw.gate as GateName)
+          : 'launch',
+        typeof raw.by === 'string' ? raw.by : 'unknown',
+        parsed.error.issues.map((i) => `${i.path.join('.') || 'decision'}: ${i.message}`).join('; '),
+      );
+    }
+  };
+  setHandler(approveSignal, onDecision('approve'));
+  setHandler(rejectSignal, onDecision('reject'));
+  setHandler(statusQuery, () => status);
+  enter('registered');
+
+  let activeHandle: TrainingHandle | undefined;
+  let validation: ValidationReport | null = null;
+  let summary: Record<string, unknown> = {};
+  let acceptedAnyway = false;
+  const artifacts: ArtifactRecord[] = [];
+  const analysisReports: AnalysisReportRecord[] = [];
+
+  const finish = (stage: 'completed' | 'failed' | 'rejected', reason?: string): ExperimentResult => {
+    const completedAt = new Date();
+    const report = validation;
+    return {
+      experiment_id: experimentId,
+      status:
+        stage === 'completed' && report
+          ? resultsStatus(report, acceptedAnyway)
+          : stage === 'completed'
+            ? 'completed'
+            : 'failed',
+      reason,
+      completed_at: completedAt.toISOString(),
+      duration_seconds: (completedAt.getTime() - startedAt.getTime()) / 1000,
+      deliverables_status: report ? deliverablesStatus(report, acceptedAnyway) : {},
+      summary_metrics: summaryMetricsFrom(summary),
+      validation_results: report,
+      artifacts,
+      analysis_reports: analysisReports,
+      decisions: gates.decisions,
+      costs: status.costs,
+      end_stage: stage,
+    };
+  };
+
+  /** Runs training until a launch exits successfully; preemptions resume, failures ask a human. */
+  const train = async (): Promise<void> => {
+    let resumeFrom: string | undefined;
+    for (;;) {
+      enter('training');
+      const launch = status.attempts.length + 1;
+      const key = `${experimentId}-launch-${launch}`;
+      const attempt: TrainingAttempt = {
+        launch,
+        key,
+        launcher: spec.training.launcher,
+        started_at: new Date().toISOString(),
+        resumed_from: resumeFrom,
+      };
+      status.attempts.push(attempt);
+      const { handle } = await gpu.launchTraining({
+        experimentId,
+        launch,
+        key,
+        runDir,
+        training: spec.training,
+        resumeFrom,
+      });
+      activeHandle = handle;
+      const exit: TrainingExitReport = await watcher.awaitTraining({
+        handle,
+        pollIntervalMs: settings.training_poll_interval_ms,
+        checkpointDirectory: spec.training.checkpoint.directory,
+      });
+      activeHandle = undefined;
+      const outcome = outcomeOf(exit);
+      Object.assign(attempt, {
+        ended_at: new Date().toISOString(),
+        outcome: outcome.outcome,
+        exit_code: exit.exitCode,
+        detail: outcome.detail,
+        step: exit.step,
+        loss: exit.loss,
+      });
+      const hours = (Date.parse(attempt.ended_at!) - Date.parse(attempt.started_at)) / 3_600_000;
+      status.costs.gpu_hours += hours * spec.training.resources.gpus;
+      if (outcome.outcome === 'success') return;
+      if (outcome.outcome === 'preempted' && status.preemptions < spec.budgets.max_preemption_restarts) {
+        status.preemptions += 1;
+        resumeFrom = exit.latestCheckpoint?.path;
+        log.info('training preempted; resuming', { experimentId, resumeFrom });
+        continue;
+      }
+      status.failures += 1;
+      const what = `launch ${launch} ended ${outcome.outcome}: ${outcome.detail}`;
+      if (status.failures >= spec.budgets.max_training_attempts) {
+        throw new ExperimentEnded(
+          'failed',
+          `training attempt budget exhausted (${status.failures} of ${spec.budgets.max_training_attempts} failed): ${what}`,
+        );
+      }
+      const decision = await gates.decide(
+        'failure',
+        spec.approvals.failure,
+        `${what}. Log tail:\n${exit.logTail.split('\n').slice(-10).join('\n')}\nRetry (approve) or abort (reject)?`,
+      );
+      if (decision !== 'retry')
+        throw new ExperimentEnded('failed', `aborted after a training failure: ${what}`);
+      resumeFrom = exit.latestCheckpoint?.path;
+    }
+  };
+
+  try {
+    enter('launch_review');
+    const launch = await gates.decide(
+      'launch',
+      spec.approvals.launch,
+      `launch \`${[spec.training.command, ...spec.training.args].join(' ')}\` on ${spec.training.launcher} with ` +
+        `${spec.training.resources.gpus} GPU(s), ${spec.training.resources.cpus} CPU(s)`,
+    );
+    if (launch !== 'approved') throw new ExperimentEnded('rejected', 'launch rejected');
+
+    for (;;) {
+      await train();
+      enter('validation');
+      const checked = await light.validateDeliverables({
+        experimentId,
+        runDir,
+        tracker: spec.tracker,
+        deliverables: spec.deliverables,
+      });
+      const report = checked.report;
+      validation = report;
+      summary = checked.summary;
+      if (checked.runUrl) status.links.tracker_url = checked.runUrl;
+      if (report.passed) break;
+      const failed = report.results.filter((r) => r.required && !r.passed);
+      const choice = await gates.decide(
+        'deliverables',
+        spec.approvals.deliverables,
+        `${failed.length} deliverable(s) not met: ${failed.map((r) => `${r.name} (expected ${r.expected}, found ${r.found})`).join('; ')}. ` +
+          'Accept anyway (approve), rerun (approve with choice rerun) or abort (reject)?',
+      );
+      if (choice === 'accept') {
+        acceptedAnyway = true;
+        break;
+      }
+      if (choice !== 'rerun')
+        throw new ExperimentEnded('failed', `deliverables not met: ${failed.map((r) => r.name).join(', ')}`);
+    }
+
+    enter('analysis');
+    const facts = await light.computeAnalysis({
+      experimentId,
+      runDir,
+      tracker: spec.tracker,
+      goals: spec.analysis_pipeline.metric_goals,
+    });
+    const analysis = await light.analyzeExperiment({ spec, facts, validation: validation! });
+    status.costs.llm_usd += analysis.cost.usd;
+    status.costs.llm_prompt_tokens += analysis.cost.promptTokens;
+    status.costs.llm_completion_tokens += analysis.cost.completionTokens;
+    analysisReports.push(...analysis.reports);
+
+    enter('publish_review');
+    const publish = await gates.decide(
+      'publish',
+      spec.approvals.publish,
+      `publish the report: ${analysis.headline}`,
+    );
+    if (publish !== 'approved') throw new ExperimentEnded('rejected', 'publication rejected');
+
+    enter('writing');
+    const draft = finish('completed');
+    const written = await light.writeReport({ runDir, spec, facts, analysis, results: draft });
+    status.links.report = written.reportPath;
+    status.links.results = written.resultsPath;
+    artifacts.push(...written.artifacts);
+    enter('completed');
+    return finish('completed');
+  } catch (error) {
+    if (error instanceof ExperimentEnded) {
+      status.reason = error.reason;
+      enter(error.stage);
+      return finish(error.stage, error.reason);
+    }
+    if (isCancellation(error)) {
+      await CancellationScope.nonCancellable(async () => {
+        if (activeHandle) await gpu.cancelTraining({ handle: activeHandle });
+        status.reason = 'cancelled';
+        enter('cancelled');
+      });
+      throw error;
+    }
+    if (error instanceof Error && !(error instanceof ApplicationFailure)) {
+      status.reason = error.message;
+    }
+    enter('failed');
+    throw error;
+  }
+}
+
+/** Classifies an exit: the launcher's own reason first (it knows a timeout or a cancel), then the log. */
+function outcomeOf(exit: TrainingExitReport): { outcome: string; detail: string } {
+  if (exit.reason === 'cancelled')
+    return { outcome: 'cancelled', detail: 'the training process was cancelled' };
+  if (exit.reason === 'timeout')
+    return { outcome: 'error', detail: 'the training job ran over its time limit' };
+  if (exit.reason === 'lost')
+    return { outcome: 'error', detail: exit.detail ?? 'the training process disappeared' };
+  if (exit.reason === 'preempted' || exit.reason === 'node-failure') {
+    return { outcome: 'preempted', detail: exit.detail ?? `the job was ${exit.reason}` };
+  }
+  if (exit.reason === 'out-of-memory')
+    return { outcome: 'out_of_memory', detail: exit.detail ?? 'out of memory' };
+  const diagnosis = diagnoseTrainingExit({
+    exitCode: exit.exitCode,
+    signal: exit.signal,
+    logTail: exit.logTail,
+  });
+  return {
+    outcome: diagnosis.outcome,
+    detail: diagnosis.evidence ? `${diagnosis.reason} (${diagnosis.evidence})` : diagnosis.reason,
+  };
+}

@@ -1,0 +1,3 @@
+// Every workflow Labline runs, by name; workers bundle this module.
+export { experimentWorkflow, approveSignal, rejectSignal, statusQuery } from './experiment';
+export type { ExperimentInput, ExperimentResult } from './experiment';

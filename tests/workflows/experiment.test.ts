@@ -1,0 +1,252 @@
+import { WorkflowFailedError } from '@temporalio/client';
+import { existsSync, readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import {
+  ExperimentSpec,
+  ResultsPayload,
+  type ExperimentSpecInput,
+  type ExperimentStatus,
+} from '../../src/experiment';
+import { submitExperiment, experimentStatus, decide, cancelExperiment } from '../../src/client/experiments';
+import { startTestTemporal, withWorker, type TestTemporal } from '../support/temporal';
+import {
+  decideWhenWaiting,
+  experimentRig,
+  trainerSpec,
+  waitForStatus,
+  type ExperimentRig,
+} from '../support/experiments';
+
+let env: TestTemporal;
+beforeAll(async () => {
+  env = await startTestTemporal();
+});
+afterAll(async () => env?.stop());
+
+let counter = 0;
+const newId = (label: string) => `exp-${label}-${process.pid}-${++counter}-${Date.now() % 100000}`;
+
+/**
+ * Submits the experiment with a worker running, lets `drive` act on it, and returns what `drive` returned
+ * with the final status (queried while the worker runs: a query needs a worker, even on a closed workflow).
+ */
+async function run<T>(
+  rig: ExperimentRig,
+  input: ExperimentSpecInput,
+  drive: (id: string) => Promise<T>,
+): Promise<{ result: T; status: ExperimentStatus }> {
+  const spec = ExperimentSpec.parse(input);
+  return withWorker(env, { taskQueue: rig.taskQueue, activities: rig.activities }, async () => {
+    await submitExperiment({ client: env.client, spec, settings: rig.settings });
+    const result = await drive(spec.experiment_id);
+    return { result, status: await experimentStatus(env.client, spec.experiment_id) };
+  });
+}
+
+const readLines = (file: string) =>
+  existsSync(file)
+    ? readFileSync(file, 'utf8')
+        .trim()
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as Record<string, unknown>)
+    : [];
+
+test('happy path: approved at both gates, the experiment completes with its report and results', async () => {
+  const rig = experimentRig();
+  const id = newId('happy');
+  const { result, status } = await run(rig, trainerSpec(id), async () => {
+    await decideWhenWaiting(env.client, id, 'launch', 'approve');
+    await decideWhenWaiting(env.client, id, 'publish', 'approve', { comment: 'looks right' });
+    return env.client.workflow.getHandle(id).result();
+  });
+  expect(ResultsPayload.parse(result).status).toBe('completed');
+  expect(result.deliverables_status).toEqual({ curves: 'met', accuracy: 'met', checkpoint: 'met' });
+  const runDir = path.join(rig.runsRoot, id);
+  expect(existsSync(path.join(runDir, 'report.md'))).toBe(true);
+  expect(
+    ResultsPayload.parse(JSON.parse(readFileSync(path.join(runDir, 'results.json'), 'utf8'))).experiment_id,
+  ).toBe(id);
+  expect(
+    result.decisions.map((d: { gate: string; outcome?: string; by?: string; source?: string }) => [
+      d.gate,
+      d.outcome,
+      d.by,
+    ]),
+  ).toEqual([
+    ['launch', 'approved', 'alice'],
+    ['publish', 'approved', 'alice'],
+  ]);
+  expect(status.stage).toBe('completed');
+  expect(status.links.report).toBe(path.join(runDir, 'report.md'));
+  const description = await env.client.workflow.getHandle(id).describe();
+  expect(description.searchAttributes.LablineStage).toEqual(['completed']);
+  expect(description.searchAttributes.LablineProject).toEqual(['tests']);
+  expect(await description.staticSummary()).toBe(`test ${id}`);
+  expect(rig.notifier.requests.map((m) => m.gate)).toEqual(['launch', 'publish']);
+});
+
+test('rejected at launch: the experiment ends rejected and no training process starts', async () => {
+  const rig = experimentRig();
+  const id = newId('reject');
+  const { result } = await run(rig, trainerSpec(id), async () => {
+    await decideWhenWaiting(env.client, id, 'launch', 'reject', { comment: 'not now' });
+    return env.client.workflow.getHandle(id).result();
+  });
+  expect(result.end_stage).toBe('rejected');
+  expect(result.reason).toBe('launch rejected');
+  expect(existsSync(path.join(rig.runsRoot, id))).toBe(false);
+});
+
+test('a decision by someone who is not an approver, or a second click, changes nothing and says why', async () => {
+  const rig = experimentRig();
+  const id = newId('authz');
+  const { status } = await run(rig, trainerSpec(id), async () => {
+    await waitForStatus(env.client, id, (s) => s.waiting?.gate === 'launch');
+    await decide(env.client, id, 'approve', { gate: 'launch', by: 'mallory', source: 'api' });
+    await decide(env.client, id, 'approve', { gate: 'publish', by: 'alice', source: 'api' });
+    const waiting = await waitForStatus(env.client, id, (s) => s.decisions.length === 2);
+    expect(waiting.stage).toBe('launch_review');
+    await decide(env.client, id, 'reject', { gate: 'launch', by: 'alice', source: 'api' });
+    await decide(env.client, id, 'approve', { gate: 'launch', by: 'alice', source: 'api' });
+    await env.client.workflow.getHandle(id).result();
+  });
+  expect(status.stage).toBe('rejected');
+  expect(status.decisions[0]!.ignored).toMatch(/mallory is not an approver/);
+  expect(status.decisions[1]!.ignored).toMatch(/publish gate is not open/);
+  expect(status.decisions[2]!.outcome).toBe('rejected');
+  expect(status.decisions[3]!.ignored).toMatch(/already decided/);
+});
+
+test('approval timeout: reminders at the interval, then the configured action', async () => {
+  const rig = experimentRig();
+  const id = newId('timeout');
+  const spec = trainerSpec(id, [], {
+    approvals: { launch: { reminder_interval: '1s', max_reminders: 2, timeout: '3s', on_timeout: 'reject' } },
+  });
+  const { result } = await run(rig, spec, async () => env.client.workflow.getHandle(id).result());
+  expect(result.end_stage).toBe('rejected');
+  expect(rig.notifier.reminders.map((m) => m.waiting.reminders_sent)).toEqual([1, 2]);
+  const timeout = result.decisions.at(-1)!;
+  expect(timeout).toMatchObject({ gate: 'launch', source: 'timeout', outcome: 'rejected' });
+});
+
+test('approval timeout with on_timeout approve launches by itself', async () => {
+  const rig = experimentRig();
+  const id = newId('autoapprove');
+  const spec = trainerSpec(id, [], {
+    approvals: {
+      launch: { reminder_interval: '1s', max_reminders: 0, timeout: '1s', on_timeout: 'approve' },
+      publish: { enabled: false },
+    },
+  });
+  const { result } = await run(rig, spec, async () => env.client.workflow.getHandle(id).result());
+  expect(result.end_stage).toBe('completed');
+  expect(
+    result.decisions.map((d: { gate: string; outcome?: string; by?: string; source?: string }) => [
+      d.gate,
+      d.source,
+    ]),
+  ).toEqual([
+    ['launch', 'timeout'],
+    ['publish', 'auto'],
+  ]);
+});
+
+const noGates = { launch: { enabled: false }, publish: { enabled: false } };
+
+test('a trainer crash opens the failure gate; retry then succeeds', async () => {
+  const rig = experimentRig();
+  const id = newId('crash');
+  const spec = trainerSpec(id, ['--crash-at-step=25', '--crash-attempts=1'], {
+    approvals: { ...noGates, failure: { approvers: ['alice'] } },
+  });
+  const { result, status } = await run(rig, spec, async () => {
+    const waiting = await decideWhenWaiting(env.client, id, 'failure', 'approve', { choice: 'retry' });
+    expect(waiting.waiting!.question).toMatch(/launch 1 ended error/);
+    return env.client.workflow.getHandle(id).result();
+  });
+  expect(result.end_stage).toBe('completed');
+  expect(status.attempts.map((a) => a.outcome)).toEqual(['error', 'success']);
+  expect(status.failures).toBe(1);
+});
+
+test('the attempt budget exhausted ends the experiment failed, with the reason in the status', async () => {
+  const rig = experimentRig();
+  const id = newId('budget');
+  const spec = trainerSpec(id, ['--crash-at-step=5'], {
+    approvals: noGates,
+    budgets: { max_training_attempts: 2, max_preemption_restarts: 0 },
+  });
+  const { result, status } = await run(rig, spec, async () => {
+    await decideWhenWaiting(env.client, id, 'failure', 'approve');
+    return env.client.workflow.getHandle(id).result();
+  });
+  expect(result.end_stage).toBe('failed');
+  expect(status.stage).toBe('failed');
+  expect(status.reason).toMatch(/attempt budget exhausted \(2 of 2 failed\)/);
+});
+
+test('preemption resumes from the checkpoint with no human asked', async () => {
+  const rig = experimentRig();
+  const id = newId('preempt');
+  const spec = trainerSpec(id, ['--preempt-at-step=30'], { approvals: noGates });
+  const { result, status } = await run(rig, spec, async () => env.client.workflow.getHandle(id).result());
+  expect(result.end_stage).toBe('completed');
+  const starts = readLines(path.join(rig.runsRoot, id, 'starts.jsonl'));
+  expect(starts.map((s) => s.startStep)).toEqual([0, 30]);
+  expect(status.preemptions).toBe(1);
+  expect(status.attempts.map((a) => a.outcome)).toEqual(['preempted', 'success']);
+  expect(status.attempts[1]!.resumed_from).toMatch(/checkpoints\/latest\.json$/);
+  expect(result.decisions).toEqual([
+    expect.objectContaining({ gate: 'launch', source: 'auto' }),
+    expect.objectContaining({ gate: 'publish', source: 'auto' }),
+  ]);
+});
+
+test('a threshold not met opens the deliverables gate: accept gives partial success', async () => {
+  const rig = experimentRig();
+  const id = newId('accept');
+  const spec = trainerSpec(id, [], { approvals: noGates });
+  (spec.deliverables as { value?: number }[])[1]!.value = 1.5;
+  const { result } = await run(rig, spec, async () => {
+    const waiting = await decideWhenWaiting(env.client, id, 'deliverables', 'approve', { choice: 'accept' });
+    expect(waiting.waiting!.question).toMatch(/accuracy/);
+    return env.client.workflow.getHandle(id).result();
+  });
+  expect(result.status).toBe('partial_success');
+  expect(result.deliverables_status.accuracy).toBe('accepted_anyway');
+});
+
+test('a threshold not met opens the deliverables gate: abort fails the experiment', async () => {
+  const rig = experimentRig();
+  const id = newId('abort');
+  const spec = trainerSpec(id, [], { approvals: noGates });
+  (spec.deliverables as { value?: number }[])[1]!.value = 1.5;
+  const { result } = await run(rig, spec, async () => {
+    await decideWhenWaiting(env.client, id, 'deliverables', 'reject');
+    return env.client.workflow.getHandle(id).result();
+  });
+  expect(result.end_stage).toBe('failed');
+  expect(result.status).toBe('failed');
+  expect(result.deliverables_status.accuracy).toBe('not_met');
+});
+
+test('cancelling the experiment stops the training process and ends it cancelled', async () => {
+  const rig = experimentRig();
+  const id = newId('cancel');
+  const spec = trainerSpec(id, ['--steps=100000', '--step-delay-ms=20'], { approvals: noGates });
+  const { result: error, status } = await run(rig, spec, async () => {
+    await waitForStatus(env.client, id, (s) => (s.attempts[0]?.step ?? 0) > 0);
+    await cancelExperiment(env.client, id);
+    return env.client.workflow
+      .getHandle(id)
+      .result()
+      .catch((e: unknown) => e);
+  });
+  expect(error).toBeInstanceOf(WorkflowFailedError);
+  expect(status.stage).toBe('cancelled');
+  const pidFile = readLines(path.join(rig.runsRoot, id, 'starts.jsonl'))[0]!;
+  expect(() => process.kill(pidFile.pid as number, 0)).toThrow();
+  expect((await env.client.workflow.getHandle(id).describe()).status.name).toBe('CANCELLED');
+});
