@@ -5,7 +5,8 @@
 import type { Command } from 'commander';
 import { createInterface } from 'node:readline/promises';
 import type { ExperimentStatus, GateName } from '../experiment';
-import { createLablineWorkers, runWorkers, type QueueRole } from '../workers/worker';
+import { ConsoleNotifier } from '../activities/notify/notifier';
+import { createLablineWorkers, installWorkerRuntime, runWorkers, type QueueRole } from '../workers/worker';
 import { formatStatus } from './cli-format';
 import {
   defaultApprover,
@@ -37,6 +38,7 @@ export function addStartCommands(program: Command): void {
       // Validate before anything starts: a rejected spec starts nothing.
       const spec = loadSpecFile(specFile);
       const settings = loadSettings(program.opts<GlobalOptions>().config);
+      installWorkerRuntime(process.env.LABLINE_LOG_LEVEL ?? 'ERROR');
       const target = await resolveTemporal(settings, { log: (line) => console.log(line) });
       const stopWorkers = deferred();
       let workersDone: Promise<void> | undefined;
@@ -103,6 +105,7 @@ export function addStartCommands(program: Command): void {
       if (unknown.length)
         throw new Error(`--queues: unknown role(s) ${unknown.join(', ')}; use workflow, gpu, agents.`);
       const settings = loadSettings(program.opts<GlobalOptions>().config);
+      installWorkerRuntime(process.env.LABLINE_LOG_LEVEL ?? 'INFO');
       const target = await findTemporal(settings);
       const connection = await connectWorker(target);
       const stop = deferred();

@@ -37,8 +37,9 @@ export const AnalysisOptions = z.object({
   /** Curve statistics need at least this many finite points of a metric. Default `5`. */
   min_points: z.number().int().min(2).default(5),
   /**
-   * A lower-is-better metric diverged when its final value exceeds this multiple of its best (a
-   * higher-is-better one when it falls below best / factor). NaN or infinite values always count. Default `2`.
+   * A lower-is-better metric diverged when its final value exceeds this multiple of its best and it gave
+   * back more than half of its progress from the first value (a higher-is-better one: below best / factor
+   * and past halfway back). NaN or infinite values always count. Default `2`.
    */
   divergence_factor: z.number().gt(1).default(2),
   /** Plateau: the last fraction of the metric's steps examined. Default `0.25` (the last quarter). */
@@ -47,9 +48,10 @@ export const AnalysisOptions = z.object({
   plateau_threshold: z.number().nonnegative().default(0.01),
   /**
    * Instability: the standard deviation of step-to-step changes over the standard deviation of the values,
-   * above which a curve is unstable. About 1.4 for pure noise, near 0 for a smooth curve. Default `0.5`.
+   * above which a curve is unstable. About 1.4 for pure noise, near 0 for a smooth curve, up to about 0.75
+   * for a short curve that rises fast and then levels off (early eval points). Default `0.8`.
    */
-  instability_threshold: z.number().positive().default(0.5),
+  instability_threshold: z.number().positive().default(0.8),
   /**
    * Overfitting: relative worsening of the eval metric from its best to its final value, while the train
    * metric kept improving, above which the pair is flagged. Default `0.02` (2%).
@@ -388,9 +390,15 @@ export class AnalysisAccumulator {
 
     let divergenceReason: MetricFacts['divergence_reason'] = null;
     if (track.nonFinite > 0) divergenceReason = 'non_finite';
-    else if (final !== null && best && best.value > 0) {
+    else if (final !== null && best && best.value > 0 && track.first) {
       const factor = options.divergence_factor;
-      const away = goal === 'min' ? final > factor * best.value : final < best.value / factor;
+      // A noisy minibatch loss often ends a few times above its luckiest batch while still far below where
+      // it started; divergence also means it gave back more than half of the progress it had made.
+      const midway = (track.first.value + best.value) / 2;
+      const away =
+        goal === 'min'
+          ? final > factor * best.value && final > midway
+          : final < best.value / factor && final < midway;
       if (away) divergenceReason = 'moved_away_from_best';
     }
 

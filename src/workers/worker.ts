@@ -2,10 +2,17 @@
  * A Labline worker: one process serving the workflow, GPU and agent task queues (or some of them). The GPU
  * queue's activity concurrency is the host's GPU slots, so no more trainings run than there are GPUs.
  */
-import { Worker, type NativeConnection, type WorkerOptions } from '@temporalio/worker';
+import {
+  DefaultLogger,
+  Runtime,
+  Worker,
+  type NativeConnection,
+  type WorkerOptions,
+} from '@temporalio/worker';
 import type { ResolvedSettings } from '../client/settings';
 import { createLablineActivities } from './activities';
 import * as path from 'node:path';
+import type { Notifier } from '../activities/notify/notifier';
 
 export type QueueRole = 'workflow' | 'gpu' | 'agents';
 
@@ -18,6 +25,20 @@ export interface LablineWorkerOptions {
   /** Pre-bundled workflow code (tests); default: bundle `src/workflows` at start. */
   workflowBundle?: WorkerOptions['workflowBundle'];
   activities?: ReturnType<typeof createLablineActivities>;
+  /** Where approval requests go; default: the worker's log. */
+  notifier?: Notifier;
+}
+
+/**
+ * Installs the SDK runtime with a logger at `level` (default WARN, or $LABLINE_LOG_LEVEL), so a CLI run shows
+ * Labline's own progress rather than every worker state change. Call before creating workers.
+ */
+export function installWorkerRuntime(level = process.env.LABLINE_LOG_LEVEL ?? 'WARN'): void {
+  try {
+    Runtime.install({ logger: new DefaultLogger(level.toUpperCase() as 'WARN') });
+  } catch {
+    // Already installed in this process (a second command in tests).
+  }
 }
 
 /** Creates the workers; run them with `runWorkers`. */
@@ -31,6 +52,7 @@ export async function createLablineWorkers(options: LablineWorkerOptions): Promi
       gpuIds: settings.gpus.ids,
       slotsDir: path.join(settings.dataDir, 'gpu-slots'),
       killGraceSeconds: settings.training.kill_grace_seconds,
+      notifier: options.notifier,
     });
   const common = { connection: options.connection, namespace: options.namespace, activities };
   const workers: Worker[] = [];

@@ -116,6 +116,19 @@ describe('computeAnalysis: divergence', () => {
     const facts = computeAnalysis(curve(100, (step) => ({ loss: 2 * Math.exp(-step / 30) + 0.1 })));
     expect(facts.metrics.loss).toMatchObject({ diverged: false, divergence_reason: null });
   });
+
+  test('a noisy minibatch loss ending above its luckiest batch but far below its start has not diverged', () => {
+    // Final 0.3 is 6× the best batch (0.05) but most of the way down from 1.0.
+    const losses = [1, 0.8, 0.6, 0.05, 0.4, 0.35, 0.3];
+    const facts = computeAnalysis(curve(losses.length, (step) => ({ loss: losses[step]! })));
+    expect(facts.metrics.loss).toMatchObject({ diverged: false, divergence_reason: null });
+  });
+
+  test('a loss that climbs back past halfway to where it started has diverged', () => {
+    const losses = [1, 0.6, 0.2, 0.1, 0.3, 0.7, 0.9];
+    const facts = computeAnalysis(curve(losses.length, (step) => ({ loss: losses[step]! })));
+    expect(facts.metrics.loss?.divergence_reason).toBe('moved_away_from_best');
+  });
 });
 
 describe('computeAnalysis: plateau', () => {

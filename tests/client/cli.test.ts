@@ -1,0 +1,102 @@
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { promisify } from 'node:util';
+import { WorkflowNotFoundError } from '@temporalio/client';
+import { ResultsPayload } from '../../src/experiment';
+import { cliScript } from '../support/processes';
+import { externalTemporal, startTestTemporal, type TestTemporal } from '../support/temporal';
+
+const run = promisify(execFile);
+const repo = path.resolve(__dirname, '../..');
+
+async function labline(
+  args: string[],
+  options: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
+) {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [cliScript, ...args], {
+      cwd: options.cwd ?? repo,
+      env: { ...process.env, ...options.env },
+      timeout: options.timeoutMs ?? 60_000,
+    });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const e = error as { code?: number; stdout?: string; stderr?: string };
+    return { code: e.code ?? -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
+  }
+}
+
+describe('against a running Temporal', () => {
+  let env: TestTemporal;
+  beforeAll(async () => {
+    env = await startTestTemporal();
+  });
+  afterAll(async () => env?.stop());
+
+  test('an invalid spec is rejected with every error listed, and no workflow exists afterwards', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'labline-cli-'));
+    const file = path.join(dir, 'bad.yaml');
+    writeFileSync(
+      file,
+      [
+        'experiment_id: exp-cli-invalid',
+        'name: broken',
+        'hypothesis: something',
+        'training:',
+        '  command: node',
+        '  resources: { gpus: -1, time_limit: soon }',
+        'deliverables:',
+        '  - { name: acc, type: threshold, metric: eval/accuracy, op: "=>", value: 0.9 }',
+      ].join('\n'),
+    );
+    const { code, stderr } = await labline(['submit', file], {
+      env: { TEMPORAL_ADDRESS: env.address, TEMPORAL_NAMESPACE: env.namespace },
+    });
+    expect(code).toBe(2);
+    expect(stderr).toMatch(/training\.resources\.gpus/);
+    expect(stderr).toMatch(/training\.resources\.time_limit/);
+    expect(stderr).toMatch(/deliverables\[0\]\.op/);
+    await expect(env.client.workflow.getHandle('exp-cli-invalid').describe()).rejects.toBeInstanceOf(
+      WorkflowNotFoundError,
+    );
+  });
+});
+
+test('schema prints the JSON Schema of specs', async () => {
+  const { code, stdout } = await labline(['schema']);
+  expect(code).toBe(0);
+  const schema = JSON.parse(stdout) as { properties: Record<string, unknown> };
+  expect(Object.keys(schema.properties)).toEqual(
+    expect.arrayContaining(['experiment_id', 'training', 'deliverables']),
+  );
+});
+
+(externalTemporal ? test.skip : test)(
+  'start runs the quickstart on the embedded server with --yes and prints the report path',
+  async () => {
+    const cwd = mkdtempSync(path.join(tmpdir(), 'labline-start-'));
+    const { code, stdout, stderr } = await labline(
+      ['start', path.join(repo, 'examples/quickstart.yaml'), '--yes'],
+      {
+        cwd,
+        env: { TEMPORAL_ADDRESS: '', TEMPORAL_PROFILE: '', LABLINE_USER: 'ci' },
+        timeoutMs: 120_000,
+      },
+    );
+    expect({ code, stderr }).toEqual({ code: 0, stderr: expect.any(String) });
+    const reportPath = path.join(cwd, 'runs/exp-quickstart/report.md');
+    expect(stdout).toContain(`Report: ${reportPath}`);
+    expect(existsSync(reportPath)).toBe(true);
+    const results = ResultsPayload.parse(
+      JSON.parse(readFileSync(path.join(cwd, 'runs/exp-quickstart/results.json'), 'utf8')),
+    );
+    expect(results.status).toBe('completed');
+    expect(results.decisions.map((d) => d.by)).toEqual(['ci', 'ci']);
+    // The embedded server's data and address file live under .labline; the address file is removed at exit.
+    expect(existsSync(path.join(cwd, '.labline/devserver.wal'))).toBe(true);
+    expect(existsSync(path.join(cwd, '.labline/devserver.address'))).toBe(false);
+  },
+  150_000,
+);

@@ -1,0 +1,52 @@
+import { existsSync, readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { ExperimentSpec } from '../../src/experiment';
+import { experimentStatus, submitExperiment } from '../../src/client/experiments';
+import { startTsProcess, type RunningProcess } from '../support/processes';
+import { startTestTemporal, withWorker, workflowBundle, type TestTemporal } from '../support/temporal';
+import { experimentRig, trainerSpec, waitForStatus } from '../support/experiments';
+
+let env: TestTemporal;
+const processes: RunningProcess[] = [];
+beforeAll(async () => {
+  env = await startTestTemporal();
+});
+afterAll(async () => {
+  await Promise.all(processes.map((p) => p.kill()));
+  await env?.stop();
+});
+
+test('a worker killed during training: a new worker re-attaches and exactly one training process ran', async () => {
+  const rig = experimentRig(2);
+  const id = `exp-worker-crash-${process.pid}`;
+  const spec = ExperimentSpec.parse(
+    trainerSpec(id, ['--steps=150', '--step-delay-ms=20'], {
+      approvals: { launch: { enabled: false }, publish: { enabled: false } },
+    }),
+  );
+  const first = startTsProcess(path.join(__dirname, '../support/labline-worker-process.ts'), [
+    env.address,
+    env.namespace,
+    rig.taskQueue,
+    rig.runsRoot,
+    workflowBundle().codePath,
+  ]);
+  processes.push(first);
+  await first.waitFor(/worker ready/);
+  await submitExperiment({ client: env.client, spec, settings: rig.settings });
+  await waitForStatus(env.client, id, (s) => (s.attempts[0]?.step ?? 0) > 10);
+  await first.kill('SIGKILL');
+
+  const status = await withWorker(env, { taskQueue: rig.taskQueue, activities: rig.activities }, async () => {
+    const result = await env.client.workflow.getHandle(id).result();
+    expect(result.end_stage).toBe('completed');
+    return experimentStatus(env.client, id);
+  });
+  const starts = readFileSync(path.join(rig.runsRoot, id, 'starts.jsonl'), 'utf8')
+    .trim()
+    .split('\n');
+  expect(starts).toHaveLength(1);
+  expect(status.attempts).toHaveLength(1);
+  expect(status.attempts[0]!.outcome).toBe('success');
+  expect(existsSync(path.join(rig.runsRoot, id, 'attempts', `${id}-launch-2`))).toBe(false);
+});
