@@ -1,5 +1,6 @@
 import { WorkflowFailedError } from '@temporalio/client';
-import { existsSync, readFileSync } from 'node:fs';
+import { historyToJSON } from '@temporalio/common/lib/proto-utils';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import {
   ExperimentSpec,
@@ -24,7 +25,24 @@ beforeAll(async () => {
 afterAll(async () => env?.stop());
 
 let counter = 0;
-const newId = (label: string) => `exp-${label}-${process.pid}-${++counter}-${Date.now() % 100000}`;
+const labels = new Map<string, string>();
+const newId = (label: string) => {
+  const id = `exp-${label}-${process.pid}-${++counter}-${Date.now() % 100000}`;
+  labels.set(id, label);
+  return id;
+};
+
+/**
+ * With LABLINE_RECORD_HISTORIES=1, writes each scenario's history to tests/replay/histories/, where the
+ * replay test checks that today's workflow code still replays them (a change that alters the command
+ * sequence without `patched()` fails there).
+ */
+async function recordHistory(id: string): Promise<void> {
+  if (!process.env.LABLINE_RECORD_HISTORIES) return;
+  const history = await env.client.workflow.getHandle(id).fetchHistory();
+  const file = path.join(__dirname, '../replay/histories', `experiment-${labels.get(id) ?? id}.json`);
+  writeFileSync(file, historyToJSON(history));
+}
 
 /**
  * Submits the experiment with a worker running, lets `drive` act on it, and returns what `drive` returned
@@ -39,6 +57,7 @@ async function run<T>(
   return withWorker(env, { taskQueue: rig.taskQueue, activities: rig.activities }, async () => {
     await submitExperiment({ client: env.client, spec, settings: rig.settings });
     const result = await drive(spec.experiment_id);
+    await recordHistory(spec.experiment_id);
     return { result, status: await experimentStatus(env.client, spec.experiment_id) };
   });
 }

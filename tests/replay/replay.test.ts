@@ -1,0 +1,23 @@
+/**
+ * Replays the committed histories of the experiment workflow tests with today's workflow code. A change to
+ * the workflow that alters its command sequence without `patched()` fails here with a nondeterminism error.
+ * Re-record after an intended change with `LABLINE_RECORD_HISTORIES=1 npx jest tests/workflows`.
+ */
+import { Worker } from '@temporalio/worker';
+import { readdirSync, readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { workflowBundle } from '../support/temporal';
+
+const dir = path.join(__dirname, 'histories');
+const files = readdirSync(dir).filter((f) => f.endsWith('.json'));
+
+test('there are recorded histories to replay', () => {
+  expect(files.length).toBeGreaterThanOrEqual(8);
+});
+
+test.each(files)('%s replays without nondeterminism', async (file) => {
+  const history: unknown = JSON.parse(readFileSync(path.join(dir, file), 'utf8'));
+  await expect(
+    Worker.runReplayHistory({ workflowBundle: workflowBundle() }, history, file.replace(/\.json$/, '')),
+  ).resolves.toBeUndefined();
+});
