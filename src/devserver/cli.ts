@@ -25,6 +25,7 @@ export function addDevServerCommand(program: Command): void {
       collect,
       [],
     )
+    .option('--retention <duration>', 'how long closed workflows are kept, e.g. 24h, 7d', '24h')
     .option('--log-level <level>', 'debug, info, warn or error', 'info')
     .action(
       async (options: {
@@ -72,4 +73,11 @@ export function addDevServerCommand(program: Command): void {
         console.log('Temporal dev server stopped');
       },
     );
+}
+
+function parseRetention(text: string): number {
+  const match = /^(\d+)\s*(s|m|h|d)$/.exec(text.trim());
+  if (!match) throw new Error(`--retention ${text}: write a number and a unit, like 90m, 24h or 7d.`);
+  const unit = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[match[2] as 's' | 'm' | 'h' | 'd'];
+  return Number(match[1]) * unit;
 }

@@ -72,6 +72,10 @@ export interface EngineOptions {
   suggestContinueAsNewBytes?: number;
   /** Namespaces besides `default`. */
   namespaces?: string[];
+  /** How long closed runs are kept before they are deleted (namespace retention). Default 24 h. */
+  retentionMs?: number;
+  /** Log bytes appended after which the write-ahead log is rewritten as a snapshot. Default 64 MiB. */
+  compactAfterBytes?: number;
   log?: (level: 'debug' | 'info' | 'warn' | 'error', message: string) => void;
 }
 
@@ -138,9 +142,12 @@ export class Engine {
   private readonly historyWaiters = new Map<string, Set<() => void>>();
   private readonly persistedEvents = new Map<string, number>();
   private dirty = new Set<ExecutionState>();
+  private deleted: string[] = [];
   private dirtyNamespaces = new Set<NamespaceState>();
   private effects: (() => void)[] = [];
   private wftSeq = 0;
+  private compacting = false;
+  private readonly compactAfterBytes: number;
   private readonly longPollTimeoutMs: number;
   private readonly suggestEvents: number;
   private readonly suggestBytes: number;
@@ -155,6 +162,7 @@ export class Engine {
     this.longPollTimeoutMs = options.longPollTimeoutMs ?? 60_000;
     this.suggestEvents = options.suggestContinueAsNewEvents ?? 4096;
     this.suggestBytes = options.suggestContinueAsNewBytes ?? 4 * 1024 * 1024;
+    this.compactAfterBytes = options.compactAfterBytes ?? 64 * 1024 * 1024;
     for (const name of ['default', ...(options.namespaces ?? [])]) this.ensureNamespace(name);
   }
 
@@ -187,18 +195,22 @@ export class Engine {
   private async commit(): Promise<void> {
     const dirty = [...this.dirty];
     const namespaces = [...this.dirtyNamespaces];
+    const deleted = this.deleted;
     const effects = this.effects;
     this.dirty = new Set();
     this.dirtyNamespaces = new Set();
+    this.deleted = [];
     this.effects = [];
-    if (this.wal && (dirty.length > 0 || namespaces.length > 0)) {
+    if (this.wal && (dirty.length > 0 || namespaces.length > 0 || deleted.length > 0)) {
       await this.wal.append({
         ns: namespaces.map((ns) => this.namespaceRecord(ns)),
         x: dirty.map((ex) => this.executionRecord(ex)),
+        del: deleted.length ? deleted : undefined,
       });
     }
     for (const ex of dirty) this.wakeHistoryWaiters(keyOf(ex));
     for (const effect of effects) effect();
+    if (this.wal && this.wal.appendedBytes > this.compactAfterBytes) void this.compact();
   }
 
   private namespaceRecord(ns: NamespaceState): Pb {
@@ -220,7 +232,8 @@ export class Engine {
 
   /** Rebuilds state from one write-ahead-log transaction (startup only). */
   replay(transaction: unknown): void {
-    const tx = transaction as { ns?: Pb[]; x?: Pb[] };
+    const tx = transaction as { ns?: Pb[]; x?: Pb[]; del?: string[] };
+    for (const key of tx.del ?? []) this.forget(key);
     for (const record of tx.ns ?? []) {
       const ns = this.ensureNamespace(record.name as string, record.id as string);
       ns.retentionMs = record.retentionMs as number;
@@ -249,9 +262,14 @@ export class Engine {
     return this.currentRuns.get(`${ex.namespace}/${ex.workflowId}`);
   }
 
-  /** After replay: compacts the log and re-arms every queue entry and deadline of the open runs. */
-  async resumeAfterReplay(): Promise<void> {
-    if (this.wal) {
+  /**
+   * Rewrites the log as one record per run, dropping superseded states. The snapshot is taken in one
+   * synchronous step; transactions committed meanwhile are appended after it, so replay stays exact.
+   */
+  private async compact(): Promise<void> {
+    if (!this.wal || this.compacting) return;
+    this.compacting = true;
+    try {
       const snapshot: unknown[] = [
         { ns: [...this.namespaces.values()].map((ns) => this.namespaceRecord(ns)) },
       ];
@@ -260,10 +278,20 @@ export class Engine {
         snapshot.push({ x: [this.executionRecord(ex)] });
       }
       await this.wal.rewrite(snapshot);
+    } finally {
+      this.compacting = false;
     }
+  }
+
+  /** After replay: compacts the log and re-arms every queue entry and deadline of the open runs. */
+  async resumeAfterReplay(): Promise<void> {
+    await this.compact();
     await this.transact(() => {
-      for (const ex of this.executions.values()) {
-        if (!isOpen(ex)) continue;
+      for (const ex of [...this.executions.values()]) {
+        if (!isOpen(ex)) {
+          this.armRetention(ex);
+          continue;
+        }
         this.armRunDeadlines(ex);
         if (ex.wft) {
           if (ex.wft.startedEventId > 0) this.armWorkflowTaskTimeout(ex);
@@ -296,7 +324,8 @@ export class Engine {
   private ensureNamespace(name: string, id: string = randomUUID()): NamespaceState {
     let ns = this.namespaces.get(name);
     if (!ns) {
-      ns = { name, id, retentionMs: 24 * 3600_000, searchAttributes: new SearchAttributeRegistry() };
+      const retentionMs = this.options.retentionMs ?? 24 * 3600_000;
+      ns = { name, id, retentionMs, searchAttributes: new SearchAttributeRegistry() };
       this.namespaces.set(name, ns);
     }
     return ns;
@@ -585,10 +614,14 @@ export class Engine {
   private armRunDeadlines(ex: ExecutionState): void {
     const key = keyOf(ex);
     if (ex.runTimeoutMs > 0) {
-      this.deadlines.set(`${key}/run-timeout`, ex.startTime + ex.runTimeoutMs, () => this.onRunTimeout(key));
+      this.deadlines.set(`${key}\u0000run-timeout`, ex.startTime + ex.runTimeoutMs, () =>
+        this.onRunTimeout(key),
+      );
     }
     if (ex.executionExpiresAt) {
-      this.deadlines.set(`${key}/execution-timeout`, ex.executionExpiresAt, () => this.onRunTimeout(key));
+      this.deadlines.set(`${key}\u0000execution-timeout`, ex.executionExpiresAt, () =>
+        this.onRunTimeout(key),
+      );
     }
   }
 
@@ -759,7 +792,8 @@ export class Engine {
     ex.activities = {};
     ex.timers = {};
     ex.stickyQueue = undefined;
-    this.deadlines.clearPrefix(`${keyOf(ex)}/`);
+    this.deadlines.clearOwner(keyOf(ex));
+    this.armRetention(ex);
     const children = Object.values(ex.children);
     ex.children = {};
     for (const child of children) this.applyParentClosePolicy(ex, child);
@@ -770,6 +804,41 @@ export class Engine {
     for (const query of this.queries.values()) {
       if (query.key === keyOf(ex) && query.dispatched !== 'task') this.dispatchQueryTask(ex, query);
     }
+  }
+
+  /** Deletes a closed run once the namespace's retention has passed, as Temporal does. */
+  private armRetention(ex: ExecutionState): void {
+    const key = keyOf(ex);
+    const retentionMs = this.namespaces.get(ex.namespace)?.retentionMs ?? 24 * 3600_000;
+    this.deadlines.set(`retention\u0000${key}`, (ex.closeTime ?? this.now()) + retentionMs, () => {
+      void this.transact(() => this.deleteRun(key));
+    });
+  }
+
+  private deleteRun(key: string): void {
+    const ex = this.executions.get(key);
+    if (!ex || isOpen(ex)) return;
+    this.forget(key);
+    this.dirty.delete(ex);
+    this.deleted.push(key);
+  }
+
+  private forget(key: string): void {
+    const ex = this.executions.get(key);
+    if (!ex) return;
+    this.executions.delete(key);
+    this.persistedEvents.delete(key);
+    const currentKey = `${ex.namespace}/${ex.workflowId}`;
+    if (this.currentRuns.get(currentKey) === ex.runId) this.currentRuns.delete(currentKey);
+  }
+
+  /** DeleteWorkflowExecution: terminates the run if it is open, then deletes it. */
+  deleteWorkflow(req: Pb): void {
+    this.namespace(req.namespace as string);
+    const ex = this.addressed(req.namespace as string, req.workflowExecution as Pb);
+    if (isOpen(ex)) this.terminateRun(ex, 'Delete workflow execution', undefined, 'history-service');
+    this.deadlines.clear(`retention\u0000${keyOf(ex)}`);
+    this.deleteRun(keyOf(ex));
   }
 
   private applyParentClosePolicy(parent: ExecutionState, child: ExecutionState['children'][string]): void {
@@ -880,7 +949,7 @@ export class Engine {
     const wft = ex.wft!;
     const key = keyOf(ex);
     if (wft.notBefore && wft.notBefore > this.now()) {
-      this.deadlines.set(`${key}/wft-backoff`, wft.notBefore, () => {
+      this.deadlines.set(`${key}\u0000wft-backoff`, wft.notBefore, () => {
         void this.transact(() => {
           const current = this.executions.get(key);
           if (current?.wft === wft && isOpen(current)) {
@@ -902,7 +971,7 @@ export class Engine {
       this.queues.add(namespace, 'workflow', queue, { kind: 'workflow', key, seq, sticky }),
     );
     if (sticky) {
-      this.deadlines.set(`${key}/wft-sticky`, this.now() + ex.stickyScheduleToStartMs, () =>
+      this.deadlines.set(`${key}\u0000wft-sticky`, this.now() + ex.stickyScheduleToStartMs, () =>
         this.onStickyTimeout(key, seq),
       );
     }
@@ -924,7 +993,7 @@ export class Engine {
     const wft = ex.wft;
     ex.stickyQueue = undefined;
     if (!wft || wft.startedEventId > 0) return;
-    this.deadlines.clear(`${keyOf(ex)}/wft-sticky`);
+    this.deadlines.clear(`${keyOf(ex)}\u0000wft-sticky`);
     if (!wft.transient) {
       writeEvent(
         ex,
@@ -1030,7 +1099,7 @@ export class Engine {
     this.touch(ex);
     const now = this.now();
     const key = keyOf(ex);
-    this.deadlines.clear(`${key}/wft-sticky`);
+    this.deadlines.clear(`${key}\u0000wft-sticky`);
     const historySizeBytes = ex.historySizeBytes;
     const suggestContinueAsNew =
       ex.events.length >= this.suggestEvents || historySizeBytes >= this.suggestBytes;
@@ -1118,7 +1187,7 @@ export class Engine {
     const key = keyOf(ex);
     const startedEventId = wft.startedEventId;
     this.deadlines.set(
-      `${key}/wft-timeout`,
+      `${key}\u0000wft-timeout`,
       (wft.startedTime ?? this.now()) + ex.workflowTaskTimeoutMs,
       () => {
         void this.transact(() => {
@@ -1148,7 +1217,7 @@ export class Engine {
     this.touch(ex);
     const wft = ex.wft!;
     const key = keyOf(ex);
-    this.deadlines.clear(`${key}/wft-timeout`);
+    this.deadlines.clear(`${key}\u0000wft-timeout`);
     if (!wft.transient) {
       writeEvent(
         ex,
@@ -1214,7 +1283,7 @@ export class Engine {
       throw invalidArgument(invalid.message);
     }
 
-    this.deadlines.clear(`${key}/wft-timeout`);
+    this.deadlines.clear(`${key}\u0000wft-timeout`);
     const now = this.now();
     if (wft.transient) {
       for (const event of this.transientWorkflowTaskEvents(
@@ -1393,7 +1462,7 @@ export class Engine {
           return;
         }
         delete ex.activities[String(scheduledEventId)];
-        this.deadlines.clearPrefix(`${keyOf(ex)}/act/${scheduledEventId}/`);
+        this.deadlines.clearPrefix(`${keyOf(ex)}\u0000act/${scheduledEventId}/`);
         write(E.EVENT_TYPE_ACTIVITY_TASK_CANCELED, {
           scheduledEventId: String(scheduledEventId),
           startedEventId: '0',
@@ -1416,7 +1485,7 @@ export class Engine {
         const timer = ex.timers[attrs.timerId as string];
         if (!timer) return; // Already fired: the fire event is in the buffer the worker has not seen yet.
         delete ex.timers[timer.timerId];
-        this.deadlines.clear(`${keyOf(ex)}/timer/${timer.timerId}`);
+        this.deadlines.clear(`${keyOf(ex)}\u0000timer/${timer.timerId}`);
         write(E.EVENT_TYPE_TIMER_CANCELED, {
           timerId: timer.timerId,
           startedEventId: String(timer.startedEventId),
@@ -1835,7 +1904,7 @@ export class Engine {
     if (!timer) return;
     const key = keyOf(ex);
     const startedEventId = timer.startedEventId;
-    this.deadlines.set(`${key}/timer/${timerId}`, timer.fireAt, () => {
+    this.deadlines.set(`${key}\u0000timer/${timerId}`, timer.fireAt, () => {
       void this.transact(() => {
         const current = this.executions.get(key);
         const pending = current?.timers[timerId];
@@ -1906,7 +1975,7 @@ export class Engine {
   /** Queues an activity attempt or arms the deadline that applies to its phase. */
   private armActivity(ex: ExecutionState, activity: ActivityState): void {
     const key = keyOf(ex);
-    const prefix = `${key}/act/${activity.scheduledEventId}/`;
+    const prefix = `${key}\u0000act/${activity.scheduledEventId}/`;
     const { scheduledEventId, attempt } = activity;
     const guarded = (handler: (current: ExecutionState, act: ActivityState) => void) => () => {
       void this.transact(() => {
@@ -1980,16 +2049,20 @@ export class Engine {
     const key = keyOf(ex);
     const { scheduledEventId, attempt } = activity;
     const lastBeat = activity.lastHeartbeatTime ?? activity.startedTime ?? this.now();
-    this.deadlines.set(`${key}/act/${scheduledEventId}/heartbeat`, lastBeat + activity.heartbeatMs, () => {
-      void this.transact(() => {
-        const current = this.executions.get(key);
-        const act = current?.activities[String(scheduledEventId)];
-        if (!current || !isOpen(current) || !act || act.attempt !== attempt || act.phase !== 'started')
-          return;
-        this.touch(current);
-        this.timeOutActivity(current, act, TimeoutType.TIMEOUT_TYPE_HEARTBEAT);
-      });
-    });
+    this.deadlines.set(
+      `${key}\u0000act/${scheduledEventId}/heartbeat`,
+      lastBeat + activity.heartbeatMs,
+      () => {
+        void this.transact(() => {
+          const current = this.executions.get(key);
+          const act = current?.activities[String(scheduledEventId)];
+          if (!current || !isOpen(current) || !act || act.attempt !== attempt || act.phase !== 'started')
+            return;
+          this.touch(current);
+          this.timeOutActivity(current, act, TimeoutType.TIMEOUT_TYPE_HEARTBEAT);
+        });
+      },
+    );
   }
 
   private timeOutActivity(ex: ExecutionState, activity: ActivityState, timeoutType: number): void {
@@ -2036,7 +2109,7 @@ export class Engine {
     const now = this.now();
     const key = keyOf(ex);
     delete ex.activities[String(activity.scheduledEventId)];
-    this.deadlines.clearPrefix(`${key}/act/${activity.scheduledEventId}/`);
+    this.deadlines.clearPrefix(`${key}\u0000act/${activity.scheduledEventId}/`);
     const outcome = makeEvent(
       eventType,
       { scheduledEventId: String(activity.scheduledEventId), identity, ...attrs },
@@ -2229,7 +2302,7 @@ export class Engine {
     this.afterCommit(() => this.queues.add(namespace, 'workflow', queue, ref));
     if (sticky) {
       const timeoutMs = ex.stickyScheduleToStartMs;
-      this.deadlines.set(`query/${query.id}`, this.now() + timeoutMs, () => {
+      this.deadlines.set(`query\u0000${query.id}`, this.now() + timeoutMs, () => {
         const pending = this.queries.get(query.id);
         if (!pending || pending.dispatched !== 'task' || pending.taken) return;
         const normal: TaskRef = { kind: 'query', key: ref.key, queryId: query.id, sticky: false };
@@ -2243,7 +2316,7 @@ export class Engine {
     const ex = this.executions.get(task.key);
     if (!query || !ex || query.taken || task.sticky !== fromSticky) return undefined;
     query.taken = true;
-    this.deadlines.clear(`query/${query.id}`);
+    this.deadlines.clear(`query\u0000${query.id}`);
     const token: TaskToken = { k: 'q', ns: ex.namespace, wid: ex.workflowId, rid: ex.runId, q: query.id };
     return {
       taskToken: encodeToken(token),

@@ -33,6 +33,10 @@ export interface DevServerOptions {
   logLevel?: LogLevel;
   /** How long an empty long poll waits. Default 60 s, as in Temporal. */
   longPollTimeoutMs?: number;
+  /** How long closed workflows are kept before deletion. Default 24 h. */
+  retentionMs?: number;
+  /** Log bytes appended after which the data file is compacted. Default 64 MiB. */
+  compactAfterBytes?: number;
 }
 
 export interface DevServer {
@@ -53,7 +57,13 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
   const log = (level: LogLevel, message: string) => {
     if (levels.indexOf(level) >= threshold) process.stderr.write(`[devserver ${level}] ${message}\n`);
   };
-  const engineOptions = { namespaces: options.namespaces, log, longPollTimeoutMs: options.longPollTimeoutMs };
+  const engineOptions = {
+    namespaces: options.namespaces,
+    log,
+    longPollTimeoutMs: options.longPollTimeoutMs,
+    retentionMs: options.retentionMs,
+    compactAfterBytes: options.compactAfterBytes,
+  };
   let engine: Engine;
   if (options.db) {
     const replayed: unknown[] = [];
@@ -189,6 +199,7 @@ function workflowServiceHandlers(engine: Engine): Record<string, Handler> {
     SignalWithStartWorkflowExecution: tx((req) => engine.signalWithStart(req)),
     RequestCancelWorkflowExecution: tx((req) => engine.requestCancelWorkflow(req)),
     TerminateWorkflowExecution: tx((req) => engine.terminateWorkflow(req)),
+    DeleteWorkflowExecution: tx((req) => engine.deleteWorkflow(req)),
     QueryWorkflow: tx((req, call) => engine.queryWorkflow(req, call)),
     DescribeWorkflowExecution: (req) => engine.describeWorkflow(req),
     GetWorkflowExecutionHistory: (req, call) => engine.getHistory(req, call),

@@ -12,6 +12,10 @@ import * as path from 'node:path';
 export class WriteAheadLog {
   private queue: { line: string; resolve: () => void; reject: (error: unknown) => void }[] = [];
   private flushing: Promise<void> | undefined;
+  private rewriting = false;
+  private rewritten: Promise<void> | undefined;
+  /** Bytes appended since the log was last rewritten; the engine compacts when it grows large. */
+  appendedBytes = 0;
 
   private constructor(
     private handle: fs.FileHandle,
@@ -52,14 +56,16 @@ export class WriteAheadLog {
   /** Appends one transaction; resolves once it is on disk. */
   append(transaction: unknown): Promise<void> {
     const line = JSON.stringify(transaction) + '\n';
+    this.appendedBytes += line.length;
     return new Promise((resolve, reject) => {
       this.queue.push({ line, resolve, reject });
-      this.flushing ??= this.flushLoop();
+      // During a rewrite appends wait; they follow the snapshot in the new file.
+      if (!this.rewriting) this.flushing ??= this.flushLoop();
     });
   }
 
   private async flushLoop(): Promise<void> {
-    while (this.queue.length > 0) {
+    while (this.queue.length > 0 && !this.rewriting) {
       const batch = this.queue;
       this.queue = [];
       try {
@@ -73,9 +79,36 @@ export class WriteAheadLog {
     this.flushing = undefined;
   }
 
-  /** Replaces the log by a snapshot: written to a temporary file, fsync'd, then renamed over the log. */
-  async rewrite(transactions: unknown[]): Promise<void> {
-    await this.flushing;
+  /**
+   * Replaces the log by a snapshot: written to a temporary file, fsync'd, then renamed over the log. The
+   * snapshot must be taken in the same synchronous step as this call: transactions queued before it are
+   * contained in it (and resolve once it is durable); those appended after it follow it in the new file.
+   */
+  rewrite(transactions: unknown[]): Promise<void> {
+    const work = this.rewriteNow(transactions);
+    this.rewritten = work.catch(() => undefined);
+    return work;
+  }
+
+  private async rewriteNow(transactions: unknown[]): Promise<void> {
+    this.rewriting = true;
+    const covered = this.queue;
+    this.queue = [];
+    try {
+      await this.flushing; // the batch already being written goes to the old file
+      await this.replaceFile(transactions);
+      for (const entry of covered) entry.resolve();
+    } catch (error) {
+      for (const entry of covered) entry.reject(error);
+      throw error;
+    } finally {
+      this.rewriting = false;
+      this.appendedBytes = 0;
+      if (this.queue.length > 0) this.flushing ??= this.flushLoop();
+    }
+  }
+
+  private async replaceFile(transactions: unknown[]): Promise<void> {
     const temporary = `${this.file}.compact`;
     const out = await fs.open(temporary, 'w');
     try {
@@ -93,6 +126,7 @@ export class WriteAheadLog {
 
   async close(): Promise<void> {
     await this.flushing;
+    await this.rewritten;
     await this.handle.close();
   }
 }
