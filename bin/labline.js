@@ -3,7 +3,9 @@
 // without a build step.
 'use strict';
 require('tsx/cjs');
-require('../src/client/cli.ts').main(process.argv).catch((error) => {
-  console.error(error instanceof Error ? error.message : error);
-  process.exitCode = 2;
-});
+require('../src/client/cli.ts')
+  .main(process.argv)
+  .catch((error) => {
+    console.error(error instanceof Error ? error.message : error);
+    process.exitCode = 2;
+  });

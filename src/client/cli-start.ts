@@ -6,7 +6,10 @@ import type { Command } from 'commander';
 import { createInterface } from 'node:readline/promises';
 import type { ExperimentStatus, GateName } from '../experiment';
 import { ConsoleNotifier } from '../activities/notify/notifier';
-import { createLablineWorkers, installWorkerRuntime, runWorkers, type QueueRole } from '../workers/worker';
+import type * as WorkerModuleTypes from '../workers/worker';
+import type { QueueRole } from '../workers/worker';
+
+type WorkerModule = typeof WorkerModuleTypes;
 import { formatStatus } from './cli-format';
 import {
   defaultApprover,
@@ -38,6 +41,7 @@ export function addStartCommands(program: Command): void {
       // Validate before anything starts: a rejected spec starts nothing.
       const spec = loadSpecFile(specFile);
       const settings = loadSettings(program.opts<GlobalOptions>().config);
+      const { createLablineWorkers, installWorkerRuntime, runWorkers } = loadWorkerModule();
       installWorkerRuntime(process.env.LABLINE_LOG_LEVEL ?? 'ERROR');
       const target = await resolveTemporal(settings, { log: (line) => console.log(line) });
       const stopWorkers = deferred();
@@ -46,10 +50,12 @@ export function addStartCommands(program: Command): void {
       const workerConnection = await connectWorker(target);
       try {
         console.log('Starting the Labline worker (bundling workflow code)…');
+        // This process asks at each gate itself, so the worker's own approval messages would only repeat it.
         const workers = await createLablineWorkers({
           connection: workerConnection,
           namespace: target.namespace,
           settings,
+          notifier: new ConsoleNotifier(() => undefined),
         });
         workersDone = runWorkers(workers, stopWorkers.promise);
         const { alreadyRunning } = await submitExperiment({
@@ -105,6 +111,7 @@ export function addStartCommands(program: Command): void {
       if (unknown.length)
         throw new Error(`--queues: unknown role(s) ${unknown.join(', ')}; use workflow, gpu, agents.`);
       const settings = loadSettings(program.opts<GlobalOptions>().config);
+      const { createLablineWorkers, installWorkerRuntime, runWorkers } = loadWorkerModule();
       installWorkerRuntime(process.env.LABLINE_LOG_LEVEL ?? 'INFO');
       const target = await findTemporal(settings);
       const connection = await connectWorker(target);
@@ -146,4 +153,10 @@ function deferred(): { promise: Promise<void>; resolve: () => void } {
   let resolve!: () => void;
   const promise = new Promise<void>((r) => (resolve = r));
   return { promise, resolve };
+}
+
+/** The worker library is large (webpack, the native core): load it only for the commands that run a worker. */
+function loadWorkerModule(): WorkerModule {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return require('../workers/worker') as WorkerModule;
 }

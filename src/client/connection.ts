@@ -4,7 +4,8 @@
  */
 import { Client, Connection } from '@temporalio/client';
 import { loadClientConnectConfig } from '@temporalio/envconfig';
-import { NativeConnection } from '@temporalio/worker';
+import type * as WorkerLibrary from '@temporalio/worker';
+import type { NativeConnection } from '@temporalio/worker';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { startDevServer, type DevServer } from '../devserver/server';
@@ -57,7 +58,7 @@ export async function resolveTemporal(
       connectionOptions: {
         ...(config.connectionOptions as object),
         address,
-      } as TemporalTarget['connectionOptions'],
+      },
     };
   }
   const embedded = await startDevServer({
@@ -113,6 +114,9 @@ export async function connectClient(
 
 export async function connectWorker(target: TemporalTarget): Promise<NativeConnection> {
   const { address, tls, apiKey, metadata } = target.connectionOptions ?? {};
+  // Loaded here so that commands that run no worker do not load the worker library.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { NativeConnection } = require('@temporalio/worker') as typeof WorkerLibrary;
   return NativeConnection.connect({
     address,
     tls,

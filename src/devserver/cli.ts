@@ -35,6 +35,7 @@ export function addDevServerCommand(program: Command): void {
         namespace: string[];
         searchAttribute: string[];
         logLevel: string;
+        retention: string;
       }) => {
         const port = Number(options.port);
         if (!Number.isInteger(port) || port < 0 || port > 65535) {
@@ -60,6 +61,7 @@ export function addDevServerCommand(program: Command): void {
           namespaces: options.namespace,
           searchAttributes,
           logLevel: options.logLevel as LogLevel,
+          retentionMs: parseRetention(options.retention),
         });
         console.log(
           `Temporal dev server (Labline) listening on ${server.address}${options.db ? `, data in ${options.db}` : ', in memory'}`,

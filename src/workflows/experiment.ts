@@ -335,7 +335,7 @@ export async function experimentWorkflow(input: ExperimentInput): Promise<Experi
       tracker: spec.tracker,
       goals: spec.analysis_pipeline.metric_goals,
     });
-    const analysis = await light.analyzeExperiment({ spec, facts, validation: validation! });
+    const analysis = await light.analyzeExperiment({ spec, facts, validation });
     status.costs.llm_usd += analysis.cost.usd;
     status.costs.llm_prompt_tokens += analysis.cost.promptTokens;
     status.costs.llm_completion_tokens += analysis.cost.completionTokens;

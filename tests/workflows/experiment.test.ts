@@ -8,7 +8,13 @@ import {
   type ExperimentSpecInput,
   type ExperimentStatus,
 } from '../../src/experiment';
-import { submitExperiment, experimentStatus, decide, cancelExperiment } from '../../src/client/experiments';
+import {
+  submitExperiment,
+  experimentStatus,
+  experimentHandle,
+  decide,
+  cancelExperiment,
+} from '../../src/client/experiments';
 import { startTestTemporal, withWorker, type TestTemporal } from '../support/temporal';
 import {
   decideWhenWaiting,
@@ -77,7 +83,7 @@ test('happy path: approved at both gates, the experiment completes with its repo
   const { result, status } = await run(rig, trainerSpec(id), async () => {
     await decideWhenWaiting(env.client, id, 'launch', 'approve');
     await decideWhenWaiting(env.client, id, 'publish', 'approve', { comment: 'looks right' });
-    return env.client.workflow.getHandle(id).result();
+    return experimentHandle(env.client, id).result();
   });
   expect(ResultsPayload.parse(result).status).toBe('completed');
   expect(result.deliverables_status).toEqual({ curves: 'met', accuracy: 'met', checkpoint: 'met' });
@@ -86,13 +92,7 @@ test('happy path: approved at both gates, the experiment completes with its repo
   expect(
     ResultsPayload.parse(JSON.parse(readFileSync(path.join(runDir, 'results.json'), 'utf8'))).experiment_id,
   ).toBe(id);
-  expect(
-    result.decisions.map((d: { gate: string; outcome?: string; by?: string; source?: string }) => [
-      d.gate,
-      d.outcome,
-      d.by,
-    ]),
-  ).toEqual([
+  expect(result.decisions.map((d) => [d.gate, d.outcome, d.by])).toEqual([
     ['launch', 'approved', 'alice'],
     ['publish', 'approved', 'alice'],
   ]);
@@ -110,7 +110,7 @@ test('rejected at launch: the experiment ends rejected and no training process s
   const id = newId('reject');
   const { result } = await run(rig, trainerSpec(id), async () => {
     await decideWhenWaiting(env.client, id, 'launch', 'reject', { comment: 'not now' });
-    return env.client.workflow.getHandle(id).result();
+    return experimentHandle(env.client, id).result();
   });
   expect(result.end_stage).toBe('rejected');
   expect(result.reason).toBe('launch rejected');
@@ -128,7 +128,7 @@ test('a decision by someone who is not an approver, or a second click, changes n
     expect(waiting.stage).toBe('launch_review');
     await decide(env.client, id, 'reject', { gate: 'launch', by: 'alice', source: 'api' });
     await decide(env.client, id, 'approve', { gate: 'launch', by: 'alice', source: 'api' });
-    await env.client.workflow.getHandle(id).result();
+    await experimentHandle(env.client, id).result();
   });
   expect(status.stage).toBe('rejected');
   expect(status.decisions[0]!.ignored).toMatch(/mallory is not an approver/);
@@ -143,7 +143,7 @@ test('approval timeout: reminders at the interval, then the configured action', 
   const spec = trainerSpec(id, [], {
     approvals: { launch: { reminder_interval: '1s', max_reminders: 2, timeout: '3s', on_timeout: 'reject' } },
   });
-  const { result } = await run(rig, spec, async () => env.client.workflow.getHandle(id).result());
+  const { result } = await run(rig, spec, async () => experimentHandle(env.client, id).result());
   expect(result.end_stage).toBe('rejected');
   expect(rig.notifier.reminders.map((m) => m.waiting.reminders_sent)).toEqual([1, 2]);
   const timeout = result.decisions.at(-1)!;
@@ -159,14 +159,9 @@ test('approval timeout with on_timeout approve launches by itself', async () => 
       publish: { enabled: false },
     },
   });
-  const { result } = await run(rig, spec, async () => env.client.workflow.getHandle(id).result());
+  const { result } = await run(rig, spec, async () => experimentHandle(env.client, id).result());
   expect(result.end_stage).toBe('completed');
-  expect(
-    result.decisions.map((d: { gate: string; outcome?: string; by?: string; source?: string }) => [
-      d.gate,
-      d.source,
-    ]),
-  ).toEqual([
+  expect(result.decisions.map((d) => [d.gate, d.source])).toEqual([
     ['launch', 'timeout'],
     ['publish', 'auto'],
   ]);
@@ -183,7 +178,7 @@ test('a trainer crash opens the failure gate; retry then succeeds', async () => 
   const { result, status } = await run(rig, spec, async () => {
     const waiting = await decideWhenWaiting(env.client, id, 'failure', 'approve', { choice: 'retry' });
     expect(waiting.waiting!.question).toMatch(/launch 1 ended error/);
-    return env.client.workflow.getHandle(id).result();
+    return experimentHandle(env.client, id).result();
   });
   expect(result.end_stage).toBe('completed');
   expect(status.attempts.map((a) => a.outcome)).toEqual(['error', 'success']);
@@ -199,7 +194,7 @@ test('the attempt budget exhausted ends the experiment failed, with the reason i
   });
   const { result, status } = await run(rig, spec, async () => {
     await decideWhenWaiting(env.client, id, 'failure', 'approve');
-    return env.client.workflow.getHandle(id).result();
+    return experimentHandle(env.client, id).result();
   });
   expect(result.end_stage).toBe('failed');
   expect(status.stage).toBe('failed');
@@ -210,7 +205,7 @@ test('preemption resumes from the checkpoint with no human asked', async () => {
   const rig = experimentRig();
   const id = newId('preempt');
   const spec = trainerSpec(id, ['--preempt-at-step=30'], { approvals: noGates });
-  const { result, status } = await run(rig, spec, async () => env.client.workflow.getHandle(id).result());
+  const { result, status } = await run(rig, spec, async () => experimentHandle(env.client, id).result());
   expect(result.end_stage).toBe('completed');
   const starts = readLines(path.join(rig.runsRoot, id, 'starts.jsonl'));
   expect(starts.map((s) => s.startStep)).toEqual([0, 30]);
@@ -231,7 +226,7 @@ test('a threshold not met opens the deliverables gate: accept gives partial succ
   const { result } = await run(rig, spec, async () => {
     const waiting = await decideWhenWaiting(env.client, id, 'deliverables', 'approve', { choice: 'accept' });
     expect(waiting.waiting!.question).toMatch(/accuracy/);
-    return env.client.workflow.getHandle(id).result();
+    return experimentHandle(env.client, id).result();
   });
   expect(result.status).toBe('partial_success');
   expect(result.deliverables_status.accuracy).toBe('accepted_anyway');
@@ -244,7 +239,7 @@ test('a threshold not met opens the deliverables gate: abort fails the experimen
   (spec.deliverables as { value?: number }[])[1]!.value = 1.5;
   const { result } = await run(rig, spec, async () => {
     await decideWhenWaiting(env.client, id, 'deliverables', 'reject');
-    return env.client.workflow.getHandle(id).result();
+    return experimentHandle(env.client, id).result();
   });
   expect(result.end_stage).toBe('failed');
   expect(result.status).toBe('failed');
