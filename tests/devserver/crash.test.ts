@@ -31,6 +31,7 @@ describe('a worker killed with SIGKILL', () => {
     const taskQueue = uniqueTaskQueue();
     const key = `two-step-${taskQueue}`;
     const first = startTsProcess(workerProcessScript, [
+      'conformance',
       env.address,
       env.namespace,
       taskQueue,

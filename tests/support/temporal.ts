@@ -117,23 +117,6 @@ export type TestWorkerOptions = Omit<
   'connection' | 'namespace' | 'workflowBundle' | 'workflowsPath'
 >;
 
-/** Creates a worker on the test server with the shared workflow bundle. */
-export async function createWorker(env: TestTemporal, options: TestWorkerOptions): Promise<Worker> {
-  const connection = await NativeConnection.connect({ address: env.address });
-  const worker = await Worker.create({
-    connection,
-    namespace: env.namespace,
-    workflowBundle: workflowBundle(),
-    shutdownGraceTime: '1s',
-    ...options,
-  });
-  const close = worker.shutdown.bind(worker);
-  // Closing the worker also closes its connection.
-  (worker as { closeConnection?: () => Promise<void> }).closeConnection = () => connection.close();
-  void close;
-  return worker;
-}
-
 /** Runs `fn` while a worker polls, then shuts the worker down and waits for it. */
 export async function withWorker<T>(
   env: TestTemporal,

@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { ExperimentSpec } from '../../src/experiment';
 import { experimentStatus, submitExperiment } from '../../src/client/experiments';
-import { startTsProcess, type RunningProcess } from '../support/processes';
+import { startTsProcess, workerProcessScript, type RunningProcess } from '../support/processes';
 import { startTestTemporal, withWorker, workflowBundle, type TestTemporal } from '../support/temporal';
 import { experimentRig, trainerSpec, waitForStatus } from '../support/experiments';
 
@@ -24,7 +24,8 @@ test('a worker killed during training: a new worker re-attaches and exactly one 
       approvals: { launch: { enabled: false }, publish: { enabled: false } },
     }),
   );
-  const first = startTsProcess(path.join(__dirname, '../support/labline-worker-process.ts'), [
+  const first = startTsProcess(workerProcessScript, [
+    'labline',
     env.address,
     env.namespace,
     rig.taskQueue,
