@@ -32,6 +32,13 @@ export function createConformanceActivities(dir: string) {
       }
       return previous;
     },
+    async slowFirstAttempt(key: string): Promise<number> {
+      const ctx = Context.current();
+      record(key, `attempt ${ctx.info.attempt}`);
+      // The first attempt outlives its start-to-close timeout; the server retries it.
+      if (ctx.info.attempt === 1) await ctx.cancelled.catch(() => undefined);
+      return ctx.info.attempt;
+    },
     async recordStep(key: string, step: string): Promise<string> {
       record(key, step);
       return step;

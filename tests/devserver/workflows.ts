@@ -205,3 +205,31 @@ export async function visibilityWorkflow(upsert: Record<string, string[]>): Prom
   setHandler(unblockSignal, () => void (done = true));
   await condition(() => done);
 }
+
+/** An activity that sleeps past its start-to-close timeout on its first attempt only. */
+export async function startToCloseWorkflow(key: string): Promise<number> {
+  const { slowFirstAttempt } = proxyActivities<ConformanceActivities>({
+    startToCloseTimeout: '500ms',
+    retry: { initialInterval: '100ms', maximumAttempts: 3 },
+  });
+  return await slowFirstAttempt(key);
+}
+
+/** An activity that keeps failing until its schedule-to-close timeout ends the retries. */
+export async function scheduleToCloseWorkflow(key: string): Promise<number> {
+  const { flaky } = proxyActivities<ConformanceActivities>({
+    scheduleToCloseTimeout: '1s',
+    retry: { initialInterval: '200ms', backoffCoefficient: 1 },
+  });
+  return await flaky(key, 1000, false);
+}
+
+/** Starts a child that waits forever and reports how it ended. */
+export async function childOutcomeWorkflow(): Promise<string> {
+  try {
+    await executeChild(waitForSignalWorkflow, { workflowId: `${workflowInfo().workflowId}-child` });
+    return 'completed';
+  } catch (error) {
+    return `${(error as Error).name}: ${((error as Error).cause as Error | undefined)?.name ?? ''}`;
+  }
+}
