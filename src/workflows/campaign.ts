@@ -1,0 +1,344 @@
+/**
+ * A campaign: many experiments from one base spec, started as child workflows with bounded concurrency,
+ * then compared in code (mean and CI over seeds, Welch's t-test against the base, effect size, ranking).
+ * Child ids derive from the campaign id, so a retried start never duplicates a child; a failed child is
+ * reported, not fatal; cancelling the campaign cancels the running children (and so their training).
+ */
+import {
+  CancellationScope,
+  ChildWorkflowFailure,
+  continueAsNew,
+  defineQuery,
+  defineSignal,
+  isCancellation,
+  ParentClosePolicy,
+  proxyActivities,
+  setCurrentDetails,
+  setHandler,
+  startChild,
+  upsertSearchAttributes,
+  workflowInfo,
+  type ChildWorkflowHandle,
+} from '@temporalio/workflow';
+import type { CampaignActivities } from '../activities/campaign/activities';
+import {
+  AblationProposal,
+  CampaignSpec,
+  childExperimentId,
+  childSpec,
+  compareVariants,
+  Decision,
+  proposalVariants,
+  seedsOf,
+  variantsOf,
+  WorkflowSettings,
+  type CampaignSpecInput,
+  type ChildOutcome,
+  type DecisionRecord,
+  type DecisionSignal,
+  type VariantComparison,
+  type VariantSpec,
+  type WorkflowSettingsInput,
+} from '../experiment';
+import { ApprovalGates } from './approval-gate';
+import { experimentWorkflow, type ExperimentResult } from './experiment';
+
+export const campaignApproveSignal = defineSignal<[unknown]>('approve');
+export const campaignRejectSignal = defineSignal<[unknown]>('reject');
+/** Review of one proposed ablation: `{ name, action: approve|drop|edit, modifications?, by }`. */
+export const reviewProposalSignal = defineSignal<[unknown]>('reviewProposal');
+export const campaignStatusQuery = defineQuery<CampaignStatus>('status');
+
+export type CampaignStage =
+  | 'registered'
+  | 'proposal_review'
+  | 'launch_review'
+  | 'running'
+  | 'comparing'
+  | 'completed'
+  | 'rejected'
+  | 'cancelled';
+
+export interface ProposalReview {
+  proposal: AblationProposal;
+  decision?: 'approve' | 'drop' | 'edit';
+  by?: string;
+}
+
+export interface CampaignStatus {
+  kind: 'campaign';
+  campaign_id: string;
+  name: string;
+  stage: CampaignStage;
+  concurrency: number;
+  /** Children in the order they were planned, with their state. */
+  children: {
+    experiment_id: string;
+    variant: string;
+    seed: number;
+    state: 'pending' | 'running' | 'done';
+    end?: string;
+  }[];
+  proposals: ProposalReview[];
+  decisions: DecisionRecord[];
+  waiting?: ApprovalGates['waiting'];
+  comparison: VariantComparison[];
+  report?: string;
+  reason?: string;
+}
+
+export interface CampaignInput {
+  campaign: CampaignSpecInput;
+  settings: WorkflowSettingsInput;
+  /** Carried across continue-as-new: outcomes so far and the reviewed plan. */
+  carried?: {
+    outcomes: ChildOutcome[];
+    variants: VariantSpec[];
+    proposals: ProposalReview[];
+    decisions: CampaignStatus['decisions'];
+  };
+}
+
+export interface CampaignResult {
+  campaign_id: string;
+  stage: CampaignStage;
+  outcomes: ChildOutcome[];
+  comparison: VariantComparison[];
+  report?: string;
+  results?: string;
+}
+
+export async function campaignWorkflow(input: CampaignInput): Promise<CampaignResult> {
+  const campaign = CampaignSpec.parse(input.campaign);
+  const settings = WorkflowSettings.parse(input.settings);
+  const light = proxyActivities<CampaignActivities>({
+    taskQueue: settings.task_queues.workflow,
+    startToCloseTimeout: '10 minutes',
+    retry: { initialInterval: '1s', maximumInterval: '1 minute' },
+  });
+  const status: CampaignStatus = {
+    kind: 'campaign',
+    campaign_id: campaign.campaign_id,
+    name: campaign.name,
+    stage: 'registered',
+    concurrency: campaign.concurrency,
+    children: [],
+    proposals: input.carried?.proposals ?? [],
+    decisions: [],
+    comparison: [],
+  };
+  const enter = (stage: CampaignStage) => {
+    status.stage = stage;
+    upsertSearchAttributes({ LablineStage: [stage] });
+    const running = status.children.filter((c) => c.state === 'running').length;
+    const done = status.children.filter((c) => c.state === 'done').length;
+    setCurrentDetails(
+      `**Stage:** ${stage}\n\n**Children:** ${done} done, ${running} running of ${status.children.length}`,
+    );
+  };
+  const gates = new ApprovalGates(
+    {
+      request: async (gate, waiting, round) =>
+        light.requestApproval({
+          key: `${campaign.campaign_id}/${gate}/${round}/request/${waiting.escalated}`,
+          experimentId: campaign.campaign_id,
+          name: campaign.name,
+          hypothesis: campaign.description,
+          gate,
+          waiting,
+          links: {},
+        }),
+      remind: async (gate, waiting, round) =>
+        light.remindApproval({
+          key: `${campaign.campaign_id}/${gate}/${round}/reminder/${waiting.reminders_sent}`,
+          experimentId: campaign.campaign_id,
+          name: campaign.name,
+          hypothesis: campaign.description,
+          gate,
+          waiting,
+          links: {},
+        }),
+      decided: async () => undefined,
+    },
+    () => {
+      status.waiting = gates.waiting;
+    },
+  );
+  if (input.carried) gates.decisions.push(...input.carried.decisions);
+  status.decisions = gates.decisions;
+  const onDecision = (signal: DecisionSignal) => (payload: unknown) => {
+    const parsed = Decision.safeParse(payload);
+    if (parsed.success) gates.receive(signal, parsed.data);
+  };
+  setHandler(campaignApproveSignal, onDecision('approve'));
+  setHandler(campaignRejectSignal, onDecision('reject'));
+  setHandler(campaignStatusQuery, () => status);
+  setHandler(reviewProposalSignal, (payload: unknown) => {
+    const review = payload as { name?: string; action?: string; modifications?: unknown; by?: string };
+    const entry = status.proposals.find((p) => p.proposal.name === review.name);
+    if (!entry || entry.decision || !['approve', 'drop', 'edit'].includes(String(review.action))) return;
+    if (review.action === 'edit') {
+      const edited = AblationProposal.safeParse({ ...entry.proposal, modifications: review.modifications });
+      if (!edited.success) return;
+      entry.proposal = edited.data;
+    }
+    entry.decision = review.action as ProposalReview['decision'];
+    entry.by = review.by;
+  });
+
+  const outcomes: ChildOutcome[] = input.carried?.outcomes ?? [];
+  let variants: VariantSpec[] | undefined = input.carried?.variants;
+  try {
+    if (!variants) {
+      enter('registered');
+      variants = variantsOf(campaign);
+      if (campaign.variants.ablations_from) {
+        const proposals = await light.loadAblationProposals({
+          experimentId: campaign.variants.ablations_from,
+          runsRoot: settings.runs_root,
+        });
+        status.proposals = proposals.map((proposal) => ({ proposal }));
+        enter('proposal_review');
+        // Nothing launches until every proposal is approved, edited or dropped (or the review times out).
+        const reviewed = await gates.decide(
+          'launch',
+          { ...campaign.approvals.proposals },
+          `review ${proposals.length} proposed ablation(s) with reviewProposal, then approve to launch the approved ones`,
+        );
+        if (reviewed !== 'approved') return end('rejected', 'proposal review rejected');
+        const kept = status.proposals.filter((p) => p.decision === 'approve' || p.decision === 'edit');
+        variants = [...variants, ...proposalVariants(kept.map((p) => p.proposal))];
+      } else {
+        enter('launch_review');
+        const launch = await gates.decide(
+          'launch',
+          campaign.approvals.launch,
+          `launch ${variants.length} variant(s) × ${seedsOf(campaign).length} seed(s), at most ${campaign.concurrency} at once`,
+        );
+        if (launch !== 'approved') return end('rejected', 'campaign launch rejected');
+      }
+    }
+
+    const plan = variants.flatMap((variant) => seedsOf(campaign).map((seed) => ({ variant, seed })));
+    status.children = plan.map(({ variant, seed }) => {
+      const id = childExperimentId(campaign.campaign_id, variant.name, seed);
+      const done = outcomes.find((o) => o.experiment_id === id);
+      return {
+        experiment_id: id,
+        variant: variant.name,
+        seed,
+        state: done ? 'done' : 'pending',
+        end: done?.end,
+      };
+    });
+    enter('running');
+    const running = new Map<string, Promise<ChildOutcome>>();
+    for (const entry of plan) {
+      const id = childExperimentId(campaign.campaign_id, entry.variant.name, entry.seed);
+      if (outcomes.some((o) => o.experiment_id === id)) continue;
+      while (running.size >= campaign.concurrency) await settleOne(running, outcomes);
+      if (workflowInfo().continueAsNewSuggested && running.size === 0) {
+        await continueAsNew<typeof campaignWorkflow>({
+          ...input,
+          carried: { outcomes, variants, proposals: status.proposals, decisions: gates.decisions },
+        });
+      }
+      running.set(id, runChild(entry.variant, entry.seed));
+      markChild(id, 'running');
+    }
+    while (running.size > 0) await settleOne(running, outcomes);
+
+    enter('comparing');
+    status.comparison = compareVariants(outcomes, campaign.primary_metric.goal);
+    const written = await light.writeCampaignReport({
+      campaign,
+      runsRoot: settings.runs_root,
+      outcomes,
+      comparison: status.comparison,
+    });
+    status.report = written.reportPath;
+    enter('completed');
+    return {
+      campaign_id: campaign.campaign_id,
+      stage: 'completed',
+      outcomes,
+      comparison: status.comparison,
+      report: written.reportPath,
+      results: written.resultsPath,
+    };
+  } catch (error) {
+    if (isCancellation(error)) {
+      await CancellationScope.nonCancellable(async () => enter('cancelled'));
+    }
+    throw error;
+  }
+
+  function end(stage: CampaignStage, reason: string): CampaignResult {
+    status.reason = reason;
+    enter(stage);
+    return { campaign_id: campaign.campaign_id, stage, outcomes, comparison: [] };
+  }
+
+  function markChild(id: string, state: 'running' | 'done', endStage?: string) {
+    const child = status.children.find((c) => c.experiment_id === id);
+    if (child) {
+      child.state = state;
+      child.end = endStage;
+    }
+    enter(status.stage);
+  }
+
+  /** Starts (or, after a retry, finds) one child and waits for its outcome; failures become outcomes. */
+  async function runChild(variant: VariantSpec, seed: number): Promise<ChildOutcome> {
+    const spec = childSpec(campaign, variant, seed);
+    const base = { experiment_id: spec.experiment_id, variant: variant.name, seed };
+    let handle: ChildWorkflowHandle<typeof experimentWorkflow>;
+    try {
+      handle = await startChild(experimentWorkflow, {
+        workflowId: spec.experiment_id,
+        taskQueue: settings.task_queues.workflow,
+        args: [{ spec, settings: input.settings }],
+        // Cancelling the campaign cancels its children (and their training); closing it does not
+        // terminate them, so continue-as-new (only with none running) never cuts one short.
+        parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL,
+        searchAttributes: {
+          LablineStage: ['registered'],
+          LablineParent: [spec.parent!.experiment_id],
+          LablineCampaign: [campaign.campaign_id],
+          ...(spec.metadata.project ? { LablineProject: [spec.metadata.project] } : {}),
+        },
+        staticSummary: spec.name,
+        staticDetails: `**Hypothesis:** ${spec.hypothesis}`,
+        memo: { name: spec.name, hypothesis: spec.hypothesis },
+      });
+    } catch (error) {
+      return { ...base, end: 'error', metric: null, reason: (error as Error).message };
+    }
+    try {
+      const result: ExperimentResult = await handle.result();
+      const value = result.summary_metrics[campaign.primary_metric.name];
+      return {
+        ...base,
+        end: result.end_stage,
+        metric: typeof value === 'number' && Number.isFinite(value) ? value : null,
+        reason: result.reason,
+      };
+    } catch (error) {
+      if (isCancellation(error)) throw error;
+      const reason =
+        error instanceof ChildWorkflowFailure
+          ? (error.cause?.message ?? error.message)
+          : (error as Error).message;
+      return { ...base, end: 'error', metric: null, reason };
+    }
+  }
+
+  async function settleOne(pending: Map<string, Promise<ChildOutcome>>, done: ChildOutcome[]): Promise<void> {
+    const [id, outcome] = await Promise.race(
+      [...pending.entries()].map(async ([key, p]) => [key, await p] as const),
+    );
+    pending.delete(id);
+    done.push(outcome);
+    markChild(id, 'done', outcome.end);
+  }
+}
