@@ -14,28 +14,30 @@
  * `--bare-server` runs the server through bench/devserver-server.ts instead, a process that loads only
  * src/devserver: the CLI also loads the rest of Labline, which the server's RSS then includes.
  */
-import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
-import { bundleWorkflowCode } from '@temporalio/worker';
-import { execFileSync } from 'node:child_process';
-import {
-  closeSync,
-  fdatasyncSync,
-  mkdirSync,
-  mkdtempSync,
-  openSync,
-  readFileSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-  writeSync,
-} from 'node:fs';
+import type { Client, WorkflowHandle } from '@temporalio/client';
+import { closeSync, fdatasyncSync, mkdtempSync, openSync, rmSync, statSync, writeSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { cliScript, startTsProcess, type RunningProcess } from '../tests/support/processes';
+import { cliScript, type RunningProcess } from '../tests/support/processes';
 import { oneActivityWorkflow, releaseSignal, waitForSignalWorkflow } from './devserver-workflows';
+import { bundleWorkflows, startServerProcess, withServerAndWorker, type Server } from './stack';
+import {
+  cpuSecondsOf,
+  killAllNow,
+  machineInfo,
+  memoryOf,
+  pool,
+  resultHeader,
+  round,
+  runBenchmark,
+  sleep,
+  stats,
+  stopProcess,
+  withTimeout,
+  writeResult,
+} from './support';
 
-const root = path.resolve(__dirname, '..');
 const resultFile = path.join(__dirname, 'results', 'devserver.json');
 const workerScript = path.join(__dirname, 'devserver-worker.ts');
 const namespace = 'default';
@@ -66,158 +68,41 @@ const parameters = {
 };
 
 // ---------------------------------------------------------------------------------------------------
-// Small helpers: bounded waits, bounded concurrency, /proc readings
+// Processes: a server through the chosen launcher, a worker polling one task queue, a client here
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-/** Rejects after `ms`; the losing promise's later rejection is swallowed so it cannot crash the run. */
-async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
-  });
-  promise.catch(() => undefined);
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/** Runs `fn(0..count-1)` with at most `concurrency` calls in flight; results in index order. */
-async function pool<T>(count: number, concurrency: number, fn: (index: number) => Promise<T>): Promise<T[]> {
-  const results = new Array<T>(count);
-  let next = 0;
-  const lane = async () => {
-    while (next < count) {
-      const index = next++;
-      results[index] = await fn(index);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, count) }, lane));
-  return results;
-}
-
-/** Nearest-rank percentile of an ascending-sorted array. */
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.max(0, Math.ceil((p / 100) * sorted.length) - 1)] ?? NaN;
-}
-
-const round = (value: number, digits = 1) => Number(value.toFixed(digits));
-
-/** Current and peak resident set size of a process, in MiB, from /proc/<pid>/status. */
-function memoryOf(pid: number): { rssMiB: number; peakRssMiB: number } {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kib = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
-  return { rssMiB: round(kib('VmRSS') / 1024), peakRssMiB: round(kib('VmHWM') / 1024) };
-}
-
-const clockTicks = (() => {
-  try {
-    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-  } catch {
-    return 100;
-  }
-})();
-
-/** User + system CPU seconds a process has used, from /proc/<pid>/stat (fields 14 and 15). */
-function cpuSecondsOf(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  // The command name (field 2) may contain spaces; the fields after its closing parenthesis do not.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / clockTicks;
-}
-
-// ---------------------------------------------------------------------------------------------------
-// Processes: every child is tracked so that it is killed at the end, even on error or timeout
-
-const children: RunningProcess[] = [];
-
-function spawnTracked(script: string, args: string[]): RunningProcess {
-  const child = startTsProcess(script, args);
-  children.push(child);
-  return child;
-}
-
-const hasExited = (p: RunningProcess) => p.child.exitCode !== null || p.child.signalCode !== null;
-
-/** SIGTERM, so the process shuts down cleanly; SIGKILL if it has not exited within the time limit. */
-async function stopProcess(p: RunningProcess): Promise<void> {
-  if (hasExited(p)) return;
-  const exited = new Promise<void>((resolve) => p.child.once('exit', () => resolve()));
-  p.child.kill('SIGTERM');
-  try {
-    await withTimeout(exited, parameters.timeouts.processStopMs, `process ${p.child.pid} to exit`);
-  } catch {
-    await p.kill('SIGKILL');
-  }
-}
-
-function killAllNow(): void {
-  for (const p of children) if (!hasExited(p)) p.child.kill('SIGKILL');
-}
-
-interface Server {
-  process: RunningProcess;
-  pid: number;
-  address: string;
-}
-
-async function startServer(db?: string, launcher = parameters.serverLauncher): Promise<Server> {
+function startServer(db?: string, launcher = parameters.serverLauncher): Promise<Server> {
   const { script, args, dbFlag } = serverLaunchers[launcher];
-  const p = spawnTracked(script, [...args, ...(db ? [...dbFlag, db] : [])]);
-  const match = await p.waitFor(/listening on (127\.0\.0\.1:\d+)/, parameters.timeouts.processStartMs);
-  return { process: p, pid: p.child.pid!, address: match[1]! };
-}
-
-async function startWorker(address: string, taskQueue: string, bundlePath: string): Promise<RunningProcess> {
-  const p = spawnTracked(workerScript, [
-    address,
-    namespace,
-    taskQueue,
-    bundlePath,
-    String(parameters.workerMaxCachedWorkflows),
-  ]);
-  await p.waitFor(/worker ready/, parameters.timeouts.processStartMs);
-  return p;
-}
-
-/** Rejects when `p` exits, with the end of its output. */
-function exitOf(p: RunningProcess, name: string): Promise<never> {
-  return new Promise((_, reject) =>
-    p.child.once('exit', (code, signal) =>
-      reject(new Error(`the ${name} exited (${signal ?? code}) during the run:\n${p.output().slice(-2000)}`)),
-    ),
+  return startServerProcess(
+    script,
+    [...args, ...(db ? [...dbFlag, db] : [])],
+    parameters.timeouts.processStartMs,
   );
 }
 
 /** A server, a worker polling `taskQueue` and a client, stopped together. */
-async function withStack<T>(
+function withStack<T>(
   options: { db?: string; taskQueue: string; bundlePath: string },
   fn: (stack: { server: Server; worker: RunningProcess; client: Client }) => Promise<T>,
 ): Promise<T> {
-  const server = await startServer(options.db);
-  let worker: RunningProcess | undefined;
-  let connection: Connection | undefined;
-  try {
-    worker = await startWorker(server.address, options.taskQueue, options.bundlePath);
-    connection = await withTimeout(
-      Connection.connect({ address: server.address }),
-      parameters.timeouts.processStartMs,
-      'client connection',
-    );
-    // A crashed server or worker fails the run at once instead of at the batch's time limit.
-    const crashed = Promise.race([exitOf(server.process, 'server'), exitOf(worker, 'worker')]);
-    crashed.catch(() => undefined);
-    return await Promise.race([
-      fn({ server, worker, client: new Client({ connection, namespace }) }),
-      crashed,
-    ]);
-  } finally {
-    await connection?.close();
-    if (worker) await stopProcess(worker);
-    await stopProcess(server.process);
-  }
+  return withServerAndWorker(
+    {
+      startServer: () => startServer(options.db),
+      worker: {
+        script: workerScript,
+        args: (address) => [
+          address,
+          namespace,
+          options.taskQueue,
+          options.bundlePath,
+          String(parameters.workerMaxCachedWorkflows),
+        ],
+        ready: /worker ready/,
+      },
+      namespace,
+      timeouts: parameters.timeouts,
+    },
+    fn,
+  );
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -282,18 +167,14 @@ async function measureThroughput(bundlePath: string, db?: string): Promise<Throu
       client: round((clientCpu.user + clientCpu.system) / 1e6, 2),
     };
 
-    latencies.sort((a, b) => a - b);
+    const latency = stats(latencies);
     return {
       server: db ? 'data file (--db, fsync per change)' : 'in memory',
       workflows,
       concurrency,
       totalSeconds: round(totalSeconds, 2),
       workflowsPerSecond: round(workflows / totalSeconds),
-      latencyMs: {
-        p50: round(percentile(latencies, 50)),
-        p95: round(percentile(latencies, 95)),
-        max: round(latencies.at(-1)!),
-      },
+      latencyMs: { p50: latency.p50, p95: latency.p95, max: latency.max },
       cpuSeconds,
       cpuMsPerWorkflow: {
         server: round((cpuSeconds.server * 1000) / workflows, 2),
@@ -420,7 +301,7 @@ async function idleServerRss(): Promise<Record<ServerLauncher, number | string>>
       const server = await startServer(undefined, launcher);
       await sleep(parameters.memory.settleMs);
       result[launcher] = memoryOf(server.pid).rssMiB;
-      await stopProcess(server.process);
+      await stopProcess(server.process, parameters.timeouts.processStopMs);
     } catch (error) {
       result[launcher] = `failed to start: ${String((error as Error).message).split('\n')[0]}`;
     }
@@ -449,29 +330,6 @@ function fsyncMs(dir: string): number {
 // ---------------------------------------------------------------------------------------------------
 // Run, record, summarise
 
-async function bundle(dir: string): Promise<string> {
-  const quiet = () => undefined;
-  const { code } = await bundleWorkflowCode({
-    workflowsPath: path.join(__dirname, 'devserver-workflows.ts'),
-    logger: {
-      log: quiet,
-      trace: quiet,
-      debug: quiet,
-      info: quiet,
-      warn: quiet,
-      error: (m) => console.error(m),
-    },
-  });
-  const file = path.join(dir, 'workflows.js');
-  writeFileSync(file, code);
-  return file;
-}
-
-function sdkVersion(): string {
-  const pkg = path.join(root, 'node_modules/@temporalio/worker/package.json');
-  return (JSON.parse(readFileSync(pkg, 'utf8')) as { version: string }).version;
-}
-
 function summary(report: {
   throughput: { memory: ThroughputResult; dataFile: ThroughputResult };
   memory: MemoryResult & { idleServerByLauncherMiB: Record<ServerLauncher, number | string> };
@@ -499,7 +357,7 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'labline-bench-'));
   try {
     console.log('bundling workflow code…');
-    const bundlePath = await bundle(dir);
+    const bundlePath = await bundleWorkflows(path.join(__dirname, 'devserver-workflows.ts'), dir);
     console.log('throughput, server in memory…');
     const memoryServer = await measureThroughput(bundlePath);
     console.log('throughput, server with a data file…');
@@ -510,16 +368,9 @@ async function main(): Promise<void> {
     const idleServerByLauncherMiB = await idleServerRss();
 
     const report = {
-      benchmark: 'devserver',
-      date: new Date().toISOString(),
-      node: process.version,
-      temporalSdk: sdkVersion(),
+      ...resultHeader('devserver'),
       machine: {
-        platform: `${os.platform()} ${os.release()}`,
-        arch: os.arch(),
-        cpus: os.cpus().length,
-        cpuModel: os.cpus()[0]?.model ?? 'unknown',
-        totalMemoryMiB: Math.round(os.totalmem() / 1024 / 1024),
+        ...machineInfo(),
         // fsync is what makes --db slow on a real disk; on this machine it may be nearly free.
         appendAndFdatasyncMs: fsyncMs(dir),
       },
@@ -539,35 +390,11 @@ async function main(): Promise<void> {
           'openWorkflows; it includes V8 heap headroom, so expect it to move by tens of percent between runs.',
       ],
     };
-    mkdirSync(path.dirname(resultFile), { recursive: true });
-    writeFileSync(resultFile, JSON.stringify(report, null, 2) + '\n');
-    console.log(summary(report));
-    console.log(`wrote ${path.relative(root, resultFile)}`);
+    writeResult(resultFile, report, summary(report));
   } finally {
     killAllNow();
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
-// A hard ceiling on the whole run: whatever hangs, the children die and the process exits.
-setTimeout(() => {
-  console.error(`bench: the run exceeded ${parameters.timeouts.wholeRunMs} ms; killing everything`);
-  killAllNow();
-  process.exit(1);
-}, parameters.timeouts.wholeRunMs).unref();
-
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    killAllNow();
-    process.exit(130);
-  });
-}
-
-main().then(
-  () => process.exit(0),
-  (error: unknown) => {
-    console.error(error);
-    killAllNow();
-    process.exit(1);
-  },
-);
+runBenchmark(main, { wholeRunMs: parameters.timeouts.wholeRunMs });

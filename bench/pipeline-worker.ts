@@ -1,6 +1,6 @@
 /**
- * A Labline worker in its own process for bench/pipeline.ts, so its RSS is its own. Modelled on
- * tests/support/labline-worker-process.ts, but built the way `labline worker` builds it
+ * A Labline worker in its own process for bench/pipeline.ts (and bench/campaign.ts), so its RSS is its
+ * own. Modelled on tests/support/labline-worker-process.ts, but built the way `labline worker` builds it
  * (`createLablineWorkers`: the labline, labline-gpu and labline-agents queues, the real local launcher and
  * tracker, the console notifier, the offline agent provider), with the pre-built workflow bundle.
  * SIGTERM shuts it down cleanly: the SDK's Runtime listens for it.

@@ -14,48 +14,44 @@
  * The server (`labline devserver`) and the worker (bench/pipeline-worker.ts, built like `labline worker`)
  * each run in their own process; this process is the client. Writes bench/results/pipeline.json.
  */
-import { Client, Connection } from '@temporalio/client';
-import { tsToMs } from '@temporalio/common/lib/time';
-import { temporal } from '@temporalio/proto';
-import { bundleWorkflowCode } from '@temporalio/worker';
-import { execFileSync } from 'node:child_process';
-import {
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
-import * as os from 'node:os';
+import type { Client } from '@temporalio/client';
+import { readdirSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { LocalLauncher } from '../src/activities/training/local';
 import { ExitRecord, readRecord } from '../src/activities/training/local-attempt';
 import { submitExperiment } from '../src/client/experiments';
-import { ExperimentSpec, type ExperimentSpecInput, type WorkflowSettingsInput } from '../src/experiment';
+import { ExperimentSpec, type ExperimentSpecInput } from '../src/experiment';
 import { statusQuery } from '../src/workflows';
-import { cliScript, type RunningProcess } from '../tests/support/processes';
+import type { RunningProcess } from '../tests/support/processes';
+import { activitiesOf, EventType, eventTime, only } from './history';
+import {
+  bundleLablineWorkflows,
+  exampleTrainerExperiment,
+  runFolder,
+  withLablineStack,
+  workflowSettings as lablineWorkflowSettings,
+  type LablineStack,
+} from './labline-stack';
 import {
   cpuSecondsOf,
-  exitOf,
-  killAllNow,
+  formatStats,
+  loadAverages,
+  machineInfo,
+  meanByKey,
+  meanOf,
   memoryOf,
   pool,
+  resultHeader,
   round,
+  runBenchmark,
   sleep,
-  spawnTracked,
+  sourceState,
   stats,
-  stopProcess,
   withTimeout,
+  writeResult,
   type Stats,
 } from './support';
 
-const root = path.resolve(__dirname, '..');
 const resultFile = path.join(__dirname, 'results', 'pipeline.json');
-const workerScript = path.join(__dirname, 'pipeline-worker.ts');
-const trainerPath = path.join(root, 'examples/trainer/train.js');
-const namespace = 'default';
 
 const parameters = {
   latency: {
@@ -88,85 +84,16 @@ const parameters = {
 };
 
 // ---------------------------------------------------------------------------------------------------
-// The stack: a server process, a worker process and a client in this process, stopped together
-
-interface Stack {
-  server: RunningProcess;
-  worker: RunningProcess;
-  client: Client;
-  runsRoot: string;
-  maxCachedWorkflows: number;
-}
-
-async function startServer(): Promise<{ process: RunningProcess; address: string }> {
-  const p = spawnTracked(cliScript, ['devserver', '--port', '0', '--log-level', 'warn']);
-  const match = await p.waitFor(/listening on (127\.0\.0\.1:\d+)/, parameters.timeouts.processStartMs);
-  return { process: p, address: match[1]! };
-}
-
-async function startWorker(address: string, runsRoot: string, dataDir: string, bundlePath: string) {
-  const p = spawnTracked(workerScript, [address, namespace, runsRoot, dataDir, bundlePath]);
-  const match = await p.waitFor(/worker ready maxCachedWorkflows=(\d+)/, parameters.timeouts.processStartMs);
-  return { process: p, maxCachedWorkflows: Number(match[1]) };
-}
-
-/** A fresh server, worker and runs folder under `dir/label`; every process is stopped afterwards. */
-async function withStack<T>(
-  dir: string,
-  label: string,
-  bundlePath: string,
-  fn: (stack: Stack) => Promise<T>,
-): Promise<T> {
-  const runsRoot = path.join(dir, label, 'runs');
-  const dataDir = path.join(dir, label, 'data');
-  mkdirSync(runsRoot, { recursive: true });
-  mkdirSync(dataDir, { recursive: true });
-  const server = await startServer();
-  let worker: RunningProcess | undefined;
-  let connection: Connection | undefined;
-  try {
-    const started = await startWorker(server.address, runsRoot, dataDir, bundlePath);
-    worker = started.process;
-    connection = await withTimeout(
-      Connection.connect({ address: server.address }),
-      parameters.timeouts.processStartMs,
-      'client connection',
-    );
-    // A crashed server or worker fails the run at once instead of at a time limit.
-    const crashed = Promise.race([exitOf(server.process, 'server'), exitOf(worker, 'worker')]);
-    crashed.catch(() => undefined);
-    const client = new Client({ connection, namespace });
-    return await Promise.race([
-      fn({
-        server: server.process,
-        worker,
-        client,
-        runsRoot,
-        maxCachedWorkflows: started.maxCachedWorkflows,
-      }),
-      crashed,
-    ]);
-  } finally {
-    await connection?.close();
-    if (worker) await stopProcess(worker, parameters.timeouts.processStopMs);
-    await stopProcess(server.process, parameters.timeouts.processStopMs);
-  }
-}
-
-// ---------------------------------------------------------------------------------------------------
 // Specs and settings
 
 function benchSpec(id: string, options: { gates: boolean; stepDelayMs: number }): ExperimentSpec {
   const { steps } = parameters.latency.trainer;
   const input: ExperimentSpecInput = {
-    experiment_id: id,
-    name: `bench ${id}`,
-    hypothesis: 'a small MLP separates the two moons',
-    config: { steps, learning_rate: 0.5, seed: 0 },
-    training: {
-      command: process.execPath,
+    ...exampleTrainerExperiment({
+      id,
+      hypothesis: 'a small MLP separates the two moons',
+      config: { steps, learning_rate: 0.5, seed: 0 },
       args: [
-        trainerPath,
         `--steps=${steps}`,
         '--lr=0.5',
         '--seed=0',
@@ -174,76 +101,18 @@ function benchSpec(id: string, options: { gates: boolean; stepDelayMs: number })
         '--checkpoint-every=10',
         `--step-delay-ms=${options.stepDelayMs}`,
       ],
-      working_directory: root,
-      checkpoint: { directory: 'checkpoints', resume: { flag: '--resume-from' } },
-    },
-    deliverables: [
-      { name: 'curves', type: 'contains_keys', keys: ['train/loss', 'eval/accuracy'], in: 'history' },
-      { name: 'accuracy', type: 'threshold', metric: 'eval/accuracy', op: '>=', value: 0.7 },
-      { name: 'checkpoint', type: 'exists_and_loadable', path: 'checkpoints/latest.json' },
-    ],
-    metadata: { project: 'bench', researcher: 'bench' },
+    }),
     // Gates on: the spec's defaults (anyone approves, reminders hourly, 24 h timeout).
     ...(options.gates ? {} : { approvals: { launch: { enabled: false }, publish: { enabled: false } } }),
   };
   return ExperimentSpec.parse(input);
 }
 
-function workflowSettings(runsRoot: string, pollIntervalMs: number): WorkflowSettingsInput {
-  return {
-    runs_root: runsRoot,
-    training_heartbeat_timeout_seconds: parameters.latency.heartbeatTimeoutSeconds,
-    training_poll_interval_ms: pollIntervalMs,
-  };
-}
+const workflowSettings = (runsRoot: string, pollIntervalMs: number) =>
+  lablineWorkflowSettings(runsRoot, pollIntervalMs, parameters.latency.heartbeatTimeoutSeconds);
 
 // ---------------------------------------------------------------------------------------------------
 // Reading what happened: the workflow history and the run directory
-
-type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
-const EventType = temporal.api.enums.v1.EventType;
-
-interface ActivityTimes {
-  type: string;
-  scheduled: number;
-  started?: number;
-  closed?: number;
-}
-
-/** Every activity of a history with its scheduled, started and closed (completed or failed) times. */
-function activitiesOf(events: HistoryEvent[]): ActivityTimes[] {
-  const byScheduledId = new Map<number, ActivityTimes>();
-  for (const event of events) {
-    const at = tsToMs(event.eventTime);
-    const scheduled = event.activityTaskScheduledEventAttributes;
-    if (scheduled) {
-      byScheduledId.set(Number(event.eventId), { type: scheduled.activityType?.name ?? '?', scheduled: at });
-      continue;
-    }
-    const refersTo =
-      event.activityTaskStartedEventAttributes?.scheduledEventId ??
-      event.activityTaskCompletedEventAttributes?.scheduledEventId ??
-      event.activityTaskFailedEventAttributes?.scheduledEventId;
-    const activity = refersTo == null ? undefined : byScheduledId.get(Number(refersTo));
-    if (!activity) continue;
-    if (event.activityTaskStartedEventAttributes) activity.started = at;
-    else activity.closed = at;
-  }
-  return [...byScheduledId.values()];
-}
-
-function only(activities: ActivityTimes[], type: string): ActivityTimes {
-  const found = activities.filter((a) => a.type === type);
-  if (found.length !== 1)
-    throw new Error(`expected one ${type} activity in the history, found ${found.length}`);
-  return found[0]!;
-}
-
-function closedAt(events: HistoryEvent[]): number {
-  const closed = events.find((e) => e.eventType === EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED);
-  if (!closed) throw new Error('the history has no WorkflowExecutionCompleted event');
-  return tsToMs(closed.eventTime);
-}
 
 /** The trainer process as its supervisor saw it (exit.json) and as it saw itself (starts/ends.jsonl). */
 function trainerTimes(runDir: string): {
@@ -300,7 +169,7 @@ interface ExperimentTiming {
 }
 
 async function runExperiment(
-  stack: Stack,
+  stack: LablineStack,
   id: string,
   stepDelayMs: number,
   pollIntervalMs: number,
@@ -318,11 +187,11 @@ async function runExperiment(
 
   const events = (await handle.fetchHistory()).events ?? [];
   const activities = activitiesOf(events);
-  const launch = only(activities, 'launchTraining');
-  const watcher = only(activities, 'awaitTraining');
-  const validation = only(activities, 'validateDeliverables');
+  const launch = only(activities, 'launchTraining', id);
+  const watcher = only(activities, 'awaitTraining', id);
+  const validation = only(activities, 'validateDeliverables', id);
   const trainer = trainerTimes(path.join(stack.runsRoot, id));
-  const closed = closedAt(events);
+  const closed = eventTime(events, EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED, id);
 
   const segments: Segments = {
     submitToLaunchScheduled: launch.scheduled - submittedAt,
@@ -354,14 +223,6 @@ async function runExperiment(
   };
 }
 
-const meanOf = (values: number[]) => round(values.reduce((sum, v) => sum + v, 0) / values.length);
-
-/** Mean of every numeric field of `records`, by key. */
-function meanByKey(records: Record<string, number>[]): Record<string, number> {
-  const keys = [...new Set(records.flatMap((r) => Object.keys(r)))];
-  return Object.fromEntries(keys.map((k) => [k, meanOf(records.map((r) => r[k] ?? NaN))]));
-}
-
 interface LatencyRun {
   pollIntervalMs: number;
   experiments: number;
@@ -385,7 +246,7 @@ interface LatencyRun {
 async function measureLatency(bundlePath: string, dir: string, pollIntervalMs: number): Promise<LatencyRun> {
   const { warmupExperiments, experiments, trainer } = parameters.latency;
   const label = `latency-${pollIntervalMs}ms`;
-  return await withStack(dir, label, bundlePath, async (stack) => {
+  return await withLablineStack(dir, label, bundlePath, parameters.timeouts, async (stack) => {
     const warmupWallMs: number[] = [];
     for (let i = 1; i <= warmupExperiments; i++) {
       const warm = await runExperiment(
@@ -546,8 +407,8 @@ async function waitAllQuiet(client: Client, ids: string[]): Promise<void> {
 
 async function measureWaitingMemory(bundlePath: string, dir: string): Promise<WaitingMemory> {
   const { waitingExperiments, concurrency, settleMs } = parameters.memory;
-  return await withStack(dir, 'memory', bundlePath, async (stack) => {
-    const pids = { worker: stack.worker.child.pid!, server: stack.server.child.pid! };
+  return await withLablineStack(dir, 'memory', bundlePath, parameters.timeouts, async (stack) => {
+    const pids = { worker: stack.worker.child.pid!, server: stack.server.pid };
     const rss = () => ({ worker: memoryOf(pids.worker), server: memoryOf(pids.server) });
     await sleep(settleMs);
     const idle = rss();
@@ -623,70 +484,16 @@ async function measureWaitingMemory(bundlePath: string, dir: string): Promise<Wa
 }
 
 // ---------------------------------------------------------------------------------------------------
-// Cleanup of training processes: the supervisors are detached on purpose, so killing the worker does
-// not stop them. Any attempt without exit.json is cancelled through the launcher itself.
-
-async function stopLeftoverTrainers(dir: string): Promise<void> {
-  const launcher = new LocalLauncher({ killGraceMs: 1000 });
-  const attemptDirs = readdirSync(dir, { recursive: true, encoding: 'utf8' })
-    .filter((rel) => path.basename(path.dirname(rel)) === 'attempts')
-    .map((rel) => path.join(dir, rel))
-    .filter((attemptDir) => !existsSync(path.join(attemptDir, 'exit.json')));
-  for (const attemptDir of attemptDirs) {
-    const runDir = path.dirname(path.dirname(attemptDir));
-    await launcher.cancel({ launcher: 'local', key: path.basename(attemptDir), runDir, attemptDir });
-  }
-}
-
-// ---------------------------------------------------------------------------------------------------
 // Run, record, summarise
-
-async function bundle(dir: string): Promise<string> {
-  const quiet = () => undefined;
-  const { code } = await bundleWorkflowCode({
-    workflowsPath: require.resolve('../src/workflows'),
-    logger: {
-      log: quiet,
-      trace: quiet,
-      debug: quiet,
-      info: quiet,
-      warn: quiet,
-      error: (m) => console.error(m),
-    },
-  });
-  const file = path.join(dir, 'workflows.js');
-  writeFileSync(file, code);
-  return file;
-}
-
-/** The commit measured, and how many files under src/ differ from it (others' uncommitted work counts). */
-function sourceState(): { commit: string; uncommittedFilesUnderSrc: number } | string {
-  try {
-    const git = (...args: string[]) => execFileSync('git', args, { cwd: root, encoding: 'utf8' });
-    return {
-      commit: git('rev-parse', 'HEAD').trim(),
-      uncommittedFilesUnderSrc: git('status', '--porcelain', '--', 'src').split('\n').filter(Boolean).length,
-    };
-  } catch {
-    return 'not a git checkout';
-  }
-}
-
-function sdkVersion(): string {
-  const pkg = path.join(root, 'node_modules/@temporalio/worker/package.json');
-  return (JSON.parse(readFileSync(pkg, 'utf8')) as { version: string }).version;
-}
-
-const fmt = (s: Stats) => `mean ${s.mean}, p50 ${s.p50}, p95 ${s.p95}, max ${s.max} ms`;
 
 function summary(runs: LatencyRun[], memory: WaitingMemory): string {
   const lines = [`Experiments one at a time, gates disabled (${parameters.latency.experiments} per run):`];
   for (const run of runs) {
     lines.push(
-      `  poll ${run.pollIntervalMs} ms: wall ${fmt(run.wallMs)}`,
-      `    trainer process ${fmt(run.trainerProcessMs)} (its own loop: mean ${run.trainerLoopMs.mean} ms)`,
-      `    orchestration overhead ${fmt(run.overheadMs)}`,
-      `    trainer exit → validation scheduled ${fmt(run.exitToValidationMs)}`,
+      `  poll ${run.pollIntervalMs} ms: wall ${formatStats(run.wallMs)}`,
+      `    trainer process ${formatStats(run.trainerProcessMs)} (its own loop: mean ${run.trainerLoopMs.mean} ms)`,
+      `    orchestration overhead ${formatStats(run.overheadMs)}`,
+      `    trainer exit → validation scheduled ${formatStats(run.exitToValidationMs)}`,
       `      (exit → watcher done ${run.exitToValidationBreakdownMeanMs.trainerExitToWatcherDone} ms, ` +
         `→ validation scheduled ${run.exitToValidationBreakdownMeanMs.watcherDoneToValidationScheduled} ms)`,
     );
@@ -705,31 +512,13 @@ function summary(runs: LatencyRun[], memory: WaitingMemory): string {
 }
 
 /** The temporary folder of this run (bundle, runs, server data), removed by `cleanUp`. */
-const dir = mkdtempSync(path.join(os.tmpdir(), 'labline-bench-pipeline-'));
-let cleaning: Promise<void> | undefined;
-
-/**
- * Kills the server and worker, cancels any training still running (its supervisor is detached, so killing
- * the worker does not reach it) and removes the temporary folder. Bounded; safe to call more than once.
- */
-function cleanUp(): Promise<void> {
-  cleaning ??= (async () => {
-    killAllNow();
-    await withTimeout(
-      stopLeftoverTrainers(dir),
-      parameters.timeouts.trainerCleanupMs,
-      'stopping trainers',
-    ).catch((error: unknown) => console.error(error));
-    rmSync(dir, { recursive: true, force: true });
-  })();
-  return cleaning;
-}
+const { dir, cleanUp } = runFolder('labline-bench-pipeline-', parameters.timeouts.trainerCleanupMs);
 
 async function main(): Promise<void> {
-  const loadAtStart = os.loadavg().map((l) => round(l, 2));
+  const loadAtStart = loadAverages();
   try {
     console.log('bundling workflow code…');
-    const bundlePath = await bundle(dir);
+    const bundlePath = await bundleLablineWorkflows(dir);
     const runs: LatencyRun[] = [];
     for (const pollIntervalMs of parameters.latency.pollIntervalsMs) {
       console.log(`experiments one at a time, watcher polling every ${pollIntervalMs} ms…`);
@@ -741,21 +530,9 @@ async function main(): Promise<void> {
     const byInterval = <T>(pick: (run: LatencyRun) => T) =>
       Object.fromEntries(runs.map((run) => [`poll${run.pollIntervalMs}ms`, pick(run)]));
     const report = {
-      benchmark: 'pipeline',
-      date: new Date().toISOString(),
-      node: process.version,
-      temporalSdk: sdkVersion(),
+      ...resultHeader('pipeline'),
       source: sourceState(),
-      machine: {
-        platform: `${os.platform()} ${os.release()}`,
-        arch: os.arch(),
-        cpus: os.cpus().length,
-        cpuModel: os.cpus()[0]?.model ?? 'unknown',
-        totalMemoryMiB: Math.round(os.totalmem() / 1024 / 1024),
-        // Other work on the machine skews latencies; the 1, 5 and 15 minute load averages say how much.
-        loadAverageAtStart: loadAtStart,
-        loadAverageAtEnd: os.loadavg().map((l) => round(l, 2)),
-      },
+      machine: { ...machineInfo(), loadAverageAtStart: loadAtStart, loadAverageAtEnd: loadAverages() },
       parameters: {
         ...parameters,
         topology:
@@ -801,35 +578,10 @@ async function main(): Promise<void> {
           'shows no pending workflow task or activity (the approval request has been posted).',
       ],
     };
-    mkdirSync(path.dirname(resultFile), { recursive: true });
-    writeFileSync(resultFile, JSON.stringify(report, null, 2) + '\n');
-    console.log(summary(runs, memory));
-    console.log(`wrote ${path.relative(root, resultFile)}`);
+    writeResult(resultFile, report, summary(runs, memory));
   } finally {
     await cleanUp();
   }
 }
 
-/** Cleans up (bounded) and exits; the children are killed first, whatever else fails. */
-function exitAfterCleanUp(code: number): void {
-  killAllNow();
-  void cleanUp().finally(() => process.exit(code));
-}
-
-// A hard ceiling on the whole run: whatever hangs, the children die and the process exits.
-setTimeout(() => {
-  console.error(`bench: the run exceeded ${parameters.timeouts.wholeRunMs} ms; killing everything`);
-  exitAfterCleanUp(1);
-}, parameters.timeouts.wholeRunMs).unref();
-
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => exitAfterCleanUp(130));
-}
-
-main().then(
-  () => process.exit(0),
-  (error: unknown) => {
-    console.error(error);
-    exitAfterCleanUp(1);
-  },
-);
+runBenchmark(main, { wholeRunMs: parameters.timeouts.wholeRunMs, cleanUp });

@@ -1,11 +1,16 @@
 /**
- * Small helpers for benchmarks: bounded waits, bounded concurrency, summary statistics, /proc readings and
- * child processes that are always killed at the end. (bench/devserver.ts predates this file and keeps its
- * own copies.)
+ * What every benchmark needs: bounded waits, bounded concurrency, summary statistics, /proc readings, child
+ * processes that are always killed at the end, the run's exit paths (time limit, signals) and the result
+ * file's common fields. Nothing here loads Temporal or Labline, so a benchmark that measures its own
+ * process (bench/wandb.ts) does not pay for them.
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { startTsProcess, type RunningProcess } from '../tests/support/processes';
+
+const root = path.resolve(__dirname, '..');
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
@@ -67,6 +72,16 @@ export function stats(values: number[]): Stats {
   };
 }
 
+export const formatStats = (s: Stats) => `mean ${s.mean}, p50 ${s.p50}, p95 ${s.p95}, max ${s.max} ms`;
+
+export const meanOf = (values: number[]) => round(values.reduce((sum, v) => sum + v, 0) / values.length);
+
+/** Mean of every numeric field of `records`, by key (a key missing from a record counts as 0). */
+export function meanByKey(records: Record<string, number>[]): Record<string, number> {
+  const keys = [...new Set(records.flatMap((r) => Object.keys(r)))];
+  return Object.fromEntries(keys.map((k) => [k, meanOf(records.map((r) => r[k] ?? 0))]));
+}
+
 /** Current and peak resident set size of a process, in MiB, from /proc/<pid>/status. */
 export function memoryOf(pid: number): { rssMiB: number; peakRssMiB: number } {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
@@ -126,4 +141,88 @@ export function exitOf(p: RunningProcess, name: string): Promise<never> {
       reject(new Error(`the ${name} exited (${signal ?? code}) during the run:\n${p.output().slice(-2000)}`)),
     ),
   );
+}
+
+// ---------------------------------------------------------------------------------------------------
+// The run: however it ends, the children die and the process exits
+
+/**
+ * Runs a benchmark's `main` and exits: 0 when it resolves; 1 when it fails or the whole run exceeds
+ * `wholeRunMs`; 130 on SIGINT or SIGTERM. On the last three every child is killed at once, then `cleanUp`
+ * (bounded, and safe to call more than once) runs before the exit.
+ */
+export function runBenchmark(
+  main: () => Promise<void>,
+  options: { wholeRunMs: number; cleanUp?: () => Promise<void> },
+): void {
+  const exitAfterCleanUp = (code: number) => {
+    killAllNow();
+    void Promise.resolve(options.cleanUp?.()).finally(() => process.exit(code));
+  };
+
+  setTimeout(() => {
+    console.error(`bench: the run exceeded ${options.wholeRunMs} ms; killing everything`);
+    exitAfterCleanUp(1);
+  }, options.wholeRunMs).unref();
+
+  // `on`, not `once`: Ctrl-C reaches this process twice (from the terminal and relayed by tsx), and a second
+  // signal without a handler would kill it in the middle of the clean-up. Clean-up runs only once anyway.
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.on(signal, () => exitAfterCleanUp(130));
+  }
+
+  main().then(
+    () => process.exit(0),
+    (error: unknown) => {
+      console.error(error);
+      exitAfterCleanUp(1);
+    },
+  );
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Result files: what was measured, where, and with what
+
+/** The fields a result file starts with: the benchmark, when, and the Node and Temporal SDK versions. */
+export function resultHeader(benchmark: string) {
+  return { benchmark, date: new Date().toISOString(), node: process.version, temporalSdk: sdkVersion() };
+}
+
+function sdkVersion(): string {
+  const pkg = path.join(root, 'node_modules/@temporalio/worker/package.json');
+  return (JSON.parse(readFileSync(pkg, 'utf8')) as { version: string }).version;
+}
+
+/** The commit measured, and how many files under src/ differ from it (others' uncommitted work counts). */
+export function sourceState(): { commit: string; uncommittedFilesUnderSrc: number } | string {
+  try {
+    const git = (...args: string[]) => execFileSync('git', args, { cwd: root, encoding: 'utf8' });
+    return {
+      commit: git('rev-parse', 'HEAD').trim(),
+      uncommittedFilesUnderSrc: git('status', '--porcelain', '--', 'src').split('\n').filter(Boolean).length,
+    };
+  } catch {
+    return 'not a git checkout';
+  }
+}
+
+export function machineInfo() {
+  return {
+    platform: `${os.platform()} ${os.release()}`,
+    arch: os.arch(),
+    cpus: os.cpus().length,
+    cpuModel: os.cpus()[0]?.model ?? 'unknown',
+    totalMemoryMiB: Math.round(os.totalmem() / 1024 / 1024),
+  };
+}
+
+/** The 1, 5 and 15 minute load averages: other work on the machine skews latencies, these say how much. */
+export const loadAverages = () => os.loadavg().map((l) => round(l, 2));
+
+/** Writes the result file, prints the summary and says where the file is. */
+export function writeResult(file: string, report: unknown, summary: string): void {
+  mkdirSync(path.dirname(file), { recursive: true });
+  writeFileSync(file, JSON.stringify(report, null, 2) + '\n');
+  console.log(summary);
+  console.log(`wrote ${path.relative(root, file)}`);
 }

@@ -14,10 +14,12 @@ import {
   type DecisionSignal,
   type ExperimentStatus,
 } from '../experiment';
-import { formatStatus } from './cli-format';
+import { campaignStatus, isCampaignId } from './campaigns';
+import { formatCampaignStatus, formatStatus } from './cli-format';
 import { connectClient, findTemporal } from './connection';
 import { decide, experimentStatus, listExperiments, submitExperiment, cancelExperiment } from './experiments';
 import { loadSettings, type ResolvedSettings } from './settings';
+import { wandbLocationOf } from '../activities/tracking/wandb-settings';
 import { loadSpecFile } from './spec-file';
 
 export interface GlobalOptions {
@@ -47,6 +49,8 @@ export function workflowSettingsOf(settings: ResolvedSettings) {
     task_queues: settings.task_queues,
     training_heartbeat_timeout_seconds: settings.training.heartbeat_timeout_seconds,
     training_poll_interval_ms: settings.training.poll_interval_ms,
+    launch_timeout_seconds: settings.training.launch_timeout_seconds,
+    wandb: wandbLocationOf(settings.wandb),
   };
 }
 
@@ -67,7 +71,7 @@ export async function watchStatus(
   }
 }
 
-/** One line per change a person cares about: stage, waiting gate, training progress. */
+/** One line per change a person cares about: stage, waiting gate, queue reason, training progress. */
 export function describeChange(status: ExperimentStatus, previous: ExperimentStatus | undefined): string[] {
   const lines: string[] = [];
   if (status.stage !== previous?.stage) lines.push(`${status.experiment_id}: ${status.stage}`);
@@ -76,6 +80,9 @@ export function describeChange(status: ExperimentStatus, previous: ExperimentSta
   }
   const attempt = status.attempts.at(-1);
   const before = previous?.attempts.at(-1);
+  if (attempt?.queued && attempt.queued !== before?.queued) {
+    lines.push(`  launch ${attempt.launch}: ${attempt.queued}`);
+  }
   if (
     attempt &&
     (attempt.step !== before?.step || attempt.outcome !== before?.outcome) &&
@@ -136,6 +143,11 @@ export function addExperimentCommands(program: Command): void {
     .option('--json', 'print the status as JSON')
     .action(async (id: string, options: { json?: boolean }) => {
       await withClient(program, async (client) => {
+        if (isCampaignId(id)) {
+          const status = await campaignStatus(client, id);
+          console.log(options.json ? JSON.stringify(status, null, 2) : formatCampaignStatus(status));
+          return;
+        }
         const status = await experimentStatus(client, id);
         console.log(options.json ? JSON.stringify(status, null, 2) : formatStatus(status));
       });
@@ -146,6 +158,17 @@ export function addExperimentCommands(program: Command): void {
     .description('Follow an experiment until it ends.')
     .action(async (id: string) => {
       await withClient(program, async (client) => {
+        if (isCampaignId(id)) {
+          let previous = '';
+          for (;;) {
+            const status = await campaignStatus(client, id);
+            const text = formatCampaignStatus(status);
+            if (text !== previous) console.log(text);
+            previous = text;
+            if (['completed', 'rejected', 'cancelled'].includes(status.stage)) return;
+            await new Promise((resolve) => setTimeout(resolve, 1000));
+          }
+        }
         const status = await watchStatus(client, id, (s, p) =>
           describeChange(s, p).forEach((l) => console.log(l)),
         );

@@ -1,5 +1,6 @@
 /** How the CLI prints an experiment's status: a few aligned lines a person can scan. */
 import type { ExperimentStatus } from '../experiment';
+import type { CampaignStatus } from '../workflows';
 
 export function formatStatus(status: ExperimentStatus): string {
   const lines = [
@@ -18,7 +19,7 @@ export function formatStatus(status: ExperimentStatus): string {
     const progress = attempt.step !== undefined ? ` step ${attempt.step}` : '';
     const resumed = attempt.resumed_from ? ` (resumed from ${attempt.resumed_from})` : '';
     lines.push(
-      `  launch ${attempt.launch}   ${attempt.outcome ?? 'running'}${progress}${resumed}${attempt.detail ? `: ${attempt.detail}` : ''}`,
+      `  launch ${attempt.launch}   ${attempt.outcome ?? (attempt.queued ? 'queued' : 'running')}${progress}${resumed}${attempt.detail ? `: ${attempt.detail}` : ''}${!attempt.outcome && attempt.queued ? `: ${attempt.queued}` : ''}`,
     );
   }
   for (const decision of status.decisions) {
@@ -33,5 +34,42 @@ export function formatStatus(status: ExperimentStatus): string {
   lines.push(
     `  costs      $${costs.llm_usd.toFixed(4)} LLM (${costs.llm_prompt_tokens}+${costs.llm_completion_tokens} tokens), ${costs.gpu_hours.toFixed(3)} GPU h`,
   );
+  for (const report of status.analysis_reports ?? [])
+    if (report.unverified_numbers?.length)
+      lines.push(
+        `  unverified ${report.agent}: ${report.unverified_numbers.join(', ')} (marked in its text)`,
+      );
+  return lines.join('\n');
+}
+
+export function formatCampaignStatus(status: CampaignStatus): string {
+  const count = (state: string) => status.children.filter((c) => c.state === state).length;
+  const lines = [
+    `${status.campaign_id}  ${status.name}`,
+    `  stage      ${status.stage}; children ${count('done')} done, ${count('running')} running, ${count('pending')} pending (at most ${status.concurrency} at once)`,
+  ];
+  if (status.waiting) lines.push(`  waiting    ${status.waiting.gate}: ${status.waiting.question}`);
+  for (const review of status.proposals) {
+    const changes = review.proposal.modifications
+      .map((m) => `${m.parameter} ${String(m.from)}→${String(m.to)}`)
+      .join(', ');
+    lines.push(
+      `  proposal   ${review.proposal.name}: ${changes} — ${review.decision ?? 'awaiting review'}${review.by ? ` by ${review.by}` : ''}`,
+    );
+  }
+  for (const child of status.children) {
+    lines.push(`  child      ${child.experiment_id}  ${child.state}${child.end ? ` (${child.end})` : ''}`);
+  }
+  for (const row of status.comparison) {
+    const ci =
+      row.estimate && row.estimate.lower !== null
+        ? ` [${row.estimate.lower.toPrecision(4)}, ${row.estimate.upper!.toPrecision(4)}]`
+        : '';
+    lines.push(
+      `  rank ${row.rank ?? '-'}     ${row.variant}: ${row.estimate ? row.estimate.mean.toPrecision(4) : 'no value'}${ci}`,
+    );
+  }
+  if (status.report) lines.push(`  report     ${status.report}`);
+  if (status.reason) lines.push(`  reason     ${status.reason}`);
   return lines.join('\n');
 }

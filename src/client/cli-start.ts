@@ -4,7 +4,8 @@
  */
 import type { Command } from 'commander';
 import { createInterface } from 'node:readline/promises';
-import type { ExperimentStatus, GateName } from '../experiment';
+import type { Client } from '@temporalio/client';
+import type { GateName } from '../experiment';
 import { ConsoleNotifier } from '../activities/notify/notifier';
 import type * as WorkerModuleTypes from '../workers/worker';
 import type { QueueRole } from '../workers/worker';
@@ -20,7 +21,7 @@ import {
 } from './cli-experiments';
 import { connectClient, connectWorker, findTemporal, resolveTemporal } from './connection';
 import { decide, experimentResult, submitExperiment } from './experiments';
-import { loadSettings } from './settings';
+import { loadSettings, type ResolvedSettings } from './settings';
 import { loadSpecFile } from './spec-file';
 
 interface StartOptions {
@@ -40,24 +41,7 @@ export function addStartCommands(program: Command): void {
     .action(async (specFile: string, options: StartOptions) => {
       // Validate before anything starts: a rejected spec starts nothing.
       const spec = loadSpecFile(specFile);
-      const settings = loadSettings(program.opts<GlobalOptions>().config);
-      const { createLablineWorkers, installWorkerRuntime, runWorkers } = loadWorkerModule();
-      installWorkerRuntime(process.env.LABLINE_LOG_LEVEL ?? 'ERROR');
-      const target = await resolveTemporal(settings, { log: (line) => console.log(line) });
-      const stopWorkers = deferred();
-      let workersDone: Promise<void> | undefined;
-      const { client, connection } = await connectClient(target);
-      const workerConnection = await connectWorker(target);
-      try {
-        console.log('Starting the Labline worker (bundling workflow code)…');
-        // This process asks at each gate itself, so the worker's own approval messages would only repeat it.
-        const workers = await createLablineWorkers({
-          connection: workerConnection,
-          namespace: target.namespace,
-          settings,
-          notifier: new ConsoleNotifier(() => undefined),
-        });
-        workersDone = runWorkers(workers, stopWorkers.promise);
+      await withLocalRuntime(program, async ({ client, settings }) => {
         const { alreadyRunning } = await submitExperiment({
           client,
           spec,
@@ -74,7 +58,7 @@ export function addStartCommands(program: Command): void {
           const key = waiting ? `${waiting.gate}@${waiting.since}` : '';
           if (!waiting || asked.has(key)) return;
           asked.add(key);
-          const verdict = options.yes ? 'approve' : await ask(waiting.gate, status);
+          const verdict = options.yes ? 'approve' : await ask(waiting.gate, status.experiment_id);
           if (!verdict) return;
           await decide(client, spec.experiment_id, verdict, {
             gate: waiting.gate,
@@ -92,13 +76,7 @@ export function addStartCommands(program: Command): void {
         } else {
           process.exitCode = 1;
         }
-      } finally {
-        stopWorkers.resolve();
-        await workersDone?.catch((error: unknown) => console.error(`worker: ${(error as Error).message}`));
-        await workerConnection.close();
-        await connection.close();
-        await target.embedded?.stop();
-      }
+      });
     });
 
   program
@@ -133,11 +111,47 @@ export function addStartCommands(program: Command): void {
     });
 }
 
-async function ask(gate: GateName, status: ExperimentStatus): Promise<'approve' | 'reject' | undefined> {
+/**
+ * Runs `work` with a client and a worker serving every task queue, against the configured Temporal or the
+ * embedded server (started here and stopped at the end). `start` and `campaign` are built on it.
+ */
+export async function withLocalRuntime(
+  program: Command,
+  work: (runtime: { client: Client; settings: ResolvedSettings }) => Promise<void>,
+): Promise<void> {
+  const settings = loadSettings(program.opts<GlobalOptions>().config);
+  const { createLablineWorkers, installWorkerRuntime, runWorkers } = loadWorkerModule();
+  installWorkerRuntime(process.env.LABLINE_LOG_LEVEL ?? 'ERROR');
+  const target = await resolveTemporal(settings, { log: (line) => console.log(line) });
+  const stopWorkers = deferred();
+  let workersDone: Promise<void> | undefined;
+  const { client, connection } = await connectClient(target);
+  const workerConnection = await connectWorker(target);
+  try {
+    console.log('Starting the Labline worker (bundling workflow code)…');
+    // This process asks at each gate itself, so the worker's console messages would only repeat it; with
+    // a `slack` section the requests also go to Slack, where the team can answer them.
+    const workers = await createLablineWorkers({
+      connection: workerConnection,
+      namespace: target.namespace,
+      settings,
+      notifier: settings.slack ? undefined : new ConsoleNotifier(() => undefined),
+    });
+    workersDone = runWorkers(workers, stopWorkers.promise);
+    await work({ client, settings });
+  } finally {
+    stopWorkers.resolve();
+    await workersDone?.catch((error: unknown) => console.error(`worker: ${(error as Error).message}`));
+    await workerConnection.close();
+    await connection.close();
+    await target.embedded?.stop();
+  }
+}
+
+/** Asks in the terminal whether to approve; without a terminal, says how to answer instead. */
+export async function ask(gate: GateName, id: string): Promise<'approve' | 'reject' | undefined> {
   if (!process.stdin.isTTY) {
-    console.log(
-      `  answer with: npx labline approve ${status.experiment_id} (or reject), or rerun start with --yes`,
-    );
+    console.log(`  answer with: npx labline approve ${id} (or reject), or rerun with --yes`);
     return undefined;
   }
   const rl = createInterface({ input: process.stdin, output: process.stdout });

@@ -3,8 +3,11 @@
  */
 import { Command } from 'commander';
 import { addDevServerCommand } from '../devserver/cli';
+import { addCampaignCommands } from './cli-campaign';
 import { addExperimentCommands } from './cli-experiments';
 import { addStartCommands } from './cli-start';
+import { addValidateCommand } from './cli-validate';
+import { addSlackCommand } from './slack/cli';
 
 export async function main(argv: string[]): Promise<void> {
   const program = new Command('labline')
@@ -16,6 +19,9 @@ export async function main(argv: string[]): Promise<void> {
     .showHelpAfterError();
   addStartCommands(program);
   addExperimentCommands(program);
+  addValidateCommand(program);
+  addCampaignCommands(program);
+  addSlackCommand(program);
   addDevServerCommand(program);
   await program.parseAsync(argv);
 }

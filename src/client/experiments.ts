@@ -120,7 +120,7 @@ export async function listExperiments(
   options: { stage?: Stage; limit?: number } = {},
 ): Promise<ExperimentListing[]> {
   const query = [
-    `WorkflowType = 'experimentWorkflow'`,
+    `WorkflowType IN ('experimentWorkflow', 'campaignWorkflow')`,
     options.stage ? `LablineStage = '${options.stage}'` : undefined,
   ]
     .filter(Boolean)

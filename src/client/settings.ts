@@ -8,6 +8,10 @@ import * as path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { TaskQueues } from '../experiment';
+import { SlackSettings } from '../activities/notify/slack-settings';
+import { WandbSettings } from '../activities/tracking/wandb-settings';
+import { AgentsSettings } from '../activities/agents/agent-settings';
+import { SlurmSettings } from '../activities/training/slurm-settings';
 
 export const LablineSettings = z.strictObject({
   /** Folder of run directories (`<runs_root>/<experiment-id>/`), relative to the settings file. Default `runs`. */
@@ -43,12 +47,36 @@ export const LablineSettings = z.strictObject({
       max_concurrent: z.number().int().positive().default(4),
       /** Seconds a training watcher may miss heartbeats before another worker takes over. Default 30. */
       heartbeat_timeout_seconds: z.number().positive().default(30),
-      /** How often the watcher checks the process, in milliseconds. Default 1000. */
-      poll_interval_ms: z.number().int().positive().default(1000),
+      /** How often the watcher checks the process, in milliseconds. Default 250. */
+      poll_interval_ms: z.number().int().positive().default(250),
+      /** Seconds one launch attempt may take before it is retried (and adopts what it launched). Default 60. */
+      launch_timeout_seconds: z.number().positive().default(60),
       /** Seconds between SIGTERM and SIGKILL when a training is cancelled. Default 10. */
       kill_grace_seconds: z.number().nonnegative().default(10),
     })
     .prefault({}),
+  /**
+   * Approvals in Slack: the channel requests go to, who each approver is in Slack, and where `labline
+   * slack` listens. Default: none (requests go to the worker's log). Secrets come from SLACK_BOT_TOKEN and
+   * SLACK_SIGNING_SECRET, never from here.
+   */
+  slack: SlackSettings.optional(),
+  /**
+   * W&B, for specs with `tracker: { type: wandb }`: base URL (W&B Server), timeouts, history page size,
+   * how training follows the run. Default: none; W&B is still used, with defaults, when WANDB_API_KEY is set.
+   * The key comes from WANDB_API_KEY, never from here.
+   */
+  wandb: WandbSettings.optional(),
+  /**
+   * The analysis and writing agents: provider (`offline` by default, or `openai` for any OpenAI-compatible
+   * API), base URL, model per agent, timeouts and the price table. The key comes from OPENAI_API_KEY.
+   */
+  agents: AgentsSettings.prefault({}),
+  /**
+   * The Slurm launcher, for specs with `training.launcher: slurm`: partition, account, QOS, how GPUs are asked
+   * for, requeue policy, extra sbatch options. Default: none (such specs are rejected at launch).
+   */
+  slurm: SlurmSettings.optional(),
 });
 export type LablineSettings = z.infer<typeof LablineSettings>;
 

@@ -1,7 +1,8 @@
 /** Reading a spec file for the CLI: parse, report every problem, and resolve paths against the file. */
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { formatSpecErrors, parseExperimentSpec, type ExperimentSpec } from '../experiment';
+import { formatSpecErrors, type ExperimentSpec } from '../experiment';
+import { parseExperimentSpec } from '../experiment/spec-file';
 
 export class InvalidSpecError extends Error {
   override readonly name = 'InvalidSpecError';

@@ -94,9 +94,21 @@ export function decodeSearchAttribute(
   }
 }
 
+/**
+ * System attributes that workflows may set themselves: the SDK upserts `TemporalChangeVersion` when
+ * workflow code calls `patched()`, and Temporal accepts it without registration.
+ */
+const settableSystemAttributes: Readonly<Record<string, SearchAttributeTypeName>> = {
+  TemporalChangeVersion: 'KeywordList',
+};
+
 /** Custom attributes of one namespace. */
 export class SearchAttributeRegistry {
   private readonly custom = new Map<string, SearchAttributeTypeName>();
+
+  private typeOf(name: string): SearchAttributeTypeName | undefined {
+    return this.custom.get(name) ?? settableSystemAttributes[name];
+  }
 
   get types(): ReadonlyMap<string, SearchAttributeTypeName> {
     return this.custom;
@@ -113,7 +125,7 @@ export class SearchAttributeRegistry {
   /** Checks every attribute of a start or upsert; throws INVALID_ARGUMENT naming the first bad one. */
   validate(namespace: string, indexedFields: Record<string, Pb> | undefined): void {
     for (const [name, payload] of Object.entries(indexedFields ?? {})) {
-      const type = this.custom.get(name);
+      const type = this.typeOf(name);
       if (!type) {
         throw invalidArgument(`Namespace ${namespace} has no mapping defined for search attribute ${name}`);
       }
@@ -125,7 +137,7 @@ export class SearchAttributeRegistry {
   decode(indexedFields: Record<string, Pb>): Record<string, SearchAttributeValue> {
     const values: Record<string, SearchAttributeValue> = {};
     for (const [name, payload] of Object.entries(indexedFields)) {
-      const type = this.custom.get(name);
+      const type = this.typeOf(name);
       if (type) values[name] = decodeSearchAttribute(name, type, payload);
     }
     return values;

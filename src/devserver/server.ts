@@ -37,6 +37,8 @@ export interface DevServerOptions {
   retentionMs?: number;
   /** Log bytes appended after which the data file is compacted. Default 64 MiB. */
   compactAfterBytes?: number;
+  /** History length at which workflow tasks suggest continue-as-new. Default 4096 events (tests lower it). */
+  suggestContinueAsNewEvents?: number;
 }
 
 export interface DevServer {
@@ -63,6 +65,7 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
     longPollTimeoutMs: options.longPollTimeoutMs,
     retentionMs: options.retentionMs,
     compactAfterBytes: options.compactAfterBytes,
+    suggestContinueAsNewEvents: options.suggestContinueAsNewEvents,
   };
   let engine: Engine;
   if (options.db) {

@@ -145,9 +145,10 @@ export function childExperimentId(campaignId: string, variant: string, seed: num
 }
 
 /**
- * The spec of one child: the base with the variant's overrides and the seed in `config`, `${config.KEY}`
- * placeholders in the training arguments filled, the genealogy recorded, and (when delegated) the launch
- * and publish gates off — the campaign's own approval stands for them.
+ * The spec of one child: the base with the variant's overrides and the seed in `config` (the launch fills
+ * `${config.KEY}` placeholders in the training arguments from it, and `matches_expected` deliverables expect
+ * the overridden values), the genealogy recorded, and (when delegated) the launch and publish gates off —
+ * the campaign's own approval stands for them.
  */
 export function childSpec(campaign: CampaignSpec, variant: VariantSpec, seed: number): ExperimentSpec {
   const base = ExperimentSpec.parse(campaign.base);
@@ -164,7 +165,11 @@ export function childSpec(campaign: CampaignSpec, variant: VariantSpec, seed: nu
     experiment_id: childExperimentId(campaign.campaign_id, variant.name, seed),
     name: `${base.name} — ${variant.name}, seed ${seed}`,
     config,
-    training: { ...base.training, args: renderTrainingArgs(base.training.args, config) },
+    deliverables: base.deliverables.map((deliverable) =>
+      deliverable.type === 'matches_expected'
+        ? { ...deliverable, expected: { ...deliverable.expected, ...pick(deliverable.expected, config) } }
+        : deliverable,
+    ),
     parent: {
       experiment_id: base.experiment_id,
       modifications,
@@ -182,6 +187,18 @@ export function childSpec(campaign: CampaignSpec, variant: VariantSpec, seed: nu
     analysis_pipeline: { ...base.analysis_pipeline, primary_metric: campaign.primary_metric.name },
   };
   return ExperimentSpec.parse(input);
+}
+
+/** The entries of `values` for the keys `expected` names: a variant's overrides are what its run should show. */
+function pick(
+  expected: Record<string, unknown>,
+  values: Record<string, z.infer<typeof HyperparameterValue>>,
+) {
+  return Object.fromEntries(
+    Object.keys(expected)
+      .filter((key) => key in values)
+      .map((key) => [key, values[key]!]),
+  );
 }
 
 /** Fills `${config.KEY}` placeholders in training arguments from the spec's config. */

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { DecisionRecord } from './decisions';
 import { ValidationReport } from './deliverables';
+import { NumberTrace } from './grounding';
 import { ExperimentId } from './spec';
 
 /**
@@ -35,7 +36,30 @@ export const ArtifactRecord = z
 /** A file or tracked artifact the experiment produced. */
 export type ArtifactRecord = z.infer<typeof ArtifactRecord>;
 
-/** An analysis or writing agent's output. */
+/**
+ * One call to a language model: `answer` (the first), `schema_retry` (its answer did not fit the schema and
+ * was sent back with the validation error), `revision` (unverified numbers or invalid content were sent
+ * back), `revision_schema_retry`.
+ */
+export const LlmCallRecord = z.object({
+  /** Why the call was made. */
+  purpose: z.enum(['answer', 'schema_retry', 'revision', 'revision_schema_retry']),
+  /** The model that answered. */
+  model: z.string(),
+  /** Tokens sent. */
+  prompt_tokens: z.number().int().nonnegative(),
+  /** Tokens generated. */
+  completion_tokens: z.number().int().nonnegative(),
+  /** US dollars, from the settings' price table. */
+  cost_usd: z.number().nonnegative(),
+});
+/** One call to a language model. */
+export type LlmCallRecord = z.infer<typeof LlmCallRecord>;
+
+/**
+ * An analysis or writing agent's output. The fields after `summary` are absent in records of workflows that
+ * ran before agents had their own task queue.
+ */
 export const AnalysisReportRecord = z.object({
   /** The agent, e.g. `performance`, `baselines`, `report`, `paper`. */
   agent: z.string().min(1),
@@ -45,6 +69,20 @@ export const AnalysisReportRecord = z.object({
   path: z.string().optional(),
   /** A short summary, a few sentences. */
   summary: z.string(),
+  /** The model that wrote it; `offline` for the rules-based writers. */
+  model: z.string().optional(),
+  /** The prompt files' version, e.g. `performance.v1`. */
+  prompt_version: z.string().optional(),
+  /** Every model call it took, with tokens and cost. */
+  calls: z.array(LlmCallRecord).optional(),
+  /** Cost of those calls in US dollars. */
+  cost_usd: z.number().nonnegative().optional(),
+  /** The numbers of its text that stand for computed values, with the facts path of each. */
+  verified_numbers: z.array(NumberTrace).optional(),
+  /** Numbers of its text that no computed value backs, after one revision; marked `[unverified]` in the text. */
+  unverified_numbers: z.array(z.string()).optional(),
+  /** Anything else a reader should know, e.g. why the offline writer stood in for the model. */
+  note: z.string().optional(),
 });
 /** An analysis or writing agent's output. */
 export type AnalysisReportRecord = z.infer<typeof AnalysisReportRecord>;

@@ -23,8 +23,20 @@ export const WorkflowSettings = z.object({
    * in seconds. Default 30; tests shorten it.
    */
   training_heartbeat_timeout_seconds: z.number().positive().default(30),
-  /** How often the watcher checks the training process, in milliseconds. Default 1000. */
-  training_poll_interval_ms: z.number().int().positive().default(1000),
+  /** How often the watcher checks the training process, in milliseconds. Default 250. */
+  training_poll_interval_ms: z.number().int().positive().default(250),
+  /**
+   * How long one launch (or cancel) attempt may take before Temporal retries it, in seconds: a worker that
+   * dies mid-launch delays the experiment by this much; the retry adopts what was launched. Default 60.
+   */
+  launch_timeout_seconds: z.number().positive().default(60),
+  /**
+   * Where W&B lives, for experiments tracked there: the run URL shown from launch on, and `WANDB_BASE_URL`
+   * for the trainer when it is not the default. Default: `https://api.wandb.ai`, app `https://wandb.ai`.
+   */
+  wandb: z
+    .object({ base_url: z.string().min(1).optional(), app_url: z.string().min(1).optional() })
+    .optional(),
 });
 export type WorkflowSettings = z.infer<typeof WorkflowSettings>;
 export type WorkflowSettingsInput = z.input<typeof WorkflowSettings>;

@@ -257,6 +257,11 @@ export const WriterName = z.enum(['report', 'blog', 'paper']);
 /** Documents that can be written after the publish review. */
 export type WriterName = z.infer<typeof WriterName>;
 
+/** Every analysis and writing agent, by the name the pipeline, the prompts and the settings use. */
+export const AgentName = z.enum([...AnalysisName.options, ...WriterName.options]);
+/** An analysis or writing agent. */
+export type AgentName = z.infer<typeof AgentName>;
+
 /** Which analyses and writers run. */
 export const AnalysisPipelineSpec = z.strictObject({
   /** Analysis agents, in order. Default `["performance"]`. */
@@ -268,6 +273,11 @@ export const AnalysisPipelineSpec = z.strictObject({
    * perplexity… are lower-is-better; others higher). Default `{}`.
    */
   metric_goals: z.record(z.string().min(1), MetricGoal).default({}),
+  /**
+   * The summary metric that stands for the experiment's outcome: recorded in the `LablinePrimaryMetric`
+   * search attribute at completion (campaigns rank by it; `labline lineage` shows it). Default: none.
+   */
+  primary_metric: z.string().min(1).optional(),
 });
 /** Which analyses and writers run. */
 export type AnalysisPipelineSpec = z.infer<typeof AnalysisPipelineSpec>;
@@ -316,6 +326,31 @@ export const ParentSpec = z.strictObject({
 export type ParentSpec = z.infer<typeof ParentSpec>;
 
 /**
+ * A baseline the experiment is compared with (analysis `baselines`): values of one metric, one per seed,
+ * written here or read from earlier experiments' results (`runs/<id>/results.json`, summary metric
+ * `metric`). Statistics are computed in code; the baseline comparator interprets them.
+ */
+export const BaselineSpec = z
+  .strictObject({
+    /** Name shown in reports, e.g. `"logistic regression"`. */
+    name: z.string().trim().min(1),
+    /** The metric compared, as the run logs it, e.g. `"eval/accuracy"`. */
+    metric: z.string().trim().min(1),
+    /** The baseline's values of `metric`, one per seed. */
+    values: z.array(z.number().finite()).min(1).optional(),
+    /** Earlier experiments whose final `metric` counts as one baseline value each. */
+    experiments: z.array(ExperimentId).min(1).optional(),
+  })
+  .refine((baseline) => baseline.values !== undefined || baseline.experiments !== undefined, {
+    message: 'gives neither values nor experiments',
+    params: {
+      hint: 'list the values per seed (values: [0.84, 0.86]) or earlier experiment ids (experiments: [exp-…])',
+    },
+  });
+/** A baseline the experiment is compared with. */
+export type BaselineSpec = z.infer<typeof BaselineSpec>;
+
+/**
  * An experiment as a researcher writes it (YAML or JSON, snake_case keys). Unknown keys are errors, so
  * typos are caught. Durations are written as `"2h"` and parsed to seconds; the parsed spec is itself a
  * valid input, so parsing it again (as the workflow does at its boundary) changes nothing.
@@ -352,6 +387,15 @@ export const ExperimentSpec = z
     budgets: BudgetsSpec.prefault({}),
     /** Genealogy, when this experiment modifies another. */
     parent: ParentSpec.optional(),
+    /** Baselines for the `baselines` analysis; names unique. Default: none. */
+    baselines: z
+      .array(BaselineSpec)
+      .min(1)
+      .refine((list) => new Set(list.map((baseline) => baseline.name)).size === list.length, {
+        message: 'has two baselines with the same name',
+        params: { hint: 'give each baseline its own name' },
+      })
+      .optional(),
   })
   .superRefine((spec, ctx) => {
     if (spec.parent?.experiment_id === spec.experiment_id) {

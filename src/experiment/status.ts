@@ -4,7 +4,8 @@
  */
 import { z } from 'zod';
 import { GateName, DecisionRecord } from './decisions';
-import { Costs } from './results';
+import { AnalysisReportRecord, Costs } from './results';
+import { ApprovalDetails } from './approval-details';
 
 /** The pipeline's stages, in order, and its three ends besides `completed`. */
 export const Stage = z.enum([
@@ -40,6 +41,8 @@ export const Waiting = z.object({
   escalated: z.boolean(),
   /** When the gate's timeout acts, ISO 8601. */
   deadline: z.string(),
+  /** What is to be approved, field by field; absent in histories of older workflow code. */
+  details: ApprovalDetails.optional(),
 });
 export type Waiting = z.infer<typeof Waiting>;
 
@@ -59,9 +62,16 @@ export const TrainingAttempt = z.object({
   exit_code: z.number().int().nullable().optional(),
   /** Why it ended, in a sentence, with the log line that told. */
   detail: z.string().optional(),
+  /**
+   * While a scheduler holds the launch in its queue: why, in words (Slurm's pending reason, e.g. "waiting for
+   * resources (GPUs, CPUs or memory) to free up (Resources)"). Absent once it runs, and for local launches.
+   */
+  queued: z.string().optional(),
   /** Latest progress the trainer reported. */
   step: z.number().optional(),
   loss: z.number().optional(),
+  /** The tracked run's state when the attempt ended (W&B: finished, crashed, preempted…), when followed. */
+  tracker_state: z.string().optional(),
 });
 export type TrainingAttempt = z.infer<typeof TrainingAttempt>;
 
@@ -84,6 +94,11 @@ export const ExperimentStatus = z.object({
     tracker_url: z.string().optional(),
   }),
   costs: Costs,
+  /**
+   * The analysis and writing agents' outputs so far, each with its model, prompt version, calls, cost and
+   * the numbers it could not ground (`unverified_numbers`). Absent before the analysis stage.
+   */
+  analysis_reports: z.array(AnalysisReportRecord).optional(),
   /** Why the experiment failed or was rejected. */
   reason: z.string().optional(),
 });

@@ -13,6 +13,8 @@ import type { ResolvedSettings } from '../client/settings';
 import { createLablineActivities } from './activities';
 import * as path from 'node:path';
 import type { Notifier } from '../activities/notify/notifier';
+import { checkWandbKey, wandbTrackerFromSettings } from '../activities/tracking/wandb-worker';
+import { AgentsSettings, agentProviderFromSettings } from '../activities/agents/agent-settings';
 
 export type QueueRole = 'workflow' | 'gpu' | 'agents';
 
@@ -41,10 +43,22 @@ export function installWorkerRuntime(level = process.env.LABLINE_LOG_LEVEL ?? 'W
   }
 }
 
+/**
+ * Activity slots of the GPU task queue: this host's GPU slots (`training.max_concurrent` when it lists none),
+ * so no more local trainings run than there are GPUs, plus `slurm.max_jobs` when Slurm is set up, since Slurm
+ * jobs run on the cluster's GPUs (local launches stay bounded by the GPU reservations of the local launcher).
+ */
+export function gpuQueueConcurrency(settings: Pick<ResolvedSettings, 'gpus' | 'training' | 'slurm'>): number {
+  return (settings.gpus.ids.length || settings.training.max_concurrent) + (settings.slurm?.max_jobs ?? 0);
+}
+
 /** Creates the workers; run them with `runWorkers`. */
 export async function createLablineWorkers(options: LablineWorkerOptions): Promise<Worker[]> {
   const { settings } = options;
   const roles = options.roles ?? ['workflow', 'gpu', 'agents'];
+  // W&B (settings `wandb`, or WANDB_API_KEY set): a missing or refused key stops the worker here, not mid-run.
+  const wandbTracker = options.activities ? undefined : wandbTrackerFromSettings(settings.wandb);
+  if (wandbTracker && (settings.wandb?.check_key_at_start ?? true)) await checkWandbKey(wandbTracker);
   const activities =
     options.activities ??
     createLablineActivities({
@@ -53,6 +67,14 @@ export async function createLablineWorkers(options: LablineWorkerOptions): Promi
       slotsDir: path.join(settings.dataDir, 'gpu-slots'),
       killGraceSeconds: settings.training.kill_grace_seconds,
       notifier: options.notifier,
+      slack: settings.slack,
+      wandb: settings.wandb,
+      wandbTracker,
+      slurm: settings.slurm,
+      // Only a worker that answers agents needs the model's key; it fails here, at start, without one.
+      agentProvider: roles.includes('agents')
+        ? agentProviderFromSettings(settings.agents ?? AgentsSettings.parse({}))
+        : undefined,
     });
   const common = { connection: options.connection, namespace: options.namespace, activities };
   const workers: Worker[] = [];
@@ -72,7 +94,7 @@ export async function createLablineWorkers(options: LablineWorkerOptions): Promi
       await Worker.create({
         ...common,
         taskQueue: settings.task_queues.gpu,
-        maxConcurrentActivityTaskExecutions: settings.gpus.ids.length || settings.training.max_concurrent,
+        maxConcurrentActivityTaskExecutions: gpuQueueConcurrency(settings),
       }),
     );
   }

@@ -2,7 +2,7 @@
  * A human decision inside a workflow: ask, remind on durable timers, escalate, and apply the gate's
  * timeout action. Decisions arrive as signals and are judged by `judgeDecision` from the domain layer.
  */
-import { condition } from '@temporalio/workflow';
+import { CancellationScope, condition, isCancellation, log, patched } from '@temporalio/workflow';
 import {
   gateDisabledDecision,
   judgeDecision,
@@ -13,6 +13,7 @@ import {
   type DecisionSignal,
   type GateName,
   type GateOutcome,
+  type ApprovalDetails,
   type GateSpec,
   type Waiting,
 } from '../experiment';
@@ -24,7 +25,57 @@ const nowMs = () => new Date().getTime();
 export interface GateMessenger {
   request(gate: GateName, waiting: Waiting, round: number): Promise<void>;
   remind(gate: GateName, waiting: Waiting, round: number): Promise<void>;
-  decided(gate: GateName, record: DecisionRecord, round: number): Promise<void>;
+  /** `waiting` is the gate as it was when it closed (its `since` finds the request to update). */
+  decided(gate: GateName, record: DecisionRecord, round: number, waiting: Waiting): Promise<void>;
+}
+
+/**
+ * Since this patch, notifications never hold a gate up: requests and reminders run beside the wait (a
+ * notifier that is down or rate limited retries while the gate can still be decided from the CLI), are
+ * cancelled once the gate is decided, and the "decided" update runs beside what follows. Older histories
+ * awaited each notification in turn; `patched` keeps them replaying that way.
+ */
+export const NOTIFICATIONS_IN_BACKGROUND_PATCH = 'labline-gate-notifications-in-background';
+
+/** The notifications of one opening of a gate. */
+class GateNotices {
+  private readonly inFlight: { scope: CancellationScope; done: Promise<void> }[] = [];
+
+  constructor(
+    private readonly inBackground: boolean,
+    private readonly context: { gate: GateName; round: number },
+    private readonly finished: Promise<void>[],
+  ) {}
+
+  /** Sends a request or a reminder: in the background since the patch, awaited before it. */
+  async send(kind: string, notify: () => Promise<void>): Promise<void> {
+    if (!this.inBackground) return notify();
+    const scope = new CancellationScope();
+    const done = scope.run(notify).catch((error: unknown) => this.warn(kind, error));
+    this.inFlight.push({ scope, done });
+  }
+
+  /** A decided gate needs no more requests or reminders: cancels those still retrying, waits until they stop. */
+  async settle(): Promise<void> {
+    if (!this.inBackground) return;
+    for (const notice of this.inFlight) notice.scope.cancel();
+    await Promise.all(this.inFlight.map((notice) => notice.done));
+  }
+
+  /** Sends the "decided" update: in the background since the patch (see {@link ApprovalGates.flush}). */
+  async finish(notify: () => Promise<void>): Promise<void> {
+    if (!this.inBackground) return notify();
+    this.finished.push(notify().catch((error: unknown) => this.warn('decided', error)));
+  }
+
+  private warn(kind: string, error: unknown): void {
+    if (isCancellation(error)) return;
+    log.warn('approval notification failed; the gate can still be decided from the CLI', {
+      ...this.context,
+      notification: kind,
+      error: error instanceof Error ? error.message : String(error),
+    });
+  }
 }
 
 /** Open gates and the decisions taken at them; the workflow's `status` reads `waiting` and `decisions`. */
@@ -33,6 +84,7 @@ export class ApprovalGates {
   waiting: Waiting | undefined;
   private pending: DecisionRecord | undefined;
   private rounds = 0;
+  private readonly finishedNotices: Promise<void>[] = [];
 
   constructor(
     private readonly messenger: GateMessenger,
@@ -66,14 +118,37 @@ export class ApprovalGates {
     });
   }
 
-  /** Waits for the gate's decision, with reminders, escalation and the timeout action of its spec. */
-  async decide(gate: GateName, spec: GateSpec, question: string): Promise<GateOutcome> {
+  /**
+   * Waits for the "decided" updates still being sent, so that the experiment's last message is updated
+   * before the workflow ends. Bounded by the notify activities' own timeouts.
+   */
+  async flush(): Promise<void> {
+    await Promise.all(this.finishedNotices);
+  }
+
+  /**
+   * Waits for the gate's decision, with reminders, escalation and the timeout action of its spec.
+   *
+   * @param details what is to be approved, field by field, for rich notifications
+   */
+  async decide(
+    gate: GateName,
+    spec: GateSpec,
+    question: string,
+    details?: ApprovalDetails,
+  ): Promise<GateOutcome> {
     const round = ++this.rounds;
     if (!spec.enabled) {
       const record = gateDisabledDecision(gate, new Date().toISOString());
       this.decisions.push(record);
       return record.outcome!;
     }
+    // Decided once per opening, so that a replay takes the same branch for the whole gate.
+    const notices = new GateNotices(
+      patched(NOTIFICATIONS_IN_BACKGROUND_PATCH),
+      { gate, round },
+      this.finishedNotices,
+    );
     const openedAt = nowMs();
     let deadline = openedAt + spec.timeout * 1000;
     this.waiting = {
@@ -84,10 +159,12 @@ export class ApprovalGates {
       reminders_sent: 0,
       escalated: false,
       deadline: new Date(deadline).toISOString(),
+      ...(details ? { details } : {}),
     };
     this.pending = undefined;
     this.onWaitingChange();
-    await this.messenger.request(gate, this.waiting, round);
+    const opened = this.waiting;
+    await notices.send('request', () => this.messenger.request(gate, opened, round));
     // Every wait is bounded: by the next reminder or the deadline, whichever comes first.
     for (;;) {
       const now = nowMs();
@@ -102,7 +179,7 @@ export class ApprovalGates {
       if (nowMs() < deadline) {
         waiting.reminders_sent += 1;
         this.onWaitingChange();
-        await this.messenger.remind(gate, waiting, round);
+        await notices.send('reminder', () => this.messenger.remind(gate, waiting, round));
         continue;
       }
       if (spec.on_timeout === 'escalate' && !waiting.escalated) {
@@ -111,7 +188,7 @@ export class ApprovalGates {
         deadline = nowMs() + spec.timeout * 1000;
         waiting.deadline = new Date(deadline).toISOString();
         this.onWaitingChange();
-        await this.messenger.request(gate, waiting, round);
+        await notices.send('escalation', () => this.messenger.request(gate, waiting, round));
         continue;
       }
       const action = spec.on_timeout === 'approve' ? 'approve' : 'reject';
@@ -124,7 +201,8 @@ export class ApprovalGates {
     this.waiting = undefined;
     this.pending = undefined;
     this.onWaitingChange();
-    await this.messenger.decided(gate, record, round);
+    await notices.settle();
+    await notices.finish(() => this.messenger.decided(gate, record, round, opened));
     return record.outcome ?? rejectionOutcome(gate);
   }
 }

@@ -36,6 +36,8 @@ import {
   type ChildOutcome,
   type DecisionRecord,
   type DecisionSignal,
+  type GateName,
+  type Waiting,
   type VariantComparison,
   type VariantSpec,
   type WorkflowSettingsInput,
@@ -136,28 +138,21 @@ export async function campaignWorkflow(input: CampaignInput): Promise<CampaignRe
       `**Stage:** ${stage}\n\n**Children:** ${done} done, ${running} running of ${status.children.length}`,
     );
   };
+  const message = (gate: GateName, waiting: Waiting, key: string) => ({
+    key: `${campaign.campaign_id}/${gate}/${key}`,
+    experimentId: campaign.campaign_id,
+    name: campaign.name,
+    hypothesis: campaign.description,
+    gate,
+    waiting,
+    links: {},
+  });
   const gates = new ApprovalGates(
     {
       request: async (gate, waiting, round) =>
-        light.requestApproval({
-          key: `${campaign.campaign_id}/${gate}/${round}/request/${waiting.escalated}`,
-          experimentId: campaign.campaign_id,
-          name: campaign.name,
-          hypothesis: campaign.description,
-          gate,
-          waiting,
-          links: {},
-        }),
+        light.requestApproval(message(gate, waiting, `${round}/request/${waiting.escalated}`)),
       remind: async (gate, waiting, round) =>
-        light.remindApproval({
-          key: `${campaign.campaign_id}/${gate}/${round}/reminder/${waiting.reminders_sent}`,
-          experimentId: campaign.campaign_id,
-          name: campaign.name,
-          hypothesis: campaign.description,
-          gate,
-          waiting,
-          links: {},
-        }),
+        light.remindApproval(message(gate, waiting, `${round}/reminder/${waiting.reminders_sent}`)),
       decided: async () => undefined,
     },
     () => {
@@ -237,7 +232,9 @@ export async function campaignWorkflow(input: CampaignInput): Promise<CampaignRe
       const id = childExperimentId(campaign.campaign_id, entry.variant.name, entry.seed);
       if (outcomes.some((o) => o.experiment_id === id)) continue;
       while (running.size >= campaign.concurrency) await settleOne(running, outcomes);
-      if (workflowInfo().continueAsNewSuggested && running.size === 0) {
+      if (workflowInfo().continueAsNewSuggested) {
+        // Children are awaited by this run only, so it lets the running ones finish before handing over.
+        while (running.size > 0) await settleOne(running, outcomes);
         await continueAsNew<typeof campaignWorkflow>({
           ...input,
           carried: { outcomes, variants, proposals: status.proposals, decisions: gates.decisions },

@@ -5,12 +5,16 @@
  * nothing and never starts a second training process.
  */
 import {
+  ActivityCancellationType,
+  ActivityFailure,
   ApplicationFailure,
+  type ActivityOptions,
   CancellationScope,
   defineQuery,
   defineSignal,
   isCancellation,
   log,
+  patched,
   proxyActivities,
   setCurrentDetails,
   setHandler,
@@ -20,14 +24,18 @@ import type { TrainingActivities, TrainingExitReport } from '../activities/train
 import type { TrainingHandle } from '../activities/training/launcher';
 import type { TrackingActivities } from '../activities/tracking/activities';
 import type { NotifyActivities } from '../activities/notify/activities';
-import type { ArtifactActivities } from '../activities/artifacts/activities';
+import type { ArtifactActivities, ExperimentAnalysis } from '../activities/artifacts/activities';
 import {
   Decision,
   diagnoseTrainingExit,
+  failureApprovalDetails,
+  launchApprovalDetails,
+  resultsApprovalDetails,
   ExperimentSpec,
   resultsStatus,
   deliverablesStatus,
   summaryMetricsFrom,
+  trackedRunOf,
   WorkflowSettings,
   type AnalysisReportRecord,
   type ArtifactRecord,
@@ -41,6 +49,7 @@ import {
   type ValidationReport,
   type WorkflowSettingsInput,
 } from '../experiment';
+import { AGENT_PIPELINE_PATCH, AgentPipeline } from './agent-stages';
 import { ApprovalGates } from './approval-gate';
 
 /** Signals: `approve` and `reject` carry `{ gate, by, comment?, choice?, source? }`. */
@@ -86,15 +95,36 @@ export async function experimentWorkflow(input: ExperimentInput): Promise<Experi
   const experimentId = spec.experiment_id;
   const runDir = `${settings.runs_root}/${experimentId}`;
   const startedAt = new Date();
+  // W&B: the run id, its URL and the trainer's WANDB_* variables are known before anything runs.
+  const trackedRun = trackedRunOf(spec.tracker, experimentId, settings.wandb);
 
   const light = proxyActivities<TrackingActivities & NotifyActivities & ArtifactActivities>({
     taskQueue: settings.task_queues.workflow,
     startToCloseTimeout: '10 minutes',
     retry: { initialInterval: '1s', maximumInterval: '1 minute', nonRetryableErrorTypes: ['InvalidSpec'] },
   });
+  // Notifications run beside the gate's wait (approval-gate.ts): they retry while the notifier is down or
+  // rate limited, a refusal (bad token, unknown channel) is not retried, and a cancelled one (the gate was
+  // decided) is waited for, so the "decided" update comes after the request it updates. The end of an
+  // experiment waits for its last "decided" update, so that one gives up after 30 minutes of outage.
+  const notifyOptions: ActivityOptions = {
+    taskQueue: settings.task_queues.workflow,
+    startToCloseTimeout: '1 minute',
+    retry: {
+      initialInterval: '1s',
+      maximumInterval: '1 minute',
+      nonRetryableErrorTypes: ['NotifierRejected'],
+    },
+    cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+  };
+  const notify = proxyActivities<NotifyActivities>(notifyOptions);
+  const notifyDecided = proxyActivities<NotifyActivities>({
+    ...notifyOptions,
+    scheduleToCloseTimeout: '30 minutes',
+  });
   const gpu = proxyActivities<TrainingActivities>({
     taskQueue: settings.task_queues.gpu,
-    startToCloseTimeout: '5 minutes',
+    startToCloseTimeout: `${settings.launch_timeout_seconds} seconds`,
     retry: { initialInterval: '1s', maximumInterval: '1 minute', nonRetryableErrorTypes: ['LaunchRejected'] },
   });
   const watcher = proxyActivities<TrainingActivities>({
@@ -115,7 +145,7 @@ export async function experimentWorkflow(input: ExperimentInput): Promise<Experi
     attempts: [],
     preemptions: 0,
     failures: 0,
-    links: { run_dir: runDir },
+    links: { run_dir: runDir, ...(trackedRun ? { tracker_url: trackedRun.url } : {}) },
     costs: { llm_usd: 0, llm_prompt_tokens: 0, llm_completion_tokens: 0, gpu_hours: 0 },
   };
   const showDetails = () =>
@@ -126,7 +156,9 @@ export async function experimentWorkflow(input: ExperimentInput): Promise<Experi
           ? `**Waiting for:** ${status.waiting.gate} decision since ${status.waiting.since}`
           : undefined,
         status.reason ? `**Reason:** ${status.reason}` : undefined,
+        status.attempts.at(-1)?.queued ? `**Queued:** ${status.attempts.at(-1)?.queued}` : undefined,
         `**Run directory:** ${runDir}`,
+        trackedRun ? `**W&B run:** ${trackedRun.url}` : undefined,
       ]
         .filter(Boolean)
         .join('\n\n'),
@@ -144,24 +176,32 @@ export async function experimentWorkflow(input: ExperimentInput): Promise<Experi
     name: spec.name,
     hypothesis: spec.hypothesis,
     gate,
-    links: { run_dir: runDir, report: status.links.report },
+    links: { run_dir: runDir, report: status.links.report, tracker: status.links.tracker_url },
   });
   const gates = new ApprovalGates(
     {
       request: (gate, waiting, round) =>
-        light.requestApproval({
+        notify.requestApproval({
           ...message(gate),
           key: `${experimentId}/${gate}/${round}/request/${waiting.escalated}`,
+          round,
           waiting,
         }),
       remind: (gate, waiting, round) =>
-        light.remindApproval({
+        notify.remindApproval({
           ...message(gate),
           key: `${experimentId}/${gate}/${round}/reminder/${waiting.reminders_sent}`,
+          round,
           waiting,
         }),
-      decided: (gate, decision, round) =>
-        light.markDecided({ ...message(gate), key: `${experimentId}/${gate}/${round}/decided`, decision }),
+      decided: (gate, decision, round, waiting) =>
+        notifyDecided.markDecided({
+          ...message(gate),
+          key: `${experimentId}/${gate}/${round}/decided`,
+          round,
+          since: waiting.since,
+          decision,
+        }),
     },
     () => {
       status.waiting = gates.waiting;
@@ -222,6 +262,23 @@ export async function experimentWorkflow(input: ExperimentInput): Promise<Experi
     };
   };
 
+  /** A launch waiting in a scheduler's queue (Slurm): its reason goes into the status and the details. */
+  const waitUntilStarted = async (handle: TrainingHandle, attempt: TrainingAttempt): Promise<void> => {
+    for (let report = 0; ; report++) {
+      const start = await watcher.awaitTrainingStart({
+        handle,
+        pollIntervalMs: settings.training_poll_interval_ms,
+        shown: attempt.queued,
+        // At once, then after 1, 2, 4… minutes (an hour at most), so a flapping reason cannot flood the history.
+        reportChangesAfterMs: report === 0 ? 0 : Math.min(3_600_000, 60_000 * 2 ** (report - 1)),
+      });
+      if (start.phase === 'pending') attempt.queued = start.detail ?? 'queued';
+      else delete attempt.queued;
+      showDetails();
+      if (start.phase !== 'pending') return;
+    }
+  };
+
   /** Runs training until a launch exits successfully; preemptions resume, failures ask a human. */
   const train = async (): Promise<void> => {
     let resumeFrom: string | undefined;
@@ -243,13 +300,30 @@ export async function experimentWorkflow(input: ExperimentInput): Promise<Experi
         key,
         runDir,
         training: spec.training,
+        config: spec.config,
         resumeFrom,
+        ...(trackedRun ? { env: trackedRun.env } : {}),
       });
       activeHandle = handle;
+      // Local launches start at once; only queued ones wait here (histories of local runs are unchanged).
+      if (spec.training.launcher !== 'local') await waitUntilStarted(handle, attempt);
       const exit: TrainingExitReport = await watcher.awaitTraining({
         handle,
         pollIntervalMs: settings.training_poll_interval_ms,
         checkpointDirectory: spec.training.checkpoint.directory,
+        ...(trackedRun
+          ? {
+              trackedRun: {
+                tracker: trackedRun.tracker,
+                ref: {
+                  experimentId,
+                  entity: trackedRun.entity,
+                  project: trackedRun.project,
+                  runId: trackedRun.runId,
+                },
+              },
+            }
+          : {}),
       });
       activeHandle = undefined;
       const outcome = outcomeOf(exit);
@@ -260,6 +334,7 @@ export async function experimentWorkflow(input: ExperimentInput): Promise<Experi
         detail: outcome.detail,
         step: exit.step,
         loss: exit.loss,
+        ...(exit.tracker?.state ? { tracker_state: exit.tracker.state } : {}),
       });
       const hours = (Date.parse(attempt.ended_at!) - Date.parse(attempt.started_at)) / 3_600_000;
       status.costs.gpu_hours += hours * spec.training.resources.gpus;
@@ -282,6 +357,7 @@ export async function experimentWorkflow(input: ExperimentInput): Promise<Experi
         'failure',
         spec.approvals.failure,
         `${what}. Log tail:\n${exit.logTail.split('\n').slice(-10).join('\n')}\nRetry (approve) or abort (reject)?`,
+        failureApprovalDetails(outcome.outcome, outcome.detail, exit.logTail),
       );
       if (decision !== 'retry')
         throw new ExperimentEnded('failed', `aborted after a training failure: ${what}`);
@@ -296,6 +372,7 @@ export async function experimentWorkflow(input: ExperimentInput): Promise<Experi
       spec.approvals.launch,
       `launch \`${[spec.training.command, ...spec.training.args].join(' ')}\` on ${spec.training.launcher} with ` +
         `${spec.training.resources.gpus} GPU(s), ${spec.training.resources.cpus} CPU(s)`,
+      launchApprovalDetails(spec.training),
     );
     if (launch !== 'approved') throw new ExperimentEnded('rejected', 'launch rejected');
 
@@ -319,6 +396,7 @@ export async function experimentWorkflow(input: ExperimentInput): Promise<Experi
         spec.approvals.deliverables,
         `${failed.length} deliverable(s) not met: ${failed.map((r) => `${r.name} (expected ${r.expected}, found ${r.found})`).join('; ')}. ` +
           'Accept anyway (approve), rerun (approve with choice rerun) or abort (reject)?',
+        resultsApprovalDetails(report),
       );
       if (choice === 'accept') {
         acceptedAnyway = true;
@@ -335,32 +413,64 @@ export async function experimentWorkflow(input: ExperimentInput): Promise<Experi
       tracker: spec.tracker,
       goals: spec.analysis_pipeline.metric_goals,
     });
-    const analysis = await light.analyzeExperiment({ spec, facts, validation });
-    status.costs.llm_usd += analysis.cost.usd;
-    status.costs.llm_prompt_tokens += analysis.cost.promptTokens;
-    status.costs.llm_completion_tokens += analysis.cost.completionTokens;
-    analysisReports.push(...analysis.reports);
+    // Agents run one activity each on the agents queue; histories from before replay analyzeExperiment.
+    const agents = patched(AGENT_PIPELINE_PATCH)
+      ? new AgentPipeline({
+          spec,
+          settings,
+          status,
+          gates,
+          facts,
+          validation,
+          summary,
+          light,
+          reports: analysisReports,
+          ended: (reason) => new ExperimentEnded('failed', reason),
+        })
+      : undefined;
+    let headline: string;
+    let analysis: ExperimentAnalysis | undefined;
+    if (agents) headline = await agents.analyze();
+    else {
+      analysis = await light.analyzeExperiment({ spec, facts, validation });
+      status.costs.llm_usd += analysis.cost.usd;
+      status.costs.llm_prompt_tokens += analysis.cost.promptTokens;
+      status.costs.llm_completion_tokens += analysis.cost.completionTokens;
+      analysisReports.push(...analysis.reports);
+      headline = analysis.headline;
+    }
 
     enter('publish_review');
     const publish = await gates.decide(
       'publish',
       spec.approvals.publish,
-      `publish the report: ${analysis.headline}`,
+      `publish the report: ${headline}`,
+      resultsApprovalDetails(validation, headline),
     );
     if (publish !== 'approved') throw new ExperimentEnded('rejected', 'publication rejected');
 
     enter('writing');
+    const documents = agents ? await agents.write() : undefined;
     const draft = finish('completed');
-    const written = await light.writeReport({ runDir, spec, facts, analysis, results: draft });
+    const written = await light.writeReport({ runDir, spec, facts, analysis, documents, results: draft });
+    agents?.recordPaths(written.documentPaths);
     status.links.report = written.reportPath;
     status.links.results = written.resultsPath;
     artifacts.push(...written.artifacts);
+    const primary = spec.analysis_pipeline.primary_metric;
+    const primaryValue = primary === undefined ? undefined : summary[primary];
+    if (typeof primaryValue === 'number' && Number.isFinite(primaryValue)) {
+      // Campaign rankings and `labline lineage` read the outcome from visibility, not from a side store.
+      upsertSearchAttributes({ LablinePrimaryMetric: [primaryValue] });
+    }
     enter('completed');
+    await gates.flush();
     return finish('completed');
   } catch (error) {
     if (error instanceof ExperimentEnded) {
       status.reason = error.reason;
       enter(error.stage);
+      await gates.flush();
       return finish(error.stage, error.reason);
     }
     if (isCancellation(error)) {
@@ -371,7 +481,10 @@ export async function experimentWorkflow(input: ExperimentInput): Promise<Experi
       });
       throw error;
     }
-    if (error instanceof Error && !(error instanceof ApplicationFailure)) {
+    if (error instanceof ActivityFailure && error.cause instanceof ApplicationFailure) {
+      // A refused launch (more GPUs than the host has, sbatch's refusal): its own words, not "Activity task failed".
+      status.reason = `${error.activityType ?? 'an activity'} failed: ${error.cause.message}`;
+    } else if (error instanceof Error && !(error instanceof ApplicationFailure)) {
       status.reason = error.message;
     }
     enter('failed');
@@ -397,6 +510,10 @@ function outcomeOf(exit: TrainingExitReport): { outcome: string; detail: string 
     signal: exit.signal,
     logTail: exit.logTail,
   });
+  // A trainer that told W&B it was being preempted (`run.mark_preempting()`) was, whatever its log says.
+  if (diagnosis.outcome !== 'success' && exit.tracker?.state === 'preempted') {
+    return { outcome: 'preempted', detail: `${diagnosis.reason}; the W&B run is marked preempted` };
+  }
   return {
     outcome: diagnosis.outcome,
     detail: diagnosis.evidence ? `${diagnosis.reason} (${diagnosis.evidence})` : diagnosis.reason,

@@ -245,7 +245,8 @@ describe('writeReport', () => {
     const written = await writeReport(await reportInput(runDir, history(300)));
     const markdown = readFileSync(written.reportPath, 'utf8');
     const links = [...markdown.matchAll(/!\[[^\]]*\]\(([^)]+)\)/g)].map((match) => match[1] ?? '');
-    expect(links).toEqual(['charts/loss.svg', 'charts/accuracy.svg']);
+    // In figure-number order: metric groups in the order of the analysis (metric names sorted).
+    expect(links).toEqual(['charts/accuracy.svg', 'charts/loss.svg']);
     expect(written.charts).toEqual(links.map((link) => path.join(runDir, link)));
     for (const link of links)
       expect(readFileSync(path.join(runDir, link), 'utf8')).toMatch(/^<svg[\s\S]*<\/svg>$/);
@@ -308,8 +309,8 @@ describe('writeReport', () => {
       ['checkpoint', path.join(runDir, 'checkpoints/step-99.json')],
       ['report', written.reportPath],
       ['results', written.resultsPath],
-      ['chart', path.join(runDir, 'charts/loss.svg')],
       ['chart', path.join(runDir, 'charts/accuracy.svg')],
+      ['chart', path.join(runDir, 'charts/loss.svg')],
     ]);
     expect(written.artifacts).toEqual(results.artifacts.slice(1));
   });

@@ -199,7 +199,9 @@ describe('LocalLauncher', () => {
         return { pid, startTicks: s.slice(s.lastIndexOf(')') + 2).split(' ')[19] }; };
       process.on('SIGTERM', () => {});
       const child = spawn(process.execPath, ['-e', "process.on('SIGTERM', () => {}); setInterval(() => {}, 1000)"], { stdio: 'ignore' });
-      fs.writeFileSync('loader.identity.json', JSON.stringify(identity(child.pid)));
+      // Written whole (temp file + rename): the test polls for it and must never read half of it.
+      fs.writeFileSync('loader.identity.tmp', JSON.stringify(identity(child.pid)));
+      fs.renameSync('loader.identity.tmp', 'loader.identity.json');
       setInterval(() => {}, 1000);`;
     const launcher = new LocalLauncher({ killGraceMs: 300 });
     const { handle } = await launcher.launch(

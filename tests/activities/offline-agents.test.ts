@@ -9,12 +9,7 @@ import {
   type DeliverableInput,
   type ValidationReport,
 } from '../../src/experiment';
-import {
-  formatNumber,
-  formatPercent,
-  numbersInText,
-  traceNumbers,
-} from '../../src/activities/agents/grounding';
+import { formatNumber, formatPercent, numbersInText, traceNumbers } from '../../src/experiment';
 import { OfflineAgentProvider, OFFLINE_MODEL } from '../../src/activities/agents/offline';
 import { AgentError } from '../../src/activities/agents/provider';
 import {
@@ -160,16 +155,16 @@ describe('OfflineAgentProvider: the call contract', () => {
 
   test('an agent it does not know is a non-retryable bad request naming the agents it has', async () => {
     const call = provider.call({
-      agent: 'paper',
+      agent: 'haiku',
       instructions: '',
       facts: {},
       schema: ReportNarrative,
-      promptVersion: 'paper@1',
+      promptVersion: 'haiku@1',
     });
     await expect(call).rejects.toBeInstanceOf(AgentError);
     await expect(call).rejects.toMatchObject({
       failureType: FailureType.AgentBadRequest,
-      message: expect.stringContaining('performance and report'),
+      message: expect.stringContaining('performance, baselines, ablations, report, blog and paper'),
     });
   });
 

@@ -83,6 +83,7 @@ export interface ExperimentRig {
     task_queues: { workflow: string; gpu: string; agents: string };
     training_heartbeat_timeout_seconds: number;
     training_poll_interval_ms: number;
+    launch_timeout_seconds: number;
   };
   activities: ReturnType<typeof createLablineActivities>;
 }
@@ -101,6 +102,7 @@ export function experimentRig(heartbeatTimeoutSeconds = 5): ExperimentRig {
       task_queues: { workflow: taskQueue, gpu: taskQueue, agents: taskQueue },
       training_heartbeat_timeout_seconds: heartbeatTimeoutSeconds,
       training_poll_interval_ms: 100,
+      launch_timeout_seconds: 5,
     },
     activities: createLablineActivities({
       runsRoot,

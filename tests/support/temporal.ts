@@ -8,6 +8,7 @@ import { status } from '@grpc/grpc-js';
 import { randomUUID } from 'node:crypto';
 import { startDevServer, type DevServer, type DevServerOptions } from '../../src/devserver/server';
 import { temporal } from '@temporalio/proto';
+import lablineDefinitions from '../../temporal-config/search-attributes.json';
 
 export interface TestTemporal {
   address: string;
@@ -36,12 +37,9 @@ function installRuntime(): void {
 /** Whether the suite runs against an external Temporal (TEMPORAL_ADDRESS). */
 export const externalTemporal = Boolean(process.env.TEMPORAL_ADDRESS);
 
-/** Search attributes the tests use, registered on whichever server runs them. */
-export const testSearchAttributes = {
-  LablineStage: 'Keyword',
-  LablineProject: 'Keyword',
-  LablineResearcher: 'Keyword',
-  LablineParent: 'Keyword',
+/** Search attributes the tests use: Labline's own (temporal-config/search-attributes.json) and the conformance suite's. */
+export const testSearchAttributes: Record<string, string> = {
+  ...lablineDefinitions.searchAttributes,
   TestKeyword: 'Keyword',
   TestText: 'Text',
   TestInt: 'Int',
@@ -49,7 +47,7 @@ export const testSearchAttributes = {
   TestBool: 'Bool',
   TestDatetime: 'Datetime',
   TestKeywordList: 'KeywordList',
-} as const;
+};
 
 export async function startTestTemporal(options: Omit<DevServerOptions, 'port'> = {}): Promise<TestTemporal> {
   installRuntime();

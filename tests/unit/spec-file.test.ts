@@ -1,4 +1,5 @@
-import { experimentSpecJsonSchema, formatSpecErrors, parseExperimentSpec } from '../../src/experiment';
+import { experimentSpecJsonSchema, formatSpecErrors } from '../../src/experiment';
+import { parseExperimentSpec } from '../../src/experiment/spec-file';
 
 const quickstartYaml = `# yaml-language-server: $schema=./labline.schema.json
 experiment_id: exp-quickstart

@@ -1,5 +1,5 @@
 import type { Anomaly, AnalysisFacts, MetricFacts, TrainEvalPair } from '../../experiment';
-import { formatNumber, formatPercent } from './grounding';
+import { formatNumber, formatPercent } from '../../experiment';
 import type { PerformanceAnalysis, PerformanceFacts, PerformanceFinding } from './schemas';
 
 // The performance analyst without a model: findings written from AnalysisFacts by rules. Every number it

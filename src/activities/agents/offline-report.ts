@@ -1,5 +1,5 @@
 import type { ValidationResult } from '../../experiment';
-import { formatNumberText } from './grounding';
+import { formatNumberText, hypothesisThresholds } from '../../experiment';
 import {
   describeFinalAndBest,
   listAnomalies,
@@ -29,10 +29,8 @@ function verdictOf(facts: ReportFacts): { verdict: HypothesisVerdict; explanatio
       verdict: 'inconclusive',
       explanation: `${stated} The run was not validated against its deliverables, so it neither supports nor refutes it.`,
     };
-  // Metric thresholds are what test a hypothesis; existence checks only say the run produced its outputs.
-  const allThresholds = validation.results.filter((result) => result.type === 'threshold');
-  const required = allThresholds.filter((result) => result.required);
-  const thresholds = required.length > 0 ? required : allThresholds;
+  // The same thresholds as the verdict computed in code, so the explanation names what decided it.
+  const thresholds = hypothesisThresholds(validation);
   const otherFailures = validation.results.filter(
     (result) => result.required && !result.passed && result.type !== 'threshold',
   );
@@ -85,6 +83,26 @@ function summaryOf(facts: ReportFacts, verdict: HypothesisVerdict): string {
   return sentences.join(' ');
 }
 
+/** "Table 1 lists … Figure 1 shows …": where the documents' tables and figures are, when the facts list them. */
+export function citationSentence(facts: Pick<ReportFacts, 'figures' | 'tables'>): string {
+  const parts: string[] = [];
+  for (const table of facts.tables ?? [])
+    parts.push(`Table ${table.number} lists the ${TABLE_WORDS[table.kind]}`);
+  const figures = facts.figures ?? [];
+  if (figures.length > 0)
+    parts.push(
+      `${figures.map((figure) => `Figure ${figure.number}`).join(', ')} ${figures.length > 1 ? 'show' : 'shows'} the training curves (${figures.map((figure) => figure.title).join(', ')})`,
+    );
+  return parts.length > 0 ? `${parts.join('; ')}.` : '';
+}
+
+const TABLE_WORDS: Record<NonNullable<ReportFacts['tables']>[number]['kind'], string> = {
+  metrics: 'final and best value of each metric',
+  deliverables: 'deliverables with what was expected and found',
+  baselines: 'comparison with the baselines',
+  ablations: 'proposed follow-up experiments',
+};
+
 function resultsOf(facts: ReportFacts): string {
   const { analysis, validation } = facts;
   const paragraphs: string[] = [];
@@ -94,6 +112,8 @@ function resultsOf(facts: ReportFacts): string {
     return metricFacts ? [`${metricCode(metric)} ${describeFinalAndBest(metricFacts)}.`] : [];
   });
   paragraphs.push(lines.length > 0 ? lines.join(' ') : 'The run logged no numeric metric.');
+  const citations = citationSentence(facts);
+  if (citations) paragraphs.push(citations);
   if (!validation) paragraphs.push('The deliverables were not checked.');
   else if (validation.results.length === 0) paragraphs.push('The spec declares no deliverables.');
   else

@@ -130,7 +130,8 @@ function chartSpec(
   };
 }
 
-async function renderSvg(spec: TopLevelSpec): Promise<string> {
+/** Renders a vega-lite spec to SVG in Node, offline (inline data only). */
+export async function renderSvg(spec: TopLevelSpec): Promise<string> {
   const view = new vega.View(vega.parse(vl.compile(spec).spec), {
     renderer: 'none',
     loader: offlineLoader,

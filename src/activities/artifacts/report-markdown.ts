@@ -1,16 +1,32 @@
 import type {
   AnalysisFacts,
+  BaselineFacts,
   DecisionRecord,
-  DeliverableStatus,
   ExperimentSpec,
   HyperparameterValue,
-  MetricFacts,
   ResultsPayload,
   ValidationReport,
 } from '../../experiment';
-import { formatNumber, formatNumberText, traceNumbers } from '../agents/grounding';
-import { metricCode, metricsInReadingOrder } from '../agents/offline-performance';
-import type { HypothesisVerdict, PerformanceAnalysis, ReportNarrative } from '../agents/schemas';
+import { formatNumber, traceNumbers } from '../../experiment';
+import { metricCode } from '../agents/offline-performance';
+import type {
+  AblationPlan,
+  BaselineInterpretation,
+  DocumentTable,
+  HypothesisVerdict,
+  PerformanceAnalysis,
+  ReportNarrative,
+} from '../agents/schemas';
+import { documentTables } from './document-plan';
+import {
+  ablationsTable,
+  baselinesTable,
+  code,
+  deliverablesTable,
+  metricsTable,
+  numbersSection,
+  table,
+} from './markdown-tables';
 
 // The technical report as Markdown, from data only (no I/O), so tests read it without a file system. Tables
 // and lists are written here from the facts; the narrative sections come from the `report` agent. Ids,
@@ -18,6 +34,8 @@ import type { HypothesisVerdict, PerformanceAnalysis, ReportNarrative } from '..
 
 /** A chart as the report links it. */
 export interface ReportChart {
+  /** Its figure number (see `document-plan.ts`); writers cite it as "Figure 1". */
+  number: number;
   /** Shown above the chart. */
   title: string;
   /** Path relative to the report, e.g. `charts/loss.svg`. */
@@ -38,26 +56,10 @@ export interface ReportContent {
   /** The results as they will be written to `results.json` (artifacts included). */
   results: ResultsPayload;
   charts: readonly ReportChart[];
-}
-
-/** Metrics in the key metrics table at most. */
-const MAX_METRIC_ROWS = 30;
-
-/** A table cell: pipes escaped, on one line. */
-function cell(text: string): string {
-  return text.replace(/\r?\n/g, ' ').replaceAll('|', '\\|');
-}
-
-function code(text: string): string {
-  return `\`${text.replaceAll('`', "'")}\``;
-}
-
-function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
-  return [
-    `| ${header.join(' | ')} |`,
-    `|${header.map(() => '---').join('|')}|`,
-    ...rows.map((row) => `| ${row.map(cell).join(' | ')} |`),
-  ].join('\n');
+  /** The baseline statistics and the comparator's reading; absent or `null` when it did not run. */
+  baselines?: { facts: BaselineFacts; interpretation: BaselineInterpretation } | null;
+  /** The ablation designer's proposals; absent or `null` when it did not run. */
+  ablations?: AblationPlan | null;
 }
 
 function shownValue(value: HyperparameterValue | null): string {
@@ -65,20 +67,10 @@ function shownValue(value: HyperparameterValue | null): string {
   return typeof value === 'string' ? value : String(value);
 }
 
-function optionalNumber(value: number | null): string {
-  return value === null ? '—' : formatNumber(value);
-}
-
 const VERDICT_WORDS: Record<HypothesisVerdict, string> = {
   supported: 'Supported',
   not_supported: 'Not supported',
   inconclusive: 'Inconclusive',
-};
-
-const DELIVERABLE_WORDS: Record<DeliverableStatus, string> = {
-  met: '✅ met',
-  not_met: '❌ not met',
-  accepted_anyway: '⚠️ accepted anyway',
 };
 
 function heading(content: ReportContent): string {
@@ -131,57 +123,23 @@ function configurationSection(spec: ExperimentSpec): string {
   ].join('\n');
 }
 
-function deliverablesSection(content: ReportContent): string {
-  const { validation, results } = content;
-  const lines = ['## Deliverables', ''];
-  if (!validation) lines.push('The run was not validated.');
-  else if (validation.results.length === 0) lines.push('The spec declares no deliverables.');
-  else
-    lines.push(
-      table(
-        ['Deliverable', 'Type', 'Required', 'Expected', 'Found', 'Pass'],
-        validation.results.map((result) => {
-          const status = results.deliverables_status[result.name];
-          return [
-            code(result.name),
-            result.type,
-            result.required ? 'yes' : 'no',
-            result.expected,
-            formatNumberText(result.found),
-            status ? DELIVERABLE_WORDS[status] : result.passed ? '✅ pass' : '❌ fail',
-          ];
-        }),
-      ),
-    );
-  return lines.join('\n');
+/** The caption line of a numbered table, or nothing when the table has no number. */
+function caption(tables: readonly DocumentTable[], kind: DocumentTable['kind']): string[] {
+  const numbered = tables.find((candidate) => candidate.kind === kind);
+  return numbered ? [`*Table ${numbered.number}: ${numbered.title}.*`, ''] : [];
 }
 
-function metricRow(metric: string, facts: MetricFacts): string[] {
-  const final =
-    facts.final === null && facts.non_finite_points > 0 ? 'NaN or infinite' : optionalNumber(facts.final);
+function deliverablesSection(content: ReportContent, tables: readonly DocumentTable[]): string {
   return [
-    code(metric),
-    facts.goal === 'min' ? 'lower is better' : 'higher is better',
-    final,
-    optionalNumber(facts.final_step),
-    optionalNumber(facts.best),
-    optionalNumber(facts.best_step),
-  ];
-}
-
-function keyMetricsSection(analysis: AnalysisFacts): string {
-  const metrics = metricsInReadingOrder(analysis).slice(0, MAX_METRIC_ROWS);
-  const rows = metrics.flatMap((metric) => {
-    const facts = analysis.metrics[metric];
-    return facts ? [metricRow(metric, facts)] : [];
-  });
-  return [
-    '## Key metrics',
+    '## Deliverables',
     '',
-    rows.length === 0
-      ? 'The run logged no numeric metric.'
-      : table(['Metric', 'Goal', 'Final', 'Final step', 'Best', 'Best step'], rows),
+    ...caption(tables, 'deliverables'),
+    deliverablesTable(content.validation, content.results.deliverables_status),
   ].join('\n');
+}
+
+function keyMetricsSection(analysis: AnalysisFacts, tables: readonly DocumentTable[]): string {
+  return ['## Key metrics', '', ...caption(tables, 'metrics'), metricsTable(analysis)].join('\n');
 }
 
 function chartsSection(charts: readonly ReportChart[]): string {
@@ -189,7 +147,12 @@ function chartsSection(charts: readonly ReportChart[]): string {
   if (charts.length === 0)
     lines.push('No metric was logged with finite values, so there is nothing to plot.');
   for (const chart of charts)
-    lines.push(`![${chart.title}](${chart.file})`, '', `*${chart.metrics.map(metricCode).join(', ')}*`, '');
+    lines.push(
+      `![Figure ${chart.number}: ${chart.title}](${chart.file})`,
+      '',
+      `*Figure ${chart.number}: ${chart.title} (${chart.metrics.map(metricCode).join(', ')}).*`,
+      '',
+    );
   return lines.join('\n').trimEnd();
 }
 
@@ -266,35 +229,61 @@ function artifactsSection(results: ResultsPayload): string {
   return lines.join('\n');
 }
 
-/**
- * The facts numbers are traced to, by name: what the run and the researcher produced. Agent outputs
- * (`analysis_reports`) are left out, so that a number an agent made up cannot vouch for itself.
- */
-function numberSources(content: ReportContent): Record<string, unknown> {
-  const { analysis_reports: _agents, validation_results: _duplicate, ...results } = content.results;
-  return { analysis: content.analysis, validation: content.validation, spec: content.spec, results };
+function baselinesSection(
+  baselines: NonNullable<ReportContent['baselines']>,
+  tables: readonly DocumentTable[],
+): string {
+  const readings = baselines.interpretation.comparisons.map(
+    (reading) => `- **${reading.baseline}**: ${reading.interpretation}`,
+  );
+  const caveats = baselines.interpretation.caveats.map((caveat) => `- ${caveat}`);
+  return [
+    '## Comparison with baselines',
+    '',
+    baselines.interpretation.summary,
+    '',
+    ...caption(tables, 'baselines'),
+    baselinesTable(baselines.facts),
+    ...(readings.length > 0 ? ['', ...readings] : []),
+    ...(caveats.length > 0 ? ['', '**Caveats**', '', ...caveats] : []),
+  ].join('\n');
 }
 
-function numbersSection(body: string, content: ReportContent): string {
-  const traces = traceNumbers(body, numberSources(content));
-  const lines = [
-    '## Numbers in this report',
+function ablationsSection(plan: AblationPlan, tables: readonly DocumentTable[]): string {
+  return [
+    '## Proposed follow-up experiments',
     '',
-    'Every number above and where it comes from (a path into the facts: `analysis` computed from the run history, `validation` the deliverable checks, `spec` the experiment spec, `results` the results payload). A number that stands for several facts is listed once, with the first.',
-    '',
-  ];
-  if (traces.length === 0) lines.push('The report contains no numbers.');
-  else
-    lines.push(
-      table(
-        ['Number', 'Source'],
-        traces.map((trace) => [
-          trace.text,
-          trace.source === null ? '**not found in the facts**' : code(trace.source),
-        ]),
-      ),
-    );
-  return lines.join('\n');
+    plan.summary,
+    ...(plan.proposals.length > 0 ? ['', ...caption(tables, 'ablations'), ablationsTable(plan)] : []),
+  ].join('\n');
+}
+
+/** Facts the numbers of a document are traced to; see {@link numberSources}. */
+export interface NumberSourceContent {
+  spec: ExperimentSpec;
+  validation: ValidationReport | null;
+  analysis: AnalysisFacts;
+  results: ResultsPayload;
+  baselines?: { facts: BaselineFacts } | null;
+  ablations?: AblationPlan | null;
+}
+
+/**
+ * The facts numbers are traced to, by name: what the run and the researcher produced, the baseline
+ * statistics and the proposed values. Agent outputs (`analysis_reports`, the readings) are left out, so that
+ * a number an agent made up cannot vouch for itself.
+ */
+export function numberSources(content: NumberSourceContent): Record<string, unknown> {
+  const { analysis_reports: _agents, validation_results: _duplicate, ...results } = content.results;
+  // Most specific first: a number is traced to the first fact it stands for.
+  return {
+    analysis: content.analysis,
+    validation: content.validation,
+    baselines: content.baselines?.facts ?? null,
+    ablations: content.ablations?.proposals.map((proposal) => proposal.modifications) ?? null,
+    spec: content.spec,
+    results,
+  };
 }
 
 /**
@@ -304,20 +293,29 @@ function numbersSection(body: string, content: ReportContent): string {
  */
 export function renderReportMarkdown(content: ReportContent): string {
   const { narrative } = content;
+  const tables = documentTables({
+    analysis: content.analysis,
+    validation: content.validation,
+    baselines: content.baselines?.facts ?? null,
+    ablations: content.ablations ?? null,
+  });
   const body = [
     heading(content),
     hypothesisSection(content.spec),
     `## Summary\n\n${narrative.summary}`,
     `## Hypothesis outcome\n\n**${VERDICT_WORDS[narrative.hypothesis_outcome.verdict]}.** ${narrative.hypothesis_outcome.explanation}`,
     configurationSection(content.spec),
-    deliverablesSection(content),
-    keyMetricsSection(content.analysis),
+    deliverablesSection(content, tables),
+    keyMetricsSection(content.analysis, tables),
     `## Results\n\n${narrative.results}`,
     chartsSection(content.charts),
     analysisSection(content),
+    ...(content.baselines ? [baselinesSection(content.baselines, tables)] : []),
+    ...(content.ablations ? [ablationsSection(content.ablations, tables)] : []),
     decisionsSection(content.results.decisions),
     costsSection(content.results),
     artifactsSection(content.results),
   ].join('\n\n');
-  return `${body}\n\n${numbersSection(body, content)}\n`;
+  const traces = traceNumbers(body, numberSources(content));
+  return `${body}\n\n${numbersSection('Numbers in this report', traces, 'above')}\n`;
 }

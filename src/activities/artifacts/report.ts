@@ -5,14 +5,26 @@ import { z } from 'zod';
 import type {
   AnalysisFacts,
   ArtifactRecord,
+  BaselineFacts,
   ExperimentSpec,
   HistoryRow,
   ValidationReport,
 } from '../../experiment';
 import { ResultsPayload } from '../../experiment';
-import type { PerformanceAnalysis, ReportNarrative } from '../agents/schemas';
-import type { TrainingChartOptions } from './charts';
+import type {
+  AblationPlan,
+  BaselineInterpretation,
+  BlogPost,
+  PaperDraft,
+  PerformanceAnalysis,
+  ReportNarrative,
+} from '../agents/schemas';
+import { renderBlogMarkdown } from './blog-markdown';
+import type { TrainingChart, TrainingChartOptions } from './charts';
 import { renderTrainingCharts } from './charts';
+import { documentFigures } from './document-plan';
+import { LatexCurveSampler } from './latex-figures';
+import { renderPaperLatex } from './paper-latex';
 import { renderReportMarkdown } from './report-markdown';
 
 /** File names inside the run directory. */
@@ -20,7 +32,20 @@ export const REPORT_FILES = {
   report: 'report.md',
   results: 'results.json',
   charts: 'charts',
+  blog: 'blog.md',
+  paper: 'paper.tex',
+  /** The ablation designer's proposals, `{ proposals }`, where campaigns read them. */
+  ablations: 'ablations.json',
 } as const;
+
+/** A document an agent wrote, with who wrote it (for its byline). */
+export interface AuthoredDocument<Draft> {
+  draft: Draft;
+  /** The model, e.g. `gpt-4o-mini`, or `offline`. */
+  model: string;
+  /** The prompt version, e.g. `blog.v1+rules.v1`. */
+  promptVersion: string;
+}
 
 /** What {@link writeReport} writes from. */
 export interface WriteReportInput {
@@ -45,6 +70,14 @@ export interface WriteReportInput {
   history: Iterable<HistoryRow> | AsyncIterable<HistoryRow>;
   /** Chart options; see {@link TrainingChartOptions}. */
   charts?: TrainingChartOptions;
+  /** The baseline statistics and the comparator's reading, when it ran: a section of the report. */
+  baselines?: { facts: BaselineFacts; interpretation: BaselineInterpretation } | null;
+  /** The proposed follow-ups, when the designer ran: a section of the report and `ablations.json`. */
+  ablations?: AblationPlan | null;
+  /** The blog post, when the `blog` writer ran: `blog.md`. */
+  blog?: AuthoredDocument<BlogPost> | null;
+  /** The paper draft, when the `paper` writer ran: `paper.tex`. */
+  paper?: AuthoredDocument<PaperDraft> | null;
 }
 
 /** What {@link writeReport} wrote. Paths are absolute. */
@@ -55,6 +88,10 @@ export interface WrittenReport {
   resultsPath: string;
   /** `<runDir>/charts/<name>.svg`, one per metric group. */
   charts: string[];
+  /** `<runDir>/blog.md`, `<runDir>/paper.tex`, `<runDir>/ablations.json` when written. */
+  blogPath?: string;
+  paperPath?: string;
+  ablationsPath?: string;
   /** Records of the files above, as added to the results' `artifacts`. */
   artifacts: ArtifactRecord[];
   /** The results as written to `results.json`: parsed, with the artifacts above. */
@@ -88,11 +125,44 @@ function withArtifacts(results: z.input<typeof ResultsPayload>, added: readonly 
   };
 }
 
+/** Rows of the history, passed on unchanged while the paper's curve sampler sees each one. */
+async function* teeRows(
+  history: Iterable<HistoryRow> | AsyncIterable<HistoryRow>,
+  sampler: LatexCurveSampler | undefined,
+): AsyncIterable<HistoryRow> {
+  for await (const row of history) {
+    sampler?.add(row);
+    yield row;
+  }
+}
+
+/** The charts in figure-number order (see `document-plan.ts`), numbered; charts outside the plan last. */
+function numberCharts(charts: readonly TrainingChart[], analysis: AnalysisFacts) {
+  const plan = documentFigures(analysis);
+  const rank = (chart: TrainingChart) => {
+    const index = plan.findIndex((figure) => figure.title === chart.title);
+    return index === -1 ? plan.length : index;
+  };
+  return [...charts]
+    .map((chart, index) => ({ chart, index }))
+    .sort((a, b) => rank(a.chart) - rank(b.chart) || a.index - b.index)
+    .map(({ chart }, index) => ({
+      ...chart,
+      number: index + 1,
+      file: `${REPORT_FILES.charts}/${chart.name}.svg`,
+    }));
+}
+
+function byline(document: AuthoredDocument<unknown>): string {
+  return `\`${document.model}\` (prompt \`${document.promptVersion}\`)`;
+}
+
 /**
- * Writes the experiment's report into its run directory: `charts/<name>.svg` (one chart per metric group),
- * `report.md` (linking them), and last `results.json` (the results payload, pretty-printed), each atomically.
- * The payload is validated first, so an invalid one throws before anything is written. Writing again with
- * the same input gives the same files, so a retried activity is harmless.
+ * Writes the experiment's documents into its run directory: `charts/<name>.svg` (one chart per metric
+ * group), `report.md` (linking them), `blog.md` and `paper.tex` when those writers ran, `ablations.json`
+ * when follow-ups were proposed, and last `results.json` (the results payload, pretty-printed), each
+ * atomically. The payload is validated first, so an invalid one throws before anything is written. Writing
+ * again with the same input gives the same files, so a retried activity is harmless.
  *
  * @throws Error naming every invalid path when `results` does not fit {@link ResultsPayload}
  */
@@ -100,15 +170,25 @@ export async function writeReport(input: WriteReportInput): Promise<WrittenRepor
   const runDir = path.resolve(input.runDir);
   const reportPath = path.join(runDir, REPORT_FILES.report);
   const resultsPath = path.join(runDir, REPORT_FILES.results);
-  const charts = await renderTrainingCharts(input.history, input.charts);
-  const chartFiles = charts.map((chart) => `${REPORT_FILES.charts}/${chart.name}.svg`);
+  const blogPath = input.blog ? path.join(runDir, REPORT_FILES.blog) : undefined;
+  const paperPath = input.paper ? path.join(runDir, REPORT_FILES.paper) : undefined;
+  const ablationsPath =
+    input.ablations && input.ablations.proposals.length > 0
+      ? path.join(runDir, REPORT_FILES.ablations)
+      : undefined;
+  const sampler = input.paper ? new LatexCurveSampler() : undefined;
+  const rendered = await renderTrainingCharts(teeRows(input.history, sampler), input.charts);
+  const charts = numberCharts(rendered, input.analysis);
   const artifacts: ArtifactRecord[] = [
     { name: REPORT_FILES.report, kind: 'report', path: reportPath },
+    ...(blogPath ? [{ name: REPORT_FILES.blog, kind: 'report' as const, path: blogPath }] : []),
+    ...(paperPath ? [{ name: REPORT_FILES.paper, kind: 'report' as const, path: paperPath }] : []),
+    ...(ablationsPath ? [{ name: REPORT_FILES.ablations, kind: 'file' as const, path: ablationsPath }] : []),
     { name: REPORT_FILES.results, kind: 'results', path: resultsPath },
-    ...charts.map((chart, index): ArtifactRecord => ({
-      name: chartFiles[index] ?? chart.name,
+    ...charts.map((chart): ArtifactRecord => ({
+      name: chart.file,
       kind: 'chart',
-      path: path.join(runDir, chartFiles[index] ?? ''),
+      path: path.join(runDir, chart.file),
     })),
   ];
 
@@ -118,6 +198,14 @@ export async function writeReport(input: WriteReportInput): Promise<WrittenRepor
       `the results of ${input.spec.experiment_id} do not fit ResultsPayload, so no report was written:\n${z.prettifyError(parsed.error)}`,
     );
   const results = parsed.data;
+  const reportCharts = charts.map((chart) => ({
+    number: chart.number,
+    title: chart.title,
+    file: chart.file,
+    metrics: chart.metrics,
+  }));
+  const baselines = input.baselines ?? null;
+  const ablations = input.ablations ?? null;
 
   const markdown = renderReportMarkdown({
     spec: input.spec,
@@ -126,22 +214,63 @@ export async function writeReport(input: WriteReportInput): Promise<WrittenRepor
     performance: input.performance,
     narrative: input.narrative,
     results,
-    charts: charts.map((chart, index) => ({
-      title: chart.title,
-      file: chartFiles[index] ?? '',
-      metrics: chart.metrics,
-    })),
+    charts: reportCharts,
+    baselines,
+    ablations,
   });
+  const blog =
+    input.blog &&
+    renderBlogMarkdown({
+      spec: input.spec,
+      post: input.blog.draft,
+      analysis: input.analysis,
+      validation: input.validation,
+      results,
+      baselines,
+      ablations,
+      charts: reportCharts,
+      writtenBy: byline(input.blog),
+    });
+  const paper =
+    input.paper &&
+    renderPaperLatex({
+      spec: input.spec,
+      draft: input.paper.draft,
+      analysis: input.analysis,
+      validation: input.validation,
+      results,
+      baselines,
+      ablations,
+      figures: charts.map((chart) => ({
+        number: chart.number,
+        title: chart.title,
+        curves: chart.metrics.map((metric) => sampler?.curve(metric) ?? { metric, points: [] }),
+      })),
+      writtenBy: `${input.paper.model} (prompt ${input.paper.promptVersion})`,
+    });
 
   await mkdir(path.join(runDir, REPORT_FILES.charts), { recursive: true });
   const chartPaths: string[] = [];
-  for (const [index, chart] of charts.entries()) {
-    const file = path.join(runDir, chartFiles[index] ?? '');
+  for (const chart of charts) {
+    const file = path.join(runDir, chart.file);
     await writeFileAtomic(file, chart.svg);
     chartPaths.push(file);
   }
-  // The report links the charts, and results.json marks the report done: written in that order.
+  // The documents link the charts, and results.json marks the documents done: written in that order.
   await writeFileAtomic(reportPath, markdown);
+  if (blogPath && blog) await writeFileAtomic(blogPath, blog);
+  if (paperPath && paper) await writeFileAtomic(paperPath, paper);
+  if (ablationsPath && ablations)
+    await writeFileAtomic(ablationsPath, `${JSON.stringify({ proposals: ablations.proposals }, null, 2)}\n`);
   await writeFileAtomic(resultsPath, `${JSON.stringify(results, null, 2)}\n`);
-  return { reportPath, resultsPath, charts: chartPaths, artifacts, results };
+  return {
+    reportPath,
+    resultsPath,
+    charts: chartPaths,
+    blogPath,
+    paperPath,
+    ablationsPath,
+    artifacts,
+    results,
+  };
 }

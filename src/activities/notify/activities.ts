@@ -1,19 +1,23 @@
 /** Notification activities: approval requests, reminders and decisions, through the configured notifier. */
-import type { ApprovalMessage, Notifier } from './notifier';
-import type { DecisionRecord } from '../../experiment';
+import { Context } from '@temporalio/activity';
+import type { ApprovalMessage, DecidedMessage, Notifier, NotifyContext } from './notifier';
+
+/** The calling activity's run and attempt, so a notifier can find what an earlier attempt posted. */
+function notifyContext(): NotifyContext {
+  const { info } = Context.current();
+  return { workflowRunId: info.workflowExecution?.runId, attempt: info.attempt };
+}
 
 export function createNotifyActivities(deps: { notifier: Notifier }) {
   return {
     async requestApproval(message: ApprovalMessage): Promise<void> {
-      await deps.notifier.requestApproval(message);
+      await deps.notifier.requestApproval(message, notifyContext());
     },
     async remindApproval(message: ApprovalMessage): Promise<void> {
-      await deps.notifier.remind(message);
+      await deps.notifier.remind(message, notifyContext());
     },
-    async markDecided(
-      message: Omit<ApprovalMessage, 'waiting'> & { decision: DecisionRecord },
-    ): Promise<void> {
-      await deps.notifier.markDecided(message);
+    async markDecided(message: DecidedMessage): Promise<void> {
+      await deps.notifier.markDecided(message, notifyContext());
     },
   };
 }

@@ -1,6 +1,6 @@
 /**
- * Where approval requests go: the console now, Slack next. Posting is idempotent by key, so a retried
- * activity never posts twice.
+ * Where approval requests go: the worker's console, or Slack (slack.ts). Posting is idempotent by key, so
+ * a retried activity never posts twice.
  */
 import type { DecisionRecord, GateName, Waiting } from '../../experiment';
 
@@ -12,14 +12,31 @@ export interface ApprovalMessage {
   hypothesis: string;
   gate: GateName;
   waiting: Waiting;
-  /** Links to show (run directory, W&B run, report). */
+  /** Links to show: `run_dir`, `tracker` (the W&B run), `report`. */
   links: Record<string, string | undefined>;
+  /** Which opening of this gate in the experiment (1, 2, …); absent from older workflow code. */
+  round?: number;
+}
+
+/** A gate's decision, to update its request with. */
+export type DecidedMessage = Omit<ApprovalMessage, 'waiting'> & {
+  decision: DecisionRecord;
+  /** When the gate opened, ISO 8601 (workflow time); absent from older workflow code. */
+  since?: string;
+};
+
+/** Where a notification comes from, for notifiers that look for an earlier attempt's post. */
+export interface NotifyContext {
+  /** The workflow run: a resubmitted experiment (same id, new run) posts afresh. */
+  workflowRunId?: string;
+  /** The activity attempt, from 1; an attempt after the first may find its own earlier post. */
+  attempt?: number;
 }
 
 export interface Notifier {
-  requestApproval(message: ApprovalMessage): Promise<void>;
-  remind(message: ApprovalMessage): Promise<void>;
-  markDecided(message: Omit<ApprovalMessage, 'waiting'> & { decision: DecisionRecord }): Promise<void>;
+  requestApproval(message: ApprovalMessage, context?: NotifyContext): Promise<void>;
+  remind(message: ApprovalMessage, context?: NotifyContext): Promise<void>;
+  markDecided(message: DecidedMessage, context?: NotifyContext): Promise<void>;
 }
 
 /** Writes approval requests to the worker's log, once per key, with the command that answers them. */
@@ -46,7 +63,7 @@ export class ConsoleNotifier implements Notifier {
     );
   }
 
-  async markDecided(message: Omit<ApprovalMessage, 'waiting'> & { decision: DecisionRecord }): Promise<void> {
+  async markDecided(message: DecidedMessage): Promise<void> {
     if (this.posted.has(message.key)) return;
     this.posted.add(message.key);
     const { decision } = message;

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { FailureType, wandbRunIdFor, type ProbeResult, type TrackerSpec } from '../../experiment';
 
 /**
  * The RunTracker seam: how Labline reads what a training run recorded (state, config, summary, history,
@@ -22,14 +23,32 @@ export const RunRef = z.object({
   runDir: z.string().optional(),
   /** W&B: the run id, when it is not the experiment id. */
   runId: z.string().optional(),
+  /** W&B: the entity (user or team) that owns the project. */
+  entity: z.string().optional(),
+  /** W&B: the project holding the run. */
+  project: z.string().optional(),
 });
 /** Which run to read. */
 export type RunRef = z.infer<typeof RunRef>;
 
 /**
+ * The ref of an experiment's run under the spec's tracker: the run directory for the local tracker; entity,
+ * project and the run id derived from the experiment id (see `wandbRunIdFor`) for W&B.
+ */
+export function runRefFor(tracker: TrackerSpec, experimentId: string, runDir?: string): RunRef {
+  const ref: RunRef = { experimentId, ...(runDir !== undefined ? { runDir } : {}) };
+  if (tracker.type === 'wandb') {
+    return { ...ref, entity: tracker.entity, project: tracker.project, runId: wandbRunIdFor(experimentId) };
+  }
+  return ref;
+}
+
+/**
  * A run's state, in W&B's words: `finished` (exit 0), `failed` (non-zero exit), `crashed` (vanished
- * without an exit: killed hard, machine lost), `killed` (cancelled), `preempted` (SIGTERM from outside, to
- * be resumed), `running`, `pending` (nothing ran yet).
+ * without an exit: killed hard, machine lost, or W&B stopped hearing from it), `killed` (cancelled),
+ * `preempting` (W&B: the trainer announced a preemption and has not exited yet), `preempted` (SIGTERM from
+ * outside, to be resumed), `running`, `pending` (nothing ran yet), `unknown` (a state this version of Labline
+ * does not know, reported by a newer tracker).
  */
 export const RunState = z.enum([
   'pending',
@@ -38,7 +57,9 @@ export const RunState = z.enum([
   'failed',
   'crashed',
   'killed',
+  'preempting',
   'preempted',
+  'unknown',
 ]);
 /** A run's state, in W&B's words. */
 export type RunState = z.infer<typeof RunState>;
@@ -63,6 +84,16 @@ export const RunInfo = z.object({
   createdAt: z.string().optional(),
   /** When the run last reported anything, ISO 8601. */
   heartbeatAt: z.string().optional(),
+  /**
+   * The last value logged for each history key, when the tracker keeps it (W&B: `historyKeys.keys.<key>.
+   * previousValue`), so that a `final` threshold needs no history scan. Absent: read the history.
+   */
+  lastLogged: z.record(z.string(), z.object({ value: z.json(), count: z.number().optional() })).optional(),
+  /**
+   * Whether the summary holds everything the history logged (W&B: the summary's `_step` reached the
+   * history's last step). Absent when the tracker cannot tell.
+   */
+  synced: z.boolean().optional(),
 });
 /** What `run` returns. */
 export type RunInfo = z.infer<typeof RunInfo>;
@@ -100,6 +131,8 @@ export const Artifact = z.object({
   type: z.string(),
   /** W&B version (`v3`), when the tracker versions artifacts. */
   version: z.string().optional(),
+  /** W&B aliases (`latest`, `best`), without the version alias; `name:alias` finds the artifact too. */
+  aliases: z.array(z.string()).optional(),
   state: ArtifactState,
   /** Bytes. */
   size: z.number().optional(),
@@ -107,7 +140,7 @@ export const Artifact = z.object({
   digest: z.string().optional(),
   /** Absolute local path, when the artifact is a local file or directory. */
   path: z.string().optional(),
-  /** Where it can be fetched from (`file://…`, `wandb-artifact://…`). */
+  /** Where it can be fetched from (`file://…`, `wandb-artifact://<artifact id>`). */
   uri: z.string().optional(),
 });
 /** One artifact of a run. */
@@ -121,6 +154,23 @@ export const DownloadCheck = z.object({
 });
 /** Whether an artifact or file can be fetched and read back intact. */
 export type DownloadCheck = z.infer<typeof DownloadCheck>;
+
+/** A run's state and last sign of life, cheap enough to poll while training runs. */
+export const TrackedRunState = z.object({
+  state: RunState,
+  /** When the run last reported anything, ISO 8601 (W&B: its `heartbeatAt`). */
+  heartbeatAt: z.string().optional(),
+});
+/** A run's state and last sign of life. */
+export type TrackedRunState = z.infer<typeof TrackedRunState>;
+
+/** Options of {@link RunTracker.probeFile}. */
+export interface ProbeFileOptions {
+  /** Read it back: `json` parses it, `any` reads it whole. Absent: only check that it exists. */
+  load?: 'json' | 'any';
+  /** Download it to check that it can be. */
+  download: boolean;
+}
 
 /** A backend that reads tracked runs. */
 export interface RunTracker {
@@ -136,10 +186,21 @@ export interface RunTracker {
   artifacts(ref: RunRef): Promise<Artifact[]>;
   /** Fetches an artifact (or a file by path or URI) and checks it reads back: digest, and JSON parses. */
   checkDownload(target: Artifact | string): Promise<DownloadCheck>;
+  /**
+   * Only the run's state and last heartbeat, for following a run while it trains. Optional: trackers
+   * without it are not followed.
+   * @throws RunNotFoundError when the run does not exist (yet)
+   */
+  runState?(ref: RunRef): Promise<TrackedRunState>;
+  /**
+   * Looks for one file the run saved (W&B: the run's files) and checks it as asked. Optional: without it, a
+   * deliverable's `path` is a file of the run directory.
+   */
+  probeFile?(ref: RunRef, name: string, options: ProbeFileOptions): Promise<ProbeResult>;
 }
 
 /** The tracker has no run for this ref. Not retryable as is: the ref or the tracker settings are wrong. */
 export class RunNotFoundError extends Error {
-  readonly failureType = 'RunNotFound';
+  readonly failureType: FailureType = FailureType.TrackerRunNotFound;
   override readonly name = 'RunNotFoundError';
 }

@@ -6,7 +6,9 @@ import { CancelledFailure, Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { FailureType, type TrainingSpec } from '../../experiment';
+import { FailureType, renderTrainingArgs, type TrainingSpec } from '../../experiment';
+import type { RunRef, RunTracker, TrackerKind } from '../tracking/run-tracker';
+import { TrackedRunFollower, type TrackedRunObservation } from './tracked-run-follower';
 import {
   LaunchRejectedError,
   type Launcher,
@@ -22,6 +24,8 @@ export interface LaunchTrainingInput {
   key: string;
   runDir: string;
   training: TrainingSpec;
+  /** The experiment's config: `${config.KEY}` placeholders in the training arguments are filled from it. */
+  config?: Record<string, unknown>;
   /** Absolute checkpoint path to resume from. */
   resumeFrom?: string;
   /** Extra environment for the trainer (tracker variables); never secrets. */
@@ -38,6 +42,34 @@ export interface AwaitTrainingInput {
   handle: TrainingHandle;
   pollIntervalMs: number;
   checkpointDirectory: string;
+  /**
+   * Also follow the run in its tracker (W&B): its state and heartbeat go into the heartbeats and the exit
+   * report, and a run that stops heartbeating while the process runs is stopped (see `follow` options).
+   * Absent: only the process is watched.
+   */
+  trackedRun?: { tracker: TrackerKind; ref: RunRef };
+}
+
+/** What the watcher learnt of the tracked run, at the end. */
+export interface TrackedRunReport extends TrackedRunObservation {
+  /** Set when the watcher stopped the process because the run stopped heartbeating: why, in a sentence. */
+  stalled?: string;
+}
+
+export interface AwaitTrainingStartInput {
+  handle: TrainingHandle;
+  pollIntervalMs: number;
+  /** The queue detail the workflow shows now; absent before the first report. */
+  shown?: string;
+  /** Least time before a changed queue detail is reported, ms (a growing interval bounds the history). */
+  reportChangesAfterMs: number;
+}
+
+/** Where a queued launch is: still `pending` (with why), or started (`running`) or already `exited`. */
+export interface TrainingStartReport {
+  phase: TrainingState['phase'];
+  /** Why it waits (Slurm: its pending reason in words), or what the launcher says about it. */
+  detail?: string;
 }
 
 /** How a training process ended, with what the workflow needs to classify it and resume. */
@@ -54,9 +86,30 @@ export interface TrainingExitReport {
   loss?: number;
   /** Latest checkpoint on disk after the exit, to resume from. */
   latestCheckpoint?: { path: string; step?: number };
+  /** The tracked run (W&B), when the watcher followed it. */
+  tracker?: TrackedRunReport;
 }
 
-export function createTrainingActivities(deps: { launchers: Partial<Record<LauncherKind, Launcher>> }) {
+/** How the watcher follows tracked runs. */
+export interface FollowTrackedRunOptions {
+  /** Least time between two questions to the tracker, in milliseconds. Default 30000. */
+  intervalMs?: number;
+  /**
+   * How long a run may go without a new heartbeat while its process runs before the watcher stops the
+   * process as hung, in milliseconds. Default 600000 (10 minutes); `0` never stops it.
+   */
+  stallTimeoutMs?: number;
+}
+
+export interface TrainingActivityDeps {
+  launchers: Partial<Record<LauncherKind, Launcher>>;
+  /** Trackers whose runs `awaitTraining` can follow (those with `runState`). Default: none. */
+  trackers?: Partial<Record<TrackerKind, RunTracker>>;
+  /** How tracked runs are followed. */
+  follow?: FollowTrackedRunOptions;
+}
+
+export function createTrainingActivities(deps: TrainingActivityDeps) {
   const launcherFor = (kind: LauncherKind): Launcher => {
     const launcher = deps.launchers[kind];
     if (!launcher) {
@@ -66,6 +119,15 @@ export function createTrainingActivities(deps: { launchers: Partial<Record<Launc
       );
     }
     return launcher;
+  };
+
+  const followerFor = (trackedRun: AwaitTrainingInput['trackedRun']): TrackedRunFollower | undefined => {
+    const tracker = trackedRun ? deps.trackers?.[trackedRun.tracker] : undefined;
+    if (!trackedRun || !tracker?.runState) return undefined;
+    return new TrackedRunFollower(tracker, trackedRun.ref, {
+      intervalMs: deps.follow?.intervalMs ?? 30_000,
+      stallTimeoutMs: deps.follow?.stallTimeoutMs ?? 600_000,
+    });
   };
 
   return {
@@ -79,7 +141,7 @@ export function createTrainingActivities(deps: { launchers: Partial<Record<Launc
           key: input.key,
           runDir: input.runDir,
           command: training.command,
-          args: training.args,
+          args: renderTrainingArgs(training.args, input.config ?? {}),
           cwd: training.working_directory,
           env: { ...training.env, ...input.env },
           resources: {
@@ -100,13 +162,31 @@ export function createTrainingActivities(deps: { launchers: Partial<Record<Launc
       }
     },
 
-    /** Heartbeats progress until the process exits; a cancelled experiment stops it. */
+    /**
+     * Heartbeats progress until the process exits; a cancelled experiment stops it. With `trackedRun`, also
+     * follows the tracked run, and stops a process whose run stopped heartbeating (reported as `lost`).
+     */
     async awaitTraining(input: AwaitTrainingInput): Promise<TrainingExitReport> {
       const ctx = Context.current();
       const launcher = launcherFor(input.handle.launcher);
+      const follower = followerFor(input.trackedRun);
+      let stalled: string | undefined;
       let state: TrainingState = await launcher.status(input.handle);
       while (state.phase !== 'exited') {
-        ctx.heartbeat(state.progress ?? {});
+        if (follower && !stalled) {
+          await follower.poll();
+          stalled = follower.stallReason();
+          if (stalled) {
+            ctx.log.warn('tracked run stopped heartbeating; stopping the training process', {
+              reason: stalled,
+            });
+            await launcher.cancel(input.handle);
+          }
+        }
+        ctx.heartbeat({
+          ...(state.progress ?? {}),
+          ...(follower?.latest ? { tracker: follower.latest } : {}),
+        });
         try {
           await ctx.sleep(input.pollIntervalMs);
         } catch (error) {
@@ -118,11 +198,12 @@ export function createTrainingActivities(deps: { launchers: Partial<Record<Launc
         }
         state = await launcher.status(input.handle);
       }
+      const tracked = follower ? await follower.poll(true) : undefined;
       return {
         exitCode: state.exitCode ?? null,
         signal: state.signal ?? null,
-        reason: state.reason,
-        detail: state.detail,
+        reason: stalled ? 'lost' : state.reason,
+        detail: stalled ?? state.detail,
         logTail: await launcher.logTail(input.handle, 40),
         startedAt: state.startedAt,
         endedAt: state.endedAt,
@@ -131,7 +212,28 @@ export function createTrainingActivities(deps: { launchers: Partial<Record<Launc
         latestCheckpoint: await latestCheckpoint(
           path.resolve(input.handle.runDir, input.checkpointDirectory),
         ),
+        ...(tracked ? { tracker: { ...tracked, ...(stalled ? { stalled } : {}) } } : {}),
       };
+    },
+
+    /**
+     * For launchers with a queue (Slurm): waits while the launch is pending, heartbeating, and returns when it
+     * leaves the queue, or when the reason it waits (`detail`) is no longer the one the workflow shows, after
+     * at least `reportChangesAfterMs`: the workflow puts the reason in its status and the Web UI details.
+     */
+    async awaitTrainingStart(input: AwaitTrainingStartInput): Promise<TrainingStartReport> {
+      const ctx = Context.current();
+      const launcher = launcherFor(input.handle.launcher);
+      const startedAt = Date.now();
+      for (;;) {
+        const state = await launcher.status(input.handle);
+        const report = { phase: state.phase, ...(state.detail ? { detail: state.detail } : {}) };
+        if (state.phase !== 'pending') return report;
+        if (state.detail !== input.shown && Date.now() - startedAt >= input.reportChangesAfterMs)
+          return report;
+        ctx.heartbeat(report);
+        await ctx.sleep(input.pollIntervalMs);
+      }
     },
 
     async cancelTraining(input: { handle: TrainingHandle }): Promise<void> {

@@ -103,7 +103,7 @@ export const TrainingHandle = z.object({
   key: LaunchKey,
   /** The experiment's run directory. */
   runDir: z.string(),
-  /** Where this launch's records live (local: `<runDir>/attempts/<key>`; Slurm: its output files). */
+  /** Where this launch's records live: `<runDir>/attempts/<key>` (Slurm: also the job's output, `slurm.log`). */
   attemptDir: z.string(),
   /** The trainer's process id (local launcher), when it had started by the time `launch` returned. */
   pid: z.number().int().positive().optional(),

@@ -3,8 +3,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
-import { readLatestMetrics } from '../tracking/local';
 import { GpuSlots } from './gpu-slots';
+import { readTrainingProgress } from './progress';
 import {
   LaunchRejectedError,
   LaunchRequest,
@@ -12,7 +12,6 @@ import {
   type LaunchResult,
   type Launcher,
   type TrainingHandle,
-  type TrainingProgress,
   type TrainingState,
 } from './launcher';
 import {
@@ -143,7 +142,7 @@ export class LocalLauncher implements Launcher {
   async status(handle: TrainingHandle): Promise<TrainingState> {
     const state = readAttemptState(handle.attemptDir, { startupGraceMs: this.startupGraceMs });
     if (state.phase === 'exited') this.gpuSlots?.release(handle.key);
-    const progress = await this.progressOf(handle.runDir);
+    const progress = await readTrainingProgress(handle.runDir);
     return progress ? { ...state, progress } : state;
   }
 
@@ -366,18 +365,6 @@ export class LocalLauncher implements Launcher {
       if (Date.now() >= deadline) return false;
       await sleep(Math.min(this.pollIntervalMs, Math.max(1, deadline - Date.now())));
     }
-  }
-
-  private async progressOf(runDir: string): Promise<TrainingProgress | undefined> {
-    const row = await readLatestMetrics(runDir);
-    if (!row) return undefined;
-    const loss = row['train/loss'] ?? row.loss;
-    const timestamp = row._timestamp;
-    return {
-      step: row._step,
-      ...(typeof loss === 'number' ? { loss } : {}),
-      ...(typeof timestamp === 'number' ? { updatedAt: new Date(timestamp * 1000).toISOString() } : {}),
-    };
   }
 }
 

@@ -1,0 +1,243 @@
+/**
+ * The experiment workflow with tracker `wandb`, end to end: real client, worker and embedded Temporal, the
+ * real local launcher running the example trainer, and the fake W&B serving each run as W&B would show it
+ * had the trainer logged there (computed from the trainer's run directory).
+ */
+import { ActivityFailure, WorkflowFailedError, type ApplicationFailure } from '@temporalio/client';
+import { defineQuery } from '@temporalio/workflow';
+import { existsSync, readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { ExperimentSpec, type ExperimentSpecInput, type ExperimentStatus } from '../../src/experiment';
+import { experimentHandle, experimentStatus, submitExperiment } from '../../src/client/experiments';
+import { WandbSettings } from '../../src/activities/tracking/wandb-settings';
+import { WandbTracker } from '../../src/activities/tracking/wandb';
+import { createLablineActivities } from '../../src/workers/activities';
+import { startTestTemporal, withWorker, type TestTemporal } from '../support/temporal';
+import {
+  decideWhenWaiting,
+  experimentRig,
+  trainerSpec,
+  waitForStatus,
+  type ExperimentRig,
+} from '../support/experiments';
+import { runFromRunDir, startFakeWandb, type FakeWandb } from '../support/fake-wandb';
+
+const ENTITY = 'acme-ml';
+const PROJECT = 'labline-e2e';
+const wrapper = path.join(__dirname, 'fixtures', 'wandb-env-trainer.js');
+
+let env: TestTemporal;
+let fake: FakeWandb;
+/** Run directories the fake may serve, by W&B run id; and runs whose heartbeat the test froze. */
+const runDirs = new Map<string, string>();
+const frozenHeartbeats = new Map<string, string>();
+/** Runs the fake pretends never reached W&B. */
+const neverLogged = new Set<string>();
+const trackers: WandbTracker[] = [];
+
+beforeAll(async () => {
+  env = await startTestTemporal();
+  fake = await startFakeWandb({
+    resolveRun: (entity, project, name) => {
+      const runDir = runDirs.get(name);
+      if (entity !== ENTITY || project !== PROJECT || !runDir || neverLogged.has(name)) return undefined;
+      const heartbeatAt = frozenHeartbeats.get(name);
+      return runFromRunDir(runDir, { entity, project, name }, heartbeatAt ? { heartbeatAt } : {});
+    },
+  });
+});
+afterAll(async () => {
+  await Promise.all(trackers.map((t) => t.close()));
+  await fake?.close();
+  await env?.stop();
+});
+
+let counter = 0;
+const newId = (label: string) => `exp-wandb-${label}-${process.pid}-${++counter}-${Date.now() % 100000}`;
+
+/** A rig whose activities use the fake W&B: fast following, a 1 s stall timeout. */
+function wandbRig(): ExperimentRig & {
+  settings: ExperimentRig['settings'] & { wandb: { base_url: string } };
+} {
+  const rig = experimentRig();
+  const tracker = new WandbTracker({ baseUrl: fake.url, apiKey: fake.apiKey, historyPageSize: 25 });
+  trackers.push(tracker);
+  const activities = createLablineActivities({
+    runsRoot: rig.runsRoot,
+    gpuIds: [],
+    slotsDir: path.join(rig.runsRoot, '.gpu-slots'),
+    killGraceSeconds: 1,
+    notifier: rig.notifier,
+    wandb: WandbSettings.parse({ follow_interval_seconds: 0.1, stall_timeout_seconds: 1 }),
+    wandbTracker: tracker,
+  });
+  return { ...rig, activities, settings: { ...rig.settings, wandb: { base_url: fake.url } } };
+}
+
+/** The trainer spec, run through the wrapper that records its W&B variables, tracked in the fake W&B. */
+function wandbSpec(
+  rig: ExperimentRig,
+  id: string,
+  extraArgs: string[],
+  overrides: Partial<ExperimentSpecInput> = {},
+) {
+  runDirs.set(id, path.join(rig.runsRoot, id));
+  const base = trainerSpec(id, extraArgs, overrides);
+  const training = base.training as { args: string[] };
+  return {
+    ...base,
+    training: { ...base.training, args: [wrapper, ...training.args.slice(1)] },
+    tracker: { type: 'wandb' as const, entity: ENTITY, project: PROJECT },
+    deliverables: [
+      ...(base.deliverables ?? []),
+      {
+        name: 'final-accuracy',
+        type: 'threshold',
+        metric: 'eval/accuracy',
+        op: '>=',
+        value: 0.7,
+        aggregate: 'final',
+      },
+      { name: 'model', type: 'synced_and_downloadable', artifacts: ['model'] },
+    ],
+  } satisfies ExperimentSpecInput;
+}
+
+async function run<T>(
+  rig: ExperimentRig,
+  input: ExperimentSpecInput,
+  drive: (id: string) => Promise<T>,
+): Promise<{ result: T; status: ExperimentStatus }> {
+  const spec = ExperimentSpec.parse(input);
+  return withWorker(env, { taskQueue: rig.taskQueue, activities: rig.activities }, async () => {
+    await submitExperiment({ client: env.client, spec, settings: rig.settings });
+    const result = await drive(spec.experiment_id);
+    return { result, status: await experimentStatus(env.client, spec.experiment_id) };
+  });
+}
+
+const readLines = (file: string) =>
+  existsSync(file)
+    ? readFileSync(file, 'utf8')
+        .trim()
+        .split('\n')
+        .filter(Boolean)
+        .map((line) => JSON.parse(line) as Record<string, unknown>)
+    : [];
+
+const noGates = { launch: { enabled: false }, publish: { enabled: false } };
+const metadataQuery = defineQuery<{ currentDetails?: string }>('__temporal_workflow_metadata');
+
+test('preempted and resumed, both launches log into one W&B run; its URL is shown from the start; deliverables pass against W&B', async () => {
+  const rig = wandbRig();
+  const id = newId('preempt');
+  const url = `${fake.url}/${ENTITY}/${PROJECT}/runs/${id}`;
+  const spec = wandbSpec(rig, id, ['--preempt-at-step=30', '--step-delay-ms=30'], { approvals: noGates });
+  const { result, status } = await run(rig, spec, async () => {
+    const training = await waitForStatus(
+      env.client,
+      id,
+      (s) => s.stage === 'training' && s.attempts.length > 0 && s.attempts.at(-1)!.outcome === undefined,
+    );
+    expect(training.links.tracker_url).toBe(url);
+    const metadata = await experimentHandle(env.client, id).query(metadataQuery);
+    expect(metadata.currentDetails).toContain(`**W&B run:** ${url}`);
+    return experimentHandle(env.client, id).result();
+  });
+
+  expect(result.end_stage).toBe('completed');
+  const launches = readLines(path.join(rig.runsRoot, id, 'wandb-env.jsonl'));
+  expect(launches).toEqual([
+    {
+      attempt: '1',
+      WANDB_RUN_ID: id,
+      WANDB_RESUME: 'allow',
+      WANDB_PROJECT: PROJECT,
+      WANDB_ENTITY: ENTITY,
+      WANDB_BASE_URL: fake.url,
+    },
+    {
+      attempt: '2',
+      WANDB_RUN_ID: id,
+      WANDB_RESUME: 'allow',
+      WANDB_PROJECT: PROJECT,
+      WANDB_ENTITY: ENTITY,
+      WANDB_BASE_URL: fake.url,
+    },
+  ]);
+  expect(status.attempts.map((a) => [a.outcome, a.tracker_state])).toEqual([
+    ['preempted', 'preempted'],
+    ['success', 'finished'],
+  ]);
+  expect(status.links.tracker_url).toBe(url);
+  expect(result.validation_results?.run).toBe(url);
+  expect(result.deliverables_status).toEqual({
+    curves: 'met',
+    accuracy: 'met',
+    checkpoint: 'met',
+    'final-accuracy': 'met',
+    model: 'met',
+  });
+  // Validation and analysis read W&B, for this run only.
+  const runOps = fake.requests.filter(
+    (r) => r.server === 'api' && r.variables && Object.values(r.variables).includes(id),
+  );
+  expect(new Set(runOps.map((r) => r.operation))).toEqual(
+    new Set(['RunState', 'Run', 'RunOutputArtifacts', 'RunFiles', 'RunHistoryKeys', 'HistoryPage']),
+  );
+});
+
+test('approval requests carry the W&B run URL', async () => {
+  const rig = wandbRig();
+  const id = newId('gate');
+  const spec = wandbSpec(rig, id, [], { approvals: { publish: { enabled: false } } });
+  const { result } = await run(rig, spec, async () => {
+    await decideWhenWaiting(env.client, id, 'launch', 'approve');
+    return experimentHandle(env.client, id).result();
+  });
+  expect(result.end_stage).toBe('completed');
+  expect(rig.notifier.requests[0]!.links.tracker).toBe(`${fake.url}/${ENTITY}/${PROJECT}/runs/${id}`);
+});
+
+test('a run that stops heartbeating in W&B while the trainer runs is stopped, and the failure gate says why', async () => {
+  const rig = wandbRig();
+  const id = newId('stall');
+  const spec = wandbSpec(rig, id, ['--steps=100000', '--step-delay-ms=20'], {
+    approvals: { ...noGates, failure: { approvers: ['alice'] } },
+  });
+  const { result, status } = await run(rig, spec, async () => {
+    await waitForStatus(env.client, id, (s) => (s.attempts[0]?.step ?? 0) > 20);
+    frozenHeartbeats.set(id, new Date().toISOString());
+    const waiting = await decideWhenWaiting(env.client, id, 'failure', 'reject');
+    expect(waiting.waiting!.question).toMatch(
+      /W&B run acme-ml\/labline-e2e\/exp-wandb-stall\S* stopped heartbeating/,
+    );
+    return experimentHandle(env.client, id).result();
+  });
+  expect(result.end_stage).toBe('failed');
+  expect(status.attempts[0]!.outcome).toBe('error');
+  const [start] = readLines(path.join(rig.runsRoot, id, 'starts.jsonl'));
+  expect(() => process.kill(start!.pid as number, 0)).toThrow();
+});
+
+test('a run that never reached W&B fails validation at once, naming entity, project and run', async () => {
+  const rig = wandbRig();
+  const id = newId('missing');
+  neverLogged.add(id);
+  const spec = wandbSpec(rig, id, [], { approvals: noGates });
+  const { result: error, status } = await run(rig, spec, async () =>
+    experimentHandle(env.client, id)
+      .result()
+      .catch((e: unknown) => e),
+  );
+  expect(error).toBeInstanceOf(WorkflowFailedError);
+  // The workflow fails with the validation activity's failure, whose cause is the tracker's.
+  const activity = (error as WorkflowFailedError).cause as ActivityFailure;
+  expect(activity).toBeInstanceOf(ActivityFailure);
+  const cause = activity.cause as ApplicationFailure;
+  expect(cause.type).toBe('TrackerRunNotFound');
+  expect(cause.nonRetryable).toBe(true);
+  expect(cause.message).toMatch(new RegExp(`no run ${ENTITY}/${PROJECT}/${id}`));
+  expect(status.stage).toBe('failed');
+  expect(fake.requests.filter((r) => r.operation === 'Run' && r.variables?.name === id)).toHaveLength(1);
+});
