@@ -4,6 +4,7 @@
  * Pure: the campaign workflow derives child specs and the comparison from these functions.
  */
 import { z } from 'zod';
+import { compareWithBaseline, type BaselineFacts } from './baselines';
 import { HyperparameterValue } from './config';
 import { GateSpec, ExperimentSpec, type ExperimentSpecInput, type Modification } from './spec';
 import { MetricGoal } from './analysis';
@@ -271,4 +272,39 @@ export function compareVariants(
     );
   ranked.forEach((row, index) => (row.rank = index + 1));
   return rows.sort((a, b) => (a.rank ?? Infinity) - (b.rank ?? Infinity));
+}
+
+/**
+ * The comparisons the comparator agent interprets: each variant's primary-metric values against the base
+ * variant's, with the same statistics computed in code as for an experiment's baselines. Empty without a
+ * base variant with values.
+ */
+export function campaignBaselineFacts(
+  outcomes: readonly ChildOutcome[],
+  metric: { name: string; goal: MetricGoal },
+  baseVariant = 'base',
+): BaselineFacts {
+  const sample = (variant: string) => {
+    const rows = outcomes.filter((o) => o.variant === variant);
+    const valued = rows.filter((o) => o.metric !== null && Number.isFinite(o.metric));
+    return {
+      values: valued.map((o) => o.metric!),
+      sources: valued.map((o) => o.experiment_id),
+      missing: rows.filter((o) => !valued.includes(o)).map((o) => `${o.experiment_id} ended ${o.end}`),
+    };
+  };
+  const base = sample(baseVariant);
+  if (base.values.length === 0) return { comparisons: [] };
+  const variants = [...new Set(outcomes.map((o) => o.variant))].filter((v) => v !== baseVariant);
+  return {
+    comparisons: variants.map((variant) =>
+      compareWithBaseline({
+        baseline: `${baseVariant} (vs ${variant})`,
+        metric: metric.name,
+        goal: metric.goal,
+        experiment: sample(variant),
+        baselineSample: base,
+      }),
+    ),
+  };
 }

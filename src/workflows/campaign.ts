@@ -20,14 +20,18 @@ import {
   workflowInfo,
   type ChildWorkflowHandle,
 } from '@temporalio/workflow';
+import type { AgentActivities } from '../activities/agents/activities';
+import type { BaselineInterpretation } from '../activities/agents/schemas';
 import type { CampaignActivities } from '../activities/campaign/activities';
 import {
   AblationProposal,
+  campaignBaselineFacts,
   CampaignSpec,
   childExperimentId,
   childSpec,
   compareVariants,
   Decision,
+  ExperimentSpec,
   proposalVariants,
   seedsOf,
   variantsOf,
@@ -117,6 +121,11 @@ export async function campaignWorkflow(input: CampaignInput): Promise<CampaignRe
     taskQueue: settings.task_queues.workflow,
     startToCloseTimeout: '10 minutes',
     retry: { initialInterval: '1s', maximumInterval: '1 minute' },
+  });
+  const agents = proxyActivities<AgentActivities>({
+    taskQueue: settings.task_queues.agents,
+    startToCloseTimeout: '10 minutes',
+    retry: { initialInterval: '1s', maximumInterval: '1 minute', maximumAttempts: 6 },
   });
   const status: CampaignStatus = {
     kind: 'campaign',
@@ -247,11 +256,13 @@ export async function campaignWorkflow(input: CampaignInput): Promise<CampaignRe
 
     enter('comparing');
     status.comparison = compareVariants(outcomes, campaign.primary_metric.goal);
+    const interpretation = await interpretComparison();
     const written = await light.writeCampaignReport({
       campaign,
       runsRoot: settings.runs_root,
       outcomes,
       comparison: status.comparison,
+      interpretation,
     });
     status.report = written.reportPath;
     enter('completed');
@@ -268,6 +279,30 @@ export async function campaignWorkflow(input: CampaignInput): Promise<CampaignRe
       await CancellationScope.nonCancellable(async () => enter('cancelled'));
     }
     throw error;
+  }
+
+  /**
+   * The comparator agent's reading of the numbers computed in code, when the base spec asks for the
+   * `baselines` analysis and there is a base variant to compare against. An agent that cannot answer
+   * (budget, refusal) leaves the report with the numbers alone.
+   */
+  async function interpretComparison(): Promise<BaselineInterpretation | undefined> {
+    const base = ExperimentSpec.parse(campaign.base);
+    if (!base.analysis_pipeline.analyses.includes('baselines')) return undefined;
+    const facts = campaignBaselineFacts(outcomes, campaign.primary_metric);
+    if (facts.comparisons.length === 0) return undefined;
+    try {
+      const step = await agents.compareBaselines({
+        experimentId: campaign.campaign_id,
+        budget: { limit_usd: base.budgets.llm_cost_usd, spent_usd: 0, approved_over: false },
+        spec: base,
+        baselines: facts,
+      });
+      return step.status === 'completed' ? step.output : undefined;
+    } catch (error) {
+      if (isCancellation(error)) throw error;
+      return undefined;
+    }
   }
 
   function end(stage: CampaignStage, reason: string): CampaignResult {

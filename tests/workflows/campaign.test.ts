@@ -353,3 +353,31 @@ test('cancelling a campaign cancels its running children and stops every trainer
     }
   },
 );
+
+test('with the baselines analysis on, the comparator agent interprets the comparison against the base', async () => {
+  const rig = experimentRig();
+  const campaignId = `camp-interpret-${suffix()}`;
+  const base = {
+    ...baseSpec(`exp-interpbase-${suffix()}`),
+    analysis_pipeline: { analyses: ['performance', 'baselines'] },
+  };
+  const { result } = await runCampaign(
+    rig,
+    {
+      campaign_id: campaignId,
+      name: 'interpretation',
+      base: base as ExperimentSpecInput,
+      variants: { list: [{ name: 'short', overrides: { steps: 3 } }] },
+      seeds: 2,
+      concurrency: 2,
+      primary_metric: { name: 'eval/accuracy', goal: 'max' },
+      approvals: { launch: { enabled: false } },
+    },
+    async () => undefined,
+  );
+  expect(result.stage).toBe('completed');
+  const comparison = result.comparison.find((row) => row.variant === 'short')!;
+  expect(comparison.vs_base).not.toBeNull();
+  const report = readFileSync(result.report!, 'utf8');
+  expect(report).toContain('## Interpretation (comparator agent)');
+});

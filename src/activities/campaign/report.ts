@@ -8,6 +8,7 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import type { CampaignSpec, ChildOutcome, VariantComparison } from '../../experiment';
 import { renderSvg } from '../artifacts/charts';
+import type { BaselineInterpretation } from '../agents/schemas';
 import type { RunTracker } from '../tracking/run-tracker';
 
 export interface CampaignReportInput {
@@ -15,6 +16,8 @@ export interface CampaignReportInput {
   runsRoot: string;
   outcomes: ChildOutcome[];
   comparison: VariantComparison[];
+  /** The comparator agent's reading of the comparison, when it ran. */
+  interpretation?: BaselineInterpretation;
 }
 
 const fmt = (value: number | null | undefined, digits = 4) =>
@@ -160,6 +163,16 @@ export async function writeCampaignReport(
     `![variants](charts/variants.svg)`,
     ...(curveRows.length ? ['', `![curves](charts/curves.svg)`] : []),
     '',
+    ...(input.interpretation
+      ? [
+          '## Interpretation (comparator agent)',
+          '',
+          input.interpretation.summary,
+          '',
+          ...input.interpretation.caveats.map((caveat) => `- ${caveat}`),
+          '',
+        ]
+      : []),
     '## Experiments',
     '',
     '| Experiment | Variant | Seed | Ended | Metric | Note |',
