@@ -366,7 +366,7 @@ test('with the baselines analysis on, the comparator agent interprets the compar
     {
       campaign_id: campaignId,
       name: 'interpretation',
-      base: base as ExperimentSpecInput,
+      base: base,
       variants: { list: [{ name: 'short', overrides: { steps: 3 } }] },
       seeds: 2,
       concurrency: 2,
