@@ -3,12 +3,21 @@
  * the workflow that alters its command sequence without `patched()` fails here with a nondeterminism error.
  * Re-record after an intended change with `LABLINE_RECORD_HISTORIES=1 npx jest tests/workflows`.
  */
-import { Worker } from '@temporalio/worker';
+import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import { readdirSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { workflowBundle } from '../support/temporal';
 
 const dir = path.join(__dirname, 'histories');
+
+beforeAll(() => {
+  // Replay workers log every state change at INFO; the test only needs errors.
+  try {
+    Runtime.install({ logger: new DefaultLogger('ERROR') });
+  } catch {
+    // Installed already in this process.
+  }
+});
 const files = readdirSync(dir).filter((f) => f.endsWith('.json'));
 
 test('there are recorded histories to replay', () => {
