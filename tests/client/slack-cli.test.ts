@@ -44,7 +44,7 @@ test('labline slack refuses to start without a slack section, a signing secret o
   expect(none.stderr).toMatch(/no `slack` section/);
 
   const file = settingsFile({ channel: 'C0APPROVALS' });
-  const noSecret = await refusal(file, { SLACK_BOT_TOKEN: 'xoxb-test-token' });
+  const noSecret = await refusal(file, { SLACK_BOT_TOKEN: 'xoxb-fake' });
   expect(noSecret.code).toBe(2);
   expect(noSecret.stderr).toMatch(
     /SLACK_SIGNING_SECRET is not set: `labline slack` does not start without it/,

@@ -55,7 +55,7 @@ interface InjectedFailure {
 }
 
 export interface FakeSlackOptions {
-  /** The bot token the app must send. Default `xoxb-test-token`. */
+  /** The bot token the app must send. Default `xoxb-fake`. */
   token?: string;
   /** Channels that exist. Default `['C0APPROVALS']`. */
   channels?: string[];
@@ -88,7 +88,7 @@ export class FakeSlack {
   url = '';
 
   constructor(options: FakeSlackOptions = {}) {
-    this.token = options.token ?? 'xoxb-test-token';
+    this.token = options.token ?? 'xoxb-fake';
     this.channels = new Set(options.channels ?? ['C0APPROVALS']);
     this.users = options.users ?? defaultUsers;
   }
