@@ -1,3 +1,4 @@
+import * as path from 'node:path';
 import { z } from 'zod';
 
 /**
@@ -259,4 +260,31 @@ function delay(ms: number, signal: AbortSignal | undefined): Promise<void> {
     }, ms);
     signal?.addEventListener('abort', onAbort, { once: true });
   });
+}
+
+/**
+ * What every launcher hands the trainer: the request's arguments and environment plus Labline's variables,
+ * and on a resumed attempt the checkpoint (always `LABLINE_RESUME_FROM`, the spec's variable, the spec's
+ * flag). Relative `cwd` and checkpoint paths are taken relative to the run directory.
+ */
+export function trainerInvocation(request: LaunchRequest): {
+  args: string[];
+  env: Record<string, string>;
+  cwd: string;
+} {
+  const args = [...request.args];
+  const env: Record<string, string> = {
+    ...request.env,
+    LABLINE_RUN_DIR: request.runDir,
+    LABLINE_EXPERIMENT_ID: request.experimentId,
+    LABLINE_ATTEMPT: String(request.attempt),
+    LABLINE_LAUNCH_KEY: request.key,
+  };
+  if (request.resumeFrom) {
+    const checkpoint = path.resolve(request.runDir, request.resumeFrom.checkpointPath);
+    env.LABLINE_RESUME_FROM = checkpoint;
+    if (request.resumeFrom.envVar) env[request.resumeFrom.envVar] = checkpoint;
+    if (request.resumeFrom.flag) args.push(request.resumeFrom.flag, checkpoint);
+  }
+  return { args, env, cwd: path.resolve(request.runDir, request.cwd ?? '.') };
 }

@@ -8,6 +8,7 @@ import { readTrainingProgress } from './progress';
 import {
   LaunchRejectedError,
   LaunchRequest,
+  trainerInvocation,
   type LaunchRequestInput,
   type LaunchResult,
   type Launcher,
@@ -192,22 +193,8 @@ export class LocalLauncher implements Launcher {
       throw error;
     }
 
-    const args = [...request.args];
-    const added: Record<string, string> = {
-      ...request.env,
-      LABLINE_RUN_DIR: request.runDir,
-      LABLINE_EXPERIMENT_ID: request.experimentId,
-      LABLINE_ATTEMPT: String(request.attempt),
-      LABLINE_LAUNCH_KEY: request.key,
-    };
-    if (request.resumeFrom) {
-      const checkpoint = path.resolve(request.runDir, request.resumeFrom.checkpointPath);
-      added.LABLINE_RESUME_FROM = checkpoint;
-      if (request.resumeFrom.envVar) added[request.resumeFrom.envVar] = checkpoint;
-      if (request.resumeFrom.flag) args.push(request.resumeFrom.flag, checkpoint);
-    }
+    const { args, env: added, cwd } = trainerInvocation(request);
     if (gpuIds) added.CUDA_VISIBLE_DEVICES = gpuIds.join(',');
-    const cwd = path.resolve(request.runDir, request.cwd ?? '.');
 
     const supervisorLog = fs.openSync(path.join(attemptDir, ATTEMPT_FILES.supervisorLog), 'a');
     let supervisorPid: number | undefined;

@@ -7,6 +7,7 @@ import { parseMemorySize } from '../../experiment/quantities';
 import {
   LaunchRejectedError,
   LaunchRequest,
+  trainerInvocation,
   LauncherBusyError,
   TrainingState,
   type LaunchRequestInput,
@@ -322,21 +323,7 @@ export class SlurmLauncher implements Launcher {
     args: string[];
     cwd: string;
   } {
-    const args = [...request.args];
-    const added: Record<string, string> = {
-      ...request.env,
-      LABLINE_RUN_DIR: request.runDir,
-      LABLINE_EXPERIMENT_ID: request.experimentId,
-      LABLINE_ATTEMPT: String(request.attempt),
-      LABLINE_LAUNCH_KEY: request.key,
-    };
-    if (request.resumeFrom) {
-      const checkpoint = path.resolve(request.runDir, request.resumeFrom.checkpointPath);
-      added.LABLINE_RESUME_FROM = checkpoint;
-      if (request.resumeFrom.envVar) added[request.resumeFrom.envVar] = checkpoint;
-      if (request.resumeFrom.flag) args.push(request.resumeFrom.flag, checkpoint);
-    }
-    const cwd = path.resolve(request.runDir, request.cwd ?? '.');
+    const { args, env: added, cwd } = trainerInvocation(request);
 
     const env: NodeJS.ProcessEnv = { ...process.env };
     for (const name of GPU_VISIBILITY_VARIABLES) delete env[name];
