@@ -8,6 +8,7 @@ module.exports = {
     '^.+\\.ts$': ['ts-jest', { diagnostics: false }],
   },
   globalSetup: '<rootDir>/tests/support/global-setup.ts',
+  globalTeardown: '<rootDir>/tests/support/global-teardown.ts',
   testTimeout: 60_000,
   // The suite drives real servers and worker processes; two files at a time fits a 2-core machine.
   maxWorkers: 2,

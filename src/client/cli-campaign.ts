@@ -3,11 +3,12 @@ import type { Client } from '@temporalio/client';
 import type { Command } from 'commander';
 import type { CampaignStatus } from '../workflows';
 import { defaultApprover, withClient, workflowSettingsOf } from './cli-experiments';
-import { ask, withLocalRuntime } from './cli-start';
+import { ask, parseServerChoice, serverOptionHelp, withLocalRuntime } from './cli-start';
 import { formatCampaignStatus } from './cli-format';
 import { campaignStatus, loadCampaignFile, reviewProposal, submitCampaign } from './campaigns';
 import { decide } from './experiments';
 import { formatLineage, lineage } from './lineage';
+import { webUiWorkflowUrl } from '../experiment';
 
 /** Polls the campaign's status until it ends, printing changes, approving or asking at its gate. */
 async function followCampaign(
@@ -33,14 +34,20 @@ export function addCampaignCommands(program: Command): void {
     .description('Run a campaign (variants × seeds, or reviewed ablations) end to end, like start.')
     .option('--yes', 'approve the campaign launch without asking')
     .option('--as <user>', 'who approves; default: $LABLINE_USER or the OS user')
-    .action(async (file: string, options: { yes?: boolean; as?: string }) => {
+    .option('--server <kind>', serverOptionHelp, 'auto')
+    .action(async (file: string, options: { yes?: boolean; as?: string; server?: string }) => {
       const campaign = loadCampaignFile(file);
-      await withLocalRuntime(program, async ({ client, settings }) => {
+      const server = parseServerChoice(options.server);
+      await withLocalRuntime(program, { server }, async ({ client, settings, target }) => {
         await submitCampaign({
           client,
           campaign,
           settings: workflowSettingsOf(settings),
         });
+        if (target.uiUrl)
+          console.log(
+            `Temporal Web UI: ${webUiWorkflowUrl(target.uiUrl, target.namespace, campaign.campaign_id)}`,
+          );
         const approver = options.as ?? defaultApprover();
         const asked = new Set<string>();
         const final = await followCampaign(client, campaign.campaign_id, async (status) => {

@@ -13,10 +13,11 @@ import {
   Stage,
   type DecisionSignal,
   type ExperimentStatus,
+  webUiWorkflowUrl,
 } from '../experiment';
 import { campaignStatus, isCampaignId } from './campaigns';
 import { formatCampaignStatus, formatStatus } from './cli-format';
-import { connectClient, findTemporal } from './connection';
+import { connectClient, findTemporal, type TemporalTarget } from './connection';
 import { decide, experimentStatus, listExperiments, submitExperiment, cancelExperiment } from './experiments';
 import { loadSettings, type ResolvedSettings } from './settings';
 import { wandbLocationOf } from '../activities/tracking/wandb-settings';
@@ -29,13 +30,13 @@ export interface GlobalOptions {
 /** Opens a client for one command and closes it afterwards. */
 export async function withClient<T>(
   program: Command,
-  run: (client: Client, settings: ResolvedSettings) => Promise<T>,
+  run: (client: Client, settings: ResolvedSettings, target: TemporalTarget) => Promise<T>,
 ): Promise<T> {
   const settings = loadSettings(program.opts<GlobalOptions>().config);
   const target = await findTemporal(settings);
   const { client, connection } = await connectClient(target);
   try {
-    return await run(client, settings);
+    return await run(client, settings, target);
   } finally {
     await connection.close();
   }
@@ -142,13 +143,13 @@ export function addExperimentCommands(program: Command): void {
     .description("Show an experiment's stage, decisions, attempts, links and costs.")
     .option('--json', 'print the status as JSON')
     .action(async (id: string, options: { json?: boolean }) => {
-      await withClient(program, async (client) => {
+      await withClient(program, async (client, _settings, target) => {
         if (isCampaignId(id)) {
           const status = await campaignStatus(client, id);
           console.log(options.json ? JSON.stringify(status, null, 2) : formatCampaignStatus(status));
           return;
         }
-        const status = await experimentStatus(client, id);
+        const status = withWebUiLink(await experimentStatus(client, id), target);
         console.log(options.json ? JSON.stringify(status, null, 2) : formatStatus(status));
       });
     });
@@ -229,4 +230,16 @@ export function addExperimentCommands(program: Command): void {
         console.log(`cancellation requested for ${id}`);
       });
     });
+}
+
+/** The status with its Temporal Web UI page, when the server has a UI. */
+export function withWebUiLink(status: ExperimentStatus, target: TemporalTarget): ExperimentStatus {
+  if (!target.uiUrl) return status;
+  return {
+    ...status,
+    links: {
+      ...status.links,
+      web_ui: webUiWorkflowUrl(target.uiUrl, target.namespace, status.experiment_id),
+    },
+  };
 }

@@ -30,6 +30,7 @@ export function formatStatus(status: ExperimentStatus): string {
   lines.push(`  run dir    ${status.links.run_dir}`);
   if (status.links.report) lines.push(`  report     ${status.links.report}`);
   if (status.links.tracker_url) lines.push(`  tracker    ${status.links.tracker_url}`);
+  if (status.links.web_ui) lines.push(`  web ui     ${status.links.web_ui}`);
   const { costs } = status;
   lines.push(
     `  costs      $${costs.llm_usd.toFixed(4)} LLM (${costs.llm_prompt_tokens}+${costs.llm_completion_tokens} tokens), ${costs.gpu_hours.toFixed(3)} GPU h`,

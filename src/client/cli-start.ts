@@ -16,10 +16,19 @@ import {
   defaultApprover,
   describeChange,
   watchStatus,
+  withWebUiLink,
   workflowSettingsOf,
   type GlobalOptions,
 } from './cli-experiments';
-import { connectClient, connectWorker, findTemporal, resolveTemporal } from './connection';
+import {
+  connectClient,
+  connectWorker,
+  findTemporal,
+  resolveTemporal,
+  type TemporalTarget,
+} from './connection';
+import { webUiWorkflowUrl } from '../experiment';
+import { ServerChoice } from './local-temporal';
 import { decide, experimentResult, submitExperiment } from './experiments';
 import { loadSettings, type ResolvedSettings } from './settings';
 import { loadSpecFile } from './spec-file';
@@ -27,7 +36,13 @@ import { loadSpecFile } from './spec-file';
 interface StartOptions {
   yes?: boolean;
   as?: string;
+  server?: string;
 }
+
+/** `--server`, shared by `start` and `campaign`. */
+export const serverOptionHelp =
+  'which local Temporal to start when none is configured: auto (the real dev server, with its Web UI, when the ' +
+  'temporal CLI is installed; else embedded), temporal-cli, or embedded';
 
 export function addStartCommands(program: Command): void {
   program
@@ -38,10 +53,12 @@ export function addStartCommands(program: Command): void {
     )
     .option('--yes', 'approve every gate without asking (failure gates: retry)')
     .option('--as <user>', 'who approves; default: $LABLINE_USER or the OS user')
+    .option('--server <kind>', serverOptionHelp, 'auto')
     .action(async (specFile: string, options: StartOptions) => {
       // Validate before anything starts: a rejected spec starts nothing.
       const spec = loadSpecFile(specFile);
-      await withLocalRuntime(program, async ({ client, settings }) => {
+      const server = parseServerChoice(options.server);
+      await withLocalRuntime(program, { server }, async ({ client, settings, target }) => {
         const { alreadyRunning } = await submitExperiment({
           client,
           spec,
@@ -50,6 +67,10 @@ export function addStartCommands(program: Command): void {
         console.log(
           alreadyRunning ? `Re-attached to running ${spec.experiment_id}` : `Submitted ${spec.experiment_id}`,
         );
+        if (target.uiUrl)
+          console.log(
+            `Temporal Web UI: ${webUiWorkflowUrl(target.uiUrl, target.namespace, spec.experiment_id)}`,
+          );
         const approver = options.as ?? defaultApprover();
         const asked = new Set<string>();
         const final = await watchStatus(client, spec.experiment_id, async (status, previous) => {
@@ -68,7 +89,7 @@ export function addStartCommands(program: Command): void {
           });
           console.log(`  ${verdict === 'approve' ? 'approved' : 'rejected'} ${waiting.gate} as ${approver}`);
         });
-        console.log(formatStatus(final));
+        console.log(formatStatus(withWebUiLink(final, target)));
         if (final.stage === 'completed') {
           const result = await experimentResult(client, spec.experiment_id);
           console.log(`Experiment ${result.status}. Report: ${final.links.report ?? '(none)'}`);
@@ -102,6 +123,7 @@ export function addStartCommands(program: Command): void {
           namespace: target.namespace,
           settings,
           roles,
+          webUiUrl: target.uiUrl,
         });
         console.log(`Labline worker on ${target.address} serving ${roles.join(', ')}`);
         await runWorkers(workers, stop.promise);
@@ -117,12 +139,16 @@ export function addStartCommands(program: Command): void {
  */
 export async function withLocalRuntime(
   program: Command,
-  work: (runtime: { client: Client; settings: ResolvedSettings }) => Promise<void>,
+  options: { server: ServerChoice },
+  work: (runtime: { client: Client; settings: ResolvedSettings; target: TemporalTarget }) => Promise<void>,
 ): Promise<void> {
   const settings = loadSettings(program.opts<GlobalOptions>().config);
   const { createLablineWorkers, installWorkerRuntime, runWorkers } = loadWorkerModule();
   installWorkerRuntime(process.env.LABLINE_LOG_LEVEL ?? 'ERROR');
-  const target = await resolveTemporal(settings, { log: (line) => console.log(line) });
+  const target = await resolveTemporal(settings, {
+    server: options.server,
+    log: (line) => console.log(line),
+  });
   const stopWorkers = deferred();
   let workersDone: Promise<void> | undefined;
   const { client, connection } = await connectClient(target);
@@ -136,15 +162,16 @@ export async function withLocalRuntime(
       namespace: target.namespace,
       settings,
       notifier: settings.slack ? undefined : new ConsoleNotifier(() => undefined),
+      webUiUrl: target.uiUrl,
     });
     workersDone = runWorkers(workers, stopWorkers.promise);
-    await work({ client, settings });
+    await work({ client, settings, target });
   } finally {
     stopWorkers.resolve();
     await workersDone?.catch((error: unknown) => console.error(`worker: ${(error as Error).message}`));
     await workerConnection.close();
     await connection.close();
-    await target.embedded?.stop();
+    await target.local?.stop();
   }
 }
 
@@ -161,6 +188,13 @@ export async function ask(gate: GateName, id: string): Promise<'approve' | 'reje
   } finally {
     rl.close();
   }
+}
+
+/** `--server`'s value, checked. */
+export function parseServerChoice(value: string | undefined): ServerChoice {
+  const parsed = ServerChoice.safeParse(value ?? 'auto');
+  if (!parsed.success) throw new Error(`--server ${value}: use auto, temporal-cli or embedded.`);
+  return parsed.data;
 }
 
 function deferred(): { promise: Promise<void>; resolve: () => void } {

@@ -1,15 +1,20 @@
 /**
  * Which Temporal to talk to: a configured one (TEMPORAL_ADDRESS / TEMPORAL_PROFILE or the settings), read
- * with @temporalio/envconfig from temporal-config/config.toml, or else the embedded dev server.
+ * with @temporalio/envconfig from temporal-config/config.toml, or else a local server (see local-temporal.ts).
  */
 import { Client, Connection } from '@temporalio/client';
 import { loadClientConnectConfig } from '@temporalio/envconfig';
 import type * as WorkerLibrary from '@temporalio/worker';
 import type { NativeConnection } from '@temporalio/worker';
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import * as path from 'node:path';
-import { startDevServer, type DevServer } from '../devserver/server';
-import { lablineSearchAttributes } from '../devserver/labline-search-attributes';
+import {
+  readServerRecord,
+  serverRecordPath,
+  startLocalTemporal,
+  type LocalTemporal,
+  type ServerChoice,
+} from './local-temporal';
 import type { ResolvedSettings } from './settings';
 
 export interface TemporalTarget {
@@ -17,13 +22,15 @@ export interface TemporalTarget {
   namespace: string;
   /** TLS and API key for Temporal Cloud, as envconfig resolved them. */
   connectionOptions: Parameters<typeof Connection.connect>[0];
-  /** Set when Labline started the embedded server; stop it when done. */
-  embedded?: DevServer;
+  /** The Temporal Web UI's base URL, when the server has one (real dev server, or `temporal.ui_url`). */
+  uiUrl?: string;
+  /** Set when this process started a local server; stop it when done. */
+  local?: LocalTemporal;
 }
 
 const repoConfig = path.resolve(__dirname, '../../temporal-config/config.toml');
 
-/** Whether the user configured a Temporal server, so the embedded one must not start. */
+/** Whether the user configured a Temporal server, so no local one may start. */
 export function temporalConfigured(settings: ResolvedSettings): boolean {
   return Boolean(
     process.env.TEMPORAL_ADDRESS ||
@@ -33,76 +40,73 @@ export function temporalConfigured(settings: ResolvedSettings): boolean {
   );
 }
 
-/** Resolves the configured Temporal, or starts the embedded server with its data under the data folder. */
-export async function resolveTemporal(
-  settings: ResolvedSettings,
-  options: { embeddedPort?: number; log?: (line: string) => void } = {},
-): Promise<TemporalTarget> {
-  if (temporalConfigured(settings)) {
-    const configFile = process.env.TEMPORAL_CONFIG_FILE ?? (existsSync(repoConfig) ? repoConfig : undefined);
-    const config = loadClientConnectConfig({
-      profile: process.env.TEMPORAL_PROFILE ?? settings.temporal.profile,
-      configSource: configFile ? { path: configFile } : undefined,
-    });
-    const address =
-      process.env.TEMPORAL_ADDRESS ?? settings.temporal.address ?? config.connectionOptions.address;
-    if (!address) {
-      throw new Error(
-        'A Temporal profile is configured but it names no address: set `address` in the profile or TEMPORAL_ADDRESS.',
-      );
-    }
-    return {
-      address,
-      namespace:
-        process.env.TEMPORAL_NAMESPACE ?? settings.temporal.namespace ?? config.namespace ?? 'default',
-      connectionOptions: {
-        ...(config.connectionOptions as object),
-        address,
-      },
-    };
-  }
-  const embedded = await startDevServer({
-    port: options.embeddedPort ?? 0,
-    db: path.join(settings.dataDir, 'devserver.wal'),
-    searchAttributes: lablineSearchAttributes,
+function configuredTemporal(settings: ResolvedSettings): TemporalTarget {
+  const configFile = process.env.TEMPORAL_CONFIG_FILE ?? (existsSync(repoConfig) ? repoConfig : undefined);
+  const config = loadClientConnectConfig({
+    profile: process.env.TEMPORAL_PROFILE ?? settings.temporal.profile,
+    configSource: configFile ? { path: configFile } : undefined,
   });
-  // Other `labline` commands (approve, status…) find the running embedded server through this file.
-  const addressFile = path.join(settings.dataDir, 'devserver.address');
-  writeFileSync(addressFile, embedded.address);
-  const stop = embedded.stop.bind(embedded);
-  const owned: DevServer = {
-    ...embedded,
-    stop: async () => {
-      rmSync(addressFile, { force: true });
-      await stop();
-    },
-  };
-  options.log?.(
-    `Started the embedded Temporal dev server on ${embedded.address} (data in ${settings.dataDir})`,
-  );
+  const address =
+    process.env.TEMPORAL_ADDRESS ?? settings.temporal.address ?? config.connectionOptions.address;
+  if (!address) {
+    throw new Error(
+      'A Temporal profile is configured but it names no address: set `address` in the profile or TEMPORAL_ADDRESS.',
+    );
+  }
   return {
-    address: embedded.address,
-    namespace: 'default',
-    connectionOptions: { address: embedded.address },
-    embedded: owned,
+    address,
+    namespace: process.env.TEMPORAL_NAMESPACE ?? settings.temporal.namespace ?? config.namespace ?? 'default',
+    connectionOptions: {
+      ...(config.connectionOptions as object),
+      address,
+    },
+    uiUrl: settings.temporal.ui_url,
   };
 }
 
 /**
- * For commands that only talk to Temporal: the configured server, or the embedded one a running
+ * Resolves the configured Temporal; without one, starts a local server (`server`: which one, default the real
+ * dev server when the Temporal CLI is installed) with its data under the data folder.
+ */
+export async function resolveTemporal(
+  settings: ResolvedSettings,
+  options: { server?: ServerChoice; port?: number; log?: (line: string) => void } = {},
+): Promise<TemporalTarget> {
+  if (temporalConfigured(settings)) return configuredTemporal(settings);
+  const local = await startLocalTemporal({
+    dataDir: settings.dataDir,
+    server: options.server,
+    port: options.port,
+    log: options.log,
+  });
+  return {
+    address: local.address,
+    namespace: 'default',
+    connectionOptions: { address: local.address },
+    uiUrl: local.ui_url,
+    local,
+  };
+}
+
+/**
+ * For commands that only talk to Temporal: the configured server, or the local one a running
  * `labline start` announced; never starts one (its data file belongs to that process).
  */
 export async function findTemporal(settings: ResolvedSettings): Promise<TemporalTarget> {
-  if (temporalConfigured(settings)) return resolveTemporal(settings);
-  const addressFile = path.join(settings.dataDir, 'devserver.address');
-  if (!existsSync(addressFile)) {
+  if (temporalConfigured(settings)) return configuredTemporal(settings);
+  const record = readServerRecord(settings.dataDir);
+  if (!record) {
     throw new Error(
-      `No Temporal is configured and no embedded server is running (${addressFile} is missing).\n` +
+      `No Temporal is configured and no local server is running (${serverRecordPath(settings.dataDir)} is missing).\n` +
         'Run `npx labline start <spec>` (it starts one), or point Labline at a server with TEMPORAL_ADDRESS.',
     );
   }
-  const address = readFileSync(addressFile, 'utf8').trim();
-  return { address, namespace: 'default', connectionOptions: { address } };
+  return {
+    address: record.address,
+    namespace: 'default',
+    connectionOptions: { address: record.address },
+    uiUrl: record.ui_url ?? settings.temporal.ui_url,
+  };
 }
 
 export async function connectClient(

@@ -30,6 +30,12 @@ export const LablineSettings = z.strictObject({
       profile: z.string().min(1).optional(),
       /** Namespace. Env: TEMPORAL_NAMESPACE. Default `default`. */
       namespace: z.string().min(1).optional(),
+      /**
+       * Base URL of the Temporal Web UI of a configured server (a shared cluster: its UI; Temporal Cloud:
+       * `https://cloud.temporal.io`), for the links in `status` and approval requests. A local real dev server's
+       * UI is known without it.
+       */
+      ui_url: z.url({ protocol: /^https?$/ }).optional(),
     })
     .prefault({}),
   /** Task queue names. Defaults: labline, labline-gpu, labline-agents. */

@@ -36,7 +36,13 @@ import {
 } from './errors';
 import { TaskQueues, type QueueKind } from './matching';
 import { duration, durationToMs, enums, timestamp, type Pb } from './proto';
-import { decideRetry, normaliseActivityTimeouts, normaliseRetryPolicy, timeoutFailure } from './retry';
+import {
+  decideRetry,
+  normaliseActivityTimeouts,
+  normaliseRetryPolicy,
+  retryTimeoutFailure,
+  timeoutFailure,
+} from './retry';
 import {
   mergeSearchAttributes,
   SearchAttributeRegistry,
@@ -1161,6 +1167,17 @@ export class Engine {
     };
   }
 
+  /** The events of a retried workflow task that history reads show: scheduled, and started while it runs. */
+  private transientHistoryEvents(ex: ExecutionState): Pb[] {
+    const wft = ex.wft;
+    if (!wft?.transient || !isOpen(ex)) return [];
+    if (wft.startedEventId > 0) {
+      return this.transientWorkflowTaskEvents(ex, { identity: wft.identity }, wft.startedTime ?? this.now());
+    }
+    const scheduled = { ...wft, scheduledEventId: nextEventId(ex) };
+    return this.transientWorkflowTaskEvents({ ...ex, wft: scheduled }, {}, this.now()).slice(0, 1);
+  }
+
   private transientWorkflowTaskEvents(ex: ExecutionState, startedAttrs: Pb, now: number): Pb[] {
     const wft = ex.wft!;
     const scheduled = makeEvent(
@@ -1271,7 +1288,8 @@ export class Engine {
         failure: { message: 'UnhandledCommand', source: 'Server' },
         identity: req.identity,
       });
-      return {};
+      // Temporal answers the worker with the same error after recording it; the SDK then polls again.
+      throw invalidArgument('UnhandledCommand');
     }
     const invalid = this.validateCommands(ex, commands);
     if (invalid) {
@@ -1365,7 +1383,7 @@ export class Engine {
             break;
           }
           case C.COMMAND_TYPE_START_TIMER: {
-            requireField(attrs.timerId, 'TimerId');
+            if (!attrs.timerId) throw invalidArgument('TimerId is not set on StartTimerCommand.');
             const id = attrs.timerId as string;
             if (ex.timers[id] || newTimers.has(id)) {
               return {
@@ -1373,8 +1391,9 @@ export class Engine {
                 message: `Timer ID ${id} is already in use.`,
               };
             }
-            if (durationToMs(attrs.startToFireTimeout as Pb) <= 0) {
-              throw invalidArgument('A valid StartToFireTimeout is not set on StartTimerCommand.');
+            // A missing or zero StartToFireTimeout is accepted, as Temporal does: the timer fires at once.
+            if (durationToMs(attrs.startToFireTimeout as Pb) < 0) {
+              throw invalidArgument('An invalid StartToFireTimeout is set on StartTimerCommand.');
             }
             newTimers.add(id);
             break;
@@ -1420,10 +1439,9 @@ export class Engine {
         }
       } catch (error) {
         if (error instanceof ServiceError) {
-          return {
-            cause: badAttributesCause[type] ?? Cause.WORKFLOW_TASK_FAILED_CAUSE_UNSPECIFIED,
-            message: error.message,
-          };
+          const cause = badAttributesCause[type] ?? Cause.WORKFLOW_TASK_FAILED_CAUSE_UNSPECIFIED;
+          // Temporal's wording: the cause in PascalCase, then the problem ("BadStartTimerAttributes: …").
+          return { cause, message: `${causeName(cause)}: ${error.message}` };
         }
         throw error;
       }
@@ -2074,10 +2092,14 @@ export class Engine {
       ? this.retryOrFinal(ex, activity, timeoutFailure(timeoutType, activity.heartbeatDetails))
       : RetryState.RETRY_STATE_TIMEOUT;
     if (retryState === undefined) return;
-    this.finishActivity(ex, activity, E.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT, {
-      failure: timeoutFailure(timeoutType, activity.heartbeatDetails, activity.lastFailure),
-      retryState,
-    });
+    // As Temporal's timer queue does: a timeout that leaves no time for another attempt is reported as the
+    // schedule-to-close timeout ("Not enough time to schedule next retry…"), the last attempt's failure its cause.
+    const final =
+      retryState === RetryState.RETRY_STATE_TIMEOUT &&
+      timeoutType !== TimeoutType.TIMEOUT_TYPE_SCHEDULE_TO_START
+        ? retryTimeoutFailure(activity.heartbeatDetails, activity.lastFailure)
+        : timeoutFailure(timeoutType, activity.heartbeatDetails, activity.lastFailure);
+    this.finishActivity(ex, activity, E.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT, { failure: final, retryState });
   }
 
   /**
@@ -2409,10 +2431,11 @@ export class Engine {
   /** GetWorkflowExecutionHistory, including the long poll that `handle.result()` uses. */
   async getHistory(req: Pb, call: CallLike): Promise<Pb> {
     const ns = this.namespace(req.namespace as string);
+    // The token is checked before the workflow is looked up, as Temporal does: a garbled token is
+    // INVALID_ARGUMENT even for a workflow that does not exist.
+    const token = req.nextPageToken ? decodePageToken(req.nextPageToken as string) : undefined;
     const first = this.addressed(ns.name, req.execution as Pb);
-    const page = req.nextPageToken
-      ? decodePageToken(req.nextPageToken as string)
-      : { runId: first.runId, from: 1 };
+    const page = token ?? { runId: first.runId, from: 1 };
     const key = executionKey(ns.name, first.workflowId, page.runId);
     const closeOnly =
       req.historyEventFilterType === HistoryEventFilterType.HISTORY_EVENT_FILTER_TYPE_CLOSE_EVENT;
@@ -2434,7 +2457,10 @@ export class Engine {
             more || (req.waitNewEvent && isOpen(ex))
               ? encodePageToken({ runId: page.runId, from: nextFrom })
               : undefined;
-          return { history: { events }, nextPageToken: token };
+          // As Temporal does, a read of the whole history ends with a retried (transient) workflow task's
+          // events, though they are written only when an attempt completes.
+          const transient = !token && !req.waitNewEvent ? this.transientHistoryEvents(ex) : [];
+          return { history: { events: events.concat(transient) }, nextPageToken: token };
         }
       }
       if (!req.waitNewEvent || this.now() >= deadline || this.stopped) {
@@ -2646,4 +2672,12 @@ function childStartedEventId(parent: ExecutionState, initiatedEventId: number): 
     if (attrs && Number(attrs.initiatedEventId) === initiatedEventId) return i + 1;
   }
   return 0;
+}
+
+/** `WORKFLOW_TASK_FAILED_CAUSE_BAD_START_TIMER_ATTRIBUTES` → `BadStartTimerAttributes`, as Temporal names it. */
+function causeName(cause: number): string {
+  return String(Cause[cause] ?? 'Unspecified')
+    .replace(/^WORKFLOW_TASK_FAILED_CAUSE_/, '')
+    .toLowerCase()
+    .replace(/(^|_)([a-z])/g, (_m, _s, c: string) => c.toUpperCase());
 }

@@ -39,3 +39,16 @@ export function requireField(value: unknown, field: string): void {
     throw invalidArgument(`${field} is not set on request.`);
   }
 }
+
+/** Temporal's minimum deadline for a long poll (`MinLongPollTimeout`). */
+const minLongPollTimeoutMs = 2000;
+
+/**
+ * Refuses a task-queue poll without a deadline, or with one too close to wait on, as Temporal's frontend does
+ * (`ValidateLongPollContextTimeout`): the SDK always sets one; a hand-written client that forgets learns it here.
+ */
+export function requireLongPollDeadline(deadline: Date | number | undefined, now = Date.now()): void {
+  const ms = deadline instanceof Date ? deadline.getTime() : (deadline ?? Infinity);
+  if (!Number.isFinite(ms)) throw invalidArgument('Context timeout is not set.');
+  if (ms - now < minLongPollTimeoutMs) throw failedPrecondition('Context timeout is too short.');
+}

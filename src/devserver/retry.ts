@@ -138,3 +138,12 @@ export function timeoutFailure(timeoutType: number, lastHeartbeatDetails?: Pb, c
     cause,
   };
 }
+
+/** The failure of an activity whose timeout left no time for a retry before its schedule-to-close deadline. */
+export function retryTimeoutFailure(lastHeartbeatDetails?: Pb, cause?: Pb): Pb {
+  return {
+    ...timeoutFailure(enums.TimeoutType.TIMEOUT_TYPE_SCHEDULE_TO_CLOSE, lastHeartbeatDetails, cause),
+    message:
+      'Not enough time to schedule next retry before activity ScheduleToClose timeout, giving up retrying',
+  };
+}

@@ -14,7 +14,7 @@ import {
 } from './search-attributes';
 import { WriteAheadLog } from './store';
 import { builtInSearchAttributes } from './visibility-query';
-import { invalidArgument, notFound } from './errors';
+import { invalidArgument, notFound, requireLongPollDeadline } from './errors';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
@@ -121,7 +121,10 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
   };
 }
 
-type Handler = (request: Pb, call: CallLike) => Pb | void | Promise<Pb | void>;
+type Handler = (request: Pb, call: ServerCall) => Pb | void | Promise<Pb | void>;
+
+/** What handlers see of a gRPC call: cancellation (long polls) and the caller's deadline. */
+type ServerCall = CallLike & { getDeadline(): grpc.Deadline };
 
 function wrapHandlers(
   handlers: Record<string, Handler>,
@@ -209,8 +212,14 @@ function workflowServiceHandlers(engine: Engine): Record<string, Handler> {
     ListWorkflowExecutions: (req) => engine.listWorkflows(req),
     ScanWorkflowExecutions: (req) => engine.listWorkflows(req),
     CountWorkflowExecutions: (req) => engine.countWorkflows(req),
-    PollWorkflowTaskQueue: (req, call) => engine.pollWorkflowTask(req, call),
-    PollActivityTaskQueue: (req, call) => engine.pollActivityTask(req, call),
+    PollWorkflowTaskQueue: (req, call) => {
+      requireLongPollDeadline(call.getDeadline());
+      return engine.pollWorkflowTask(req, call);
+    },
+    PollActivityTaskQueue: (req, call) => {
+      requireLongPollDeadline(call.getDeadline());
+      return engine.pollActivityTask(req, call);
+    },
     RespondWorkflowTaskCompleted: tx((req) => engine.respondWorkflowTaskCompleted(req)),
     RespondWorkflowTaskFailed: tx((req) => engine.respondWorkflowTaskFailed(req)),
     RespondQueryTaskCompleted: tx((req) => engine.respondQueryTaskCompleted(req)),

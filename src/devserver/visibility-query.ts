@@ -36,6 +36,11 @@ export interface VisibilityQuery {
    * List refuses a query with GROUP BY ("operation is not supported: 'GROUP BY' clause").
    */
   readonly groupBy: readonly string[];
+  /**
+   * Whether the query has an ORDER BY clause. The SQL visibility stores (SQLite under `temporal server
+   * start-dev`, MySQL, PostgreSQL) refuse it; only Elasticsearch orders, with the rules `compare` follows.
+   */
+  readonly ordered: boolean;
 }
 
 /**
@@ -63,5 +68,6 @@ export function parseVisibilityQuery(
     },
     compare: orderBy ?? compareDefault,
     groupBy: compiled.groupBy,
+    ordered: orderBy !== undefined,
   };
 }

@@ -59,6 +59,8 @@ export function listExecutions(
     if (error instanceof VisibilityQueryError) throw invalidArgument(error.message);
     throw error;
   }
+  // As the SQLite store of the real dev server, the reference for this server, does.
+  if (parsed.ordered) throw invalidArgument("invalid query: operation is not supported: 'ORDER BY' clause");
   const records = executions.map((ex) => ({ ex, record: visibilityRecord(ex, registry) }));
   const matching = records.filter(({ record }) => parsed.matches(record));
   matching.sort((a, b) => parsed.compare(a.record, b.record));

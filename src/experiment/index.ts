@@ -21,4 +21,5 @@ export * from './statistics';
 export * from './status';
 export * from './tracker';
 export * from './verdict';
+export * from './web-ui';
 export * from './settings';

@@ -7,7 +7,7 @@ import { createCampaignActivities } from '../activities/campaign/activities';
 import { createAgentActivities } from '../activities/agents/activities';
 import { OfflineAgentProvider } from '../activities/agents/offline';
 import type { AgentProvider } from '../activities/agents/provider';
-import { ConsoleNotifier, type Notifier } from '../activities/notify/notifier';
+import { ConsoleNotifier, withWebUiLinks, type Notifier } from '../activities/notify/notifier';
 import { createNotifyActivities } from '../activities/notify/activities';
 import { createSlackNotifier } from '../activities/notify/slack';
 import { slackBotTokenFromEnv, type SlackSettings } from '../activities/notify/slack-settings';
@@ -40,6 +40,8 @@ export interface ActivityHost {
   agentProvider?: AgentProvider;
   /** The settings' `slurm` section: with it, specs can use `launcher: slurm`. */
   slurm?: SlurmSettings;
+  /** The Temporal Web UI (base URL and namespace), linked from every approval request when known. */
+  webUi?: { url: string; namespace: string };
 }
 
 export function createLablineActivities(host: ActivityHost) {
@@ -59,13 +61,16 @@ export function createLablineActivities(host: ActivityHost) {
       follow: followOptionsOf(host.wandb),
     }),
     ...createTrackingActivities({ trackers }),
-    ...createNotifyActivities({
-      notifier:
-        host.notifier ??
-        (host.slack ? createSlackNotifier(host.slack, slackBotTokenFromEnv()) : new ConsoleNotifier()),
-    }),
+    ...createNotifyActivities({ notifier: notifierOf(host) }),
     ...createArtifactActivities({ provider: host.agentProvider ?? new OfflineAgentProvider(), trackers }),
     ...createAgentActivities({ provider: host.agentProvider ?? new OfflineAgentProvider() }),
     ...createCampaignActivities({ tracker: trackers.local }),
   };
+}
+
+function notifierOf(host: ActivityHost): Notifier {
+  const notifier =
+    host.notifier ??
+    (host.slack ? createSlackNotifier(host.slack, slackBotTokenFromEnv()) : new ConsoleNotifier());
+  return host.webUi ? withWebUiLinks(notifier, host.webUi.url, host.webUi.namespace) : notifier;
 }

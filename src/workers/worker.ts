@@ -29,6 +29,8 @@ export interface LablineWorkerOptions {
   activities?: ReturnType<typeof createLablineActivities>;
   /** Where approval requests go; default: the worker's log. */
   notifier?: Notifier;
+  /** The Temporal Web UI's base URL, linked from approval requests when the server has a UI. */
+  webUiUrl?: string;
 }
 
 /**
@@ -71,6 +73,7 @@ export async function createLablineWorkers(options: LablineWorkerOptions): Promi
       wandb: settings.wandb,
       wandbTracker,
       slurm: settings.slurm,
+      webUi: options.webUiUrl ? { url: options.webUiUrl, namespace: options.namespace } : undefined,
       // Only a worker that answers agents needs the model's key; it fails here, at start, without one.
       agentProvider: roles.includes('agents')
         ? agentProviderFromSettings(settings.agents ?? AgentsSettings.parse({}))

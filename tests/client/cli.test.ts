@@ -6,7 +6,8 @@ import { promisify } from 'node:util';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { ResultsPayload } from '../../src/experiment';
 import { cliScript } from '../support/processes';
-import { externalTemporal, startTestTemporal, type TestTemporal } from '../support/temporal';
+import { startTestTemporal, type TestTemporal } from '../support/temporal';
+import { testServerKind } from '../support/temporal-cli';
 
 const run = promisify(execFile);
 const repo = path.resolve(__dirname, '../..');
@@ -73,30 +74,40 @@ test('schema prints the JSON Schema of specs', async () => {
   );
 });
 
-(externalTemporal ? test.skip : test)(
-  'start runs the quickstart on the embedded server with --yes and prints the report path',
-  async () => {
-    const cwd = mkdtempSync(path.join(tmpdir(), 'labline-start-'));
-    const { code, stdout, stderr } = await labline(
-      ['start', path.join(repo, 'examples/quickstart.yaml'), '--yes'],
-      {
-        cwd,
-        env: { TEMPORAL_ADDRESS: '', TEMPORAL_PROFILE: '', LABLINE_USER: 'ci' },
-        timeoutMs: 120_000,
-      },
+// `start` starts a server of its own: the same kind as the suite's (embedded, or the real dev server).
+const startServer = testServerKind();
+
+test(`start runs the quickstart on its own ${startServer} server with --yes and prints the report path`, async () => {
+  const cwd = mkdtempSync(path.join(tmpdir(), 'labline-start-'));
+  const { code, stdout, stderr } = await labline(
+    ['start', path.join(repo, 'examples/quickstart.yaml'), '--yes', '--server', startServer],
+    {
+      cwd,
+      env: { TEMPORAL_ADDRESS: '', TEMPORAL_PROFILE: '', LABLINE_USER: 'ci' },
+      timeoutMs: 120_000,
+    },
+  );
+  expect({ code, stderr }).toEqual({ code: 0, stderr: expect.any(String) });
+  const reportPath = path.join(cwd, 'runs/exp-quickstart/report.md');
+  expect(stdout).toContain(`Report: ${reportPath}`);
+  expect(existsSync(reportPath)).toBe(true);
+  const results = ResultsPayload.parse(
+    JSON.parse(readFileSync(path.join(cwd, 'runs/exp-quickstart/results.json'), 'utf8')),
+  );
+  expect(results.status).toBe('completed');
+  expect(results.decisions.map((d) => d.by)).toEqual(['ci', 'ci']);
+  // The server's data lives under .labline; the record that announces it is removed at exit.
+  const dataFile = startServer === 'embedded' ? 'devserver.wal' : 'temporal.db';
+  expect(existsSync(path.join(cwd, '.labline', dataFile))).toBe(true);
+  expect(existsSync(path.join(cwd, '.labline/server.json'))).toBe(false);
+  const webUi =
+    /^Temporal Web UI: (http:\/\/127\.0\.0\.1:\d+)\/namespaces\/default\/workflows\/exp-quickstart$/m.exec(
+      stdout,
     );
-    expect({ code, stderr }).toEqual({ code: 0, stderr: expect.any(String) });
-    const reportPath = path.join(cwd, 'runs/exp-quickstart/report.md');
-    expect(stdout).toContain(`Report: ${reportPath}`);
-    expect(existsSync(reportPath)).toBe(true);
-    const results = ResultsPayload.parse(
-      JSON.parse(readFileSync(path.join(cwd, 'runs/exp-quickstart/results.json'), 'utf8')),
-    );
-    expect(results.status).toBe('completed');
-    expect(results.decisions.map((d) => d.by)).toEqual(['ci', 'ci']);
-    // The embedded server's data and address file live under .labline; the address file is removed at exit.
-    expect(existsSync(path.join(cwd, '.labline/devserver.wal'))).toBe(true);
-    expect(existsSync(path.join(cwd, '.labline/devserver.address'))).toBe(false);
-  },
-  150_000,
-);
+  if (startServer === 'embedded') {
+    expect(webUi).toBeNull();
+  } else {
+    expect(webUi).not.toBeNull();
+    expect(stdout).toContain(`web ui     ${webUi![0].slice('Temporal Web UI: '.length)}`);
+  }
+}, 150_000);

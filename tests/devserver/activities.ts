@@ -32,6 +32,14 @@ export function createConformanceActivities(dir: string) {
       }
       return previous;
     },
+    async failOnceThenHang(key: string): Promise<void> {
+      const ctx = Context.current();
+      record(key, `attempt ${ctx.info.attempt}`);
+      if (ctx.info.attempt === 1)
+        throw ApplicationFailure.create({ message: 'failure 1', type: 'Transient' });
+      // Later attempts outlive the activity's schedule-to-close deadline.
+      await ctx.cancelled.catch(() => undefined);
+    },
     async slowFirstAttempt(key: string): Promise<number> {
       const ctx = Context.current();
       record(key, `attempt ${ctx.info.attempt}`);

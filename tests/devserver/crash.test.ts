@@ -4,7 +4,12 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { cliScript, startTsProcess, workerProcessScript, type RunningProcess } from '../support/processes';
 import {
-  externalTemporal,
+  findTemporalCli,
+  startTemporalCliServer,
+  type TemporalCliServer,
+} from '../../src/client/temporal-cli-server';
+import { testServerKind } from '../support/temporal-cli';
+import {
   startTestTemporal,
   uniqueTaskQueue,
   withWorker,
@@ -60,23 +65,42 @@ describe('a worker killed with SIGKILL', () => {
   });
 });
 
-(externalTemporal ? describe.skip : describe)('the dev server killed with SIGKILL', () => {
+/** A server of the suite's kind on its own data file, started as a separate process that a test may kill. */
+async function startOwnServer(db: string, port: number): Promise<{ address: string; kill(): Promise<void> }> {
+  if (testServerKind() === 'temporal-cli') {
+    const server = await startTemporalCliServer({
+      cli: findTemporalCli()!,
+      port: port || undefined,
+      uiPort: false,
+      dbFile: `${db}.sqlite`,
+    });
+    ownServers.push(server);
+    return server;
+  }
+  const server = startTsProcess(cliScript, [
+    'devserver',
+    '--port',
+    String(port),
+    '--db',
+    db,
+    '--log-level',
+    'warn',
+  ]);
+  processes.push(server);
+  const match = await server.waitFor(/listening on 127\.0\.0\.1:(\d+)/);
+  return { address: `127.0.0.1:${match[1]}`, kill: () => server.kill('SIGKILL') };
+}
+
+const ownServers: TemporalCliServer[] = [];
+afterAll(async () => {
+  await Promise.all(ownServers.map((server) => server.stop()));
+});
+
+describe(`the ${testServerKind()} server killed with SIGKILL`, () => {
   test('restarted on the same data file, it fires the timer, takes a new signal and completes the workflow', async () => {
     const db = path.join(mkdtempSync(path.join(tmpdir(), 'labline-db-')), 'devserver.wal');
-    const startServer = async (port: number) => {
-      const server = startTsProcess(cliScript, [
-        'devserver',
-        '--port',
-        String(port),
-        '--db',
-        db,
-        '--log-level',
-        'warn',
-      ]);
-      processes.push(server);
-      const match = await server.waitFor(/listening on 127\.0\.0\.1:(\d+)/);
-      return { server, address: `127.0.0.1:${match[1]}` };
-    };
+    const startServer = (port: number) =>
+      startOwnServer(db, port).then((server) => ({ server, address: server.address }));
     const { server, address } = await startServer(0);
     const port = Number(address.split(':')[1]);
     const taskQueue = uniqueTaskQueue();
@@ -99,7 +123,7 @@ describe('a worker killed with SIGKILL', () => {
     } finally {
       await env.connection.close();
     }
-    await server.kill('SIGKILL');
+    await server.kill();
 
     const restarted = await startServer(port);
     const again = await connectTo(restarted.address);

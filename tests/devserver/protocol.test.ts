@@ -6,7 +6,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { temporal } from '@temporalio/proto';
 import { randomUUID } from 'node:crypto';
-import { startTestTemporal, uniqueTaskQueue, type TestTemporal } from '../support/temporal';
+import { externalTemporal, startTestTemporal, uniqueTaskQueue, type TestTemporal } from '../support/temporal';
 
 const { EventType, CommandType, WorkflowTaskFailedCause, TaskQueueKind } = temporal.api.enums.v1;
 type Service = TestTemporal['connection']['workflowService'];
@@ -31,12 +31,15 @@ async function startRaw(taskQueue: string): Promise<{ workflowId: string; runId:
   return { workflowId, runId: runId };
 }
 
+// A long poll needs a deadline, as the SDK always sets one: Temporal refuses a poll without it.
 const poll = (taskQueue: string) =>
-  service.pollWorkflowTaskQueue({
-    namespace: env.namespace,
-    taskQueue: { name: taskQueue, kind: TaskQueueKind.TASK_QUEUE_KIND_NORMAL },
-    identity: 'protocol-test',
-  });
+  env.connection.withDeadline(Date.now() + 10_000, () =>
+    service.pollWorkflowTaskQueue({
+      namespace: env.namespace,
+      taskQueue: { name: taskQueue, kind: TaskQueueKind.TASK_QUEUE_KIND_NORMAL },
+      identity: 'protocol-test',
+    }),
+  );
 
 async function eventTypes(workflowId: string): Promise<number[]> {
   const { history } = await service.getWorkflowExecutionHistory({
@@ -64,11 +67,13 @@ test('a signal during a running workflow task is buffered, and completing over i
   });
   // Not written while the task runs.
   expect(await eventTypes(workflowId)).toHaveLength(3);
-  await service.respondWorkflowTaskCompleted({
-    namespace: env.namespace,
-    taskToken: task.taskToken,
-    commands: [complete],
-  });
+  await expect(
+    service.respondWorkflowTaskCompleted({
+      namespace: env.namespace,
+      taskToken: task.taskToken,
+      commands: [complete],
+    }),
+  ).rejects.toMatchObject({ code: grpc.status.INVALID_ARGUMENT, details: 'UnhandledCommand' });
   const { history } = await service.getWorkflowExecutionHistory({
     namespace: env.namespace,
     execution: { workflowId },
@@ -94,6 +99,29 @@ test('a signal during a running workflow task is buffered, and completing over i
   expect((await eventTypes(workflowId)).at(-1)).toBe(EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED);
 });
 
+test('a task-queue poll without a deadline is INVALID_ARGUMENT, and one with less than 2 s left FAILED_PRECONDITION', async () => {
+  const request = (taskQueue: string) => ({
+    namespace: env.namespace,
+    taskQueue: { name: taskQueue, kind: TaskQueueKind.TASK_QUEUE_KIND_NORMAL },
+    identity: 'protocol-test',
+  });
+  const taskQueue = uniqueTaskQueue();
+  await expect(service.pollWorkflowTaskQueue(request(taskQueue))).rejects.toMatchObject({
+    code: grpc.status.INVALID_ARGUMENT,
+    details: 'Context timeout is not set.',
+  });
+  await expect(service.pollActivityTaskQueue(request(taskQueue))).rejects.toMatchObject({
+    code: grpc.status.INVALID_ARGUMENT,
+    details: 'Context timeout is not set.',
+  });
+  await expect(
+    env.connection.withDeadline(Date.now() + 1000, () => service.pollWorkflowTaskQueue(request(taskQueue))),
+  ).rejects.toMatchObject({
+    code: grpc.status.FAILED_PRECONDITION,
+    details: 'Context timeout is too short.',
+  });
+});
+
 test('a failed workflow task is recorded once; retries are transient until one completes', async () => {
   const taskQueue = uniqueTaskQueue();
   const { workflowId } = await startRaw(taskQueue);
@@ -104,15 +132,41 @@ test('a failed workflow task is recorded once; retries are transient until one c
     cause: WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_WORKFLOW_WORKER_UNHANDLED_FAILURE,
     failure: { message: 'nondeterminism' },
   });
-  expect(await eventTypes(workflowId)).toHaveLength(4); // started, scheduled, started, failed
+  // Started, scheduled, started, failed; then the retry's scheduled event, shown but not yet written.
+  const transientScheduled = async () => {
+    const { history } = await service.getWorkflowExecutionHistory({
+      namespace: env.namespace,
+      execution: { workflowId },
+    });
+    return history!.events!.map((e) => [e.eventType, e.workflowTaskScheduledEventAttributes?.attempt]);
+  };
+  expect(await transientScheduled()).toEqual([
+    [EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED, undefined],
+    [EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED, 1],
+    [EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED, undefined],
+    [EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED, undefined],
+    [EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED, 2],
+  ]);
   const second = await poll(taskQueue);
   expect(second.attempt).toBe(2);
-  // The transient attempt's scheduled and started events come with the task, not in history.
   expect(second.history!.events!.map((e) => Number(e.eventId))).toEqual([1, 2, 3, 4, 5, 6]);
-  expect(await eventTypes(workflowId)).toHaveLength(4);
-  await service.respondWorkflowTaskCompleted({
+  expect(await eventTypes(workflowId)).toHaveLength(6);
+  // A second failure is not written: the retry only counts up.
+  await service.respondWorkflowTaskFailed({
     namespace: env.namespace,
     taskToken: second.taskToken,
+    cause: WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_WORKFLOW_WORKER_UNHANDLED_FAILURE,
+    failure: { message: 'nondeterminism' },
+  });
+  expect((await transientScheduled()).slice(3)).toEqual([
+    [EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED, undefined],
+    [EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED, 3],
+  ]);
+  const third = await poll(taskQueue);
+  expect(third.attempt).toBe(3);
+  await service.respondWorkflowTaskCompleted({
+    namespace: env.namespace,
+    taskToken: third.taskToken,
     commands: [complete],
   });
   expect((await eventTypes(workflowId)).slice(4)).toEqual([
@@ -156,11 +210,12 @@ test('a command with bad attributes fails the workflow task with its cause', asy
     service.respondWorkflowTaskCompleted({
       namespace: env.namespace,
       taskToken: task.taskToken,
-      commands: [
-        { commandType: CommandType.COMMAND_TYPE_START_TIMER, startTimerCommandAttributes: { timerId: 't' } },
-      ],
+      commands: [{ commandType: CommandType.COMMAND_TYPE_START_TIMER, startTimerCommandAttributes: {} }],
     }),
-  ).rejects.toMatchObject({ code: grpc.status.INVALID_ARGUMENT });
+  ).rejects.toMatchObject({
+    code: grpc.status.INVALID_ARGUMENT,
+    details: 'BadStartTimerAttributes: TimerId is not set on StartTimerCommand.',
+  });
   const { history } = await service.getWorkflowExecutionHistory({
     namespace: env.namespace,
     execution: { workflowId },
@@ -190,7 +245,7 @@ describe('malformed and unknown requests', () => {
 
   test.each([
     ['an unknown method', 'NoSuchMethod', Buffer.alloc(0), grpc.status.UNIMPLEMENTED],
-    ['a method the dev server does not offer', 'CreateSchedule', Buffer.alloc(0), grpc.status.UNIMPLEMENTED],
+
     [
       'bytes that are not protobuf',
       'StartWorkflowExecution',
@@ -202,6 +257,15 @@ describe('malformed and unknown requests', () => {
     expect(error?.code).toBe(code);
     await expect(service.getSystemInfo({})).resolves.toBeDefined();
   });
+
+  // Embedded only: the real server offers schedules, so there is no method it lacks that the SDK knows.
+  (externalTemporal ? test.skip : test)(
+    'a method the embedded server does not offer (CreateSchedule) gets UNIMPLEMENTED and the server keeps serving (embedded only: the real server has schedules)',
+    async () => {
+      expect((await call('CreateSchedule', Buffer.alloc(0)))?.code).toBe(grpc.status.UNIMPLEMENTED);
+      await expect(service.getSystemInfo({})).resolves.toBeDefined();
+    },
+  );
 
   test.each([
     [
@@ -248,7 +312,7 @@ describe('malformed and unknown requests', () => {
           execution: { workflowId: 'nope' },
           nextPageToken: Buffer.from('x'),
         }),
-      grpc.status.NOT_FOUND,
+      grpc.status.INVALID_ARGUMENT,
     ],
   ])("%s gets Temporal's error code", async (_name, request, code) => {
     await expect(request()).rejects.toMatchObject({ code });

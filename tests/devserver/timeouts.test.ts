@@ -1,4 +1,4 @@
-import { ActivityFailure, ApplicationFailure, WorkflowFailedError } from '@temporalio/client';
+import { ActivityFailure, ApplicationFailure, TimeoutFailure, WorkflowFailedError } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -7,6 +7,7 @@ import { startTestTemporal, uniqueTaskQueue, withWorker, type TestTemporal } fro
 import { createConformanceActivities, readLog } from './activities';
 import {
   childOutcomeWorkflow,
+  retryPastDeadlineWorkflow,
   scheduleToCloseWorkflow,
   startToCloseWorkflow,
   unblockSignal,
@@ -34,7 +35,26 @@ test('a start-to-close timeout fails the attempt and the next attempt runs', asy
   expect(readLog(dir, key)).toEqual(['attempt 1', 'attempt 2']);
 });
 
-test('a schedule-to-close timeout ends the retries: the last failure stands, with retry state TIMEOUT', async () => {
+test('a failed attempt whose retry would start after the schedule-to-close deadline is final: its failure stands, with retry state TIMEOUT', async () => {
+  const taskQueue = uniqueTaskQueue();
+  const key = `retrypast-${taskQueue}`;
+  const error = await worker(taskQueue, () =>
+    env.client.workflow
+      .execute(retryPastDeadlineWorkflow, { taskQueue, workflowId: key, args: [key] })
+      .catch((e: unknown) => e),
+  );
+  expect(error).toBeInstanceOf(WorkflowFailedError);
+  const cause = (error as WorkflowFailedError).cause as ActivityFailure;
+  expect(cause).toBeInstanceOf(ActivityFailure);
+  expect(cause.retryState).toBe('TIMEOUT');
+  expect(cause.cause).toBeInstanceOf(ApplicationFailure);
+  expect(cause.cause?.message).toBe('failure 1');
+  expect(readLog(dir, key)).toHaveLength(1);
+  const events = (await env.client.workflow.getHandle(key).fetchHistory()).events!;
+  expect(events.some((e) => e.eventType === EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED)).toBe(true);
+});
+
+test('the schedule-to-close deadline reached during a retry ends the activity timed out, with the last failure as cause', async () => {
   const taskQueue = uniqueTaskQueue();
   const key = `sched2close-${taskQueue}`;
   const error = await worker(taskQueue, () =>
@@ -45,13 +65,18 @@ test('a schedule-to-close timeout ends the retries: the last failure stands, wit
   expect(error).toBeInstanceOf(WorkflowFailedError);
   const cause = (error as WorkflowFailedError).cause as ActivityFailure;
   expect(cause).toBeInstanceOf(ActivityFailure);
-  // As in Temporal: no retry would start before the deadline, so the last attempt's failure is final.
-  expect(cause.cause).toBeInstanceOf(ApplicationFailure);
   expect(cause.retryState).toBe('TIMEOUT');
-  // Attempts every 200 ms within one second: more than one, fewer than ten.
-  const attempts = readLog(dir, key).length;
-  expect(attempts).toBeGreaterThan(1);
-  expect(attempts).toBeLessThan(10);
+  // Temporal's wording and type for a deadline that leaves no time for another attempt.
+  const timeout = cause.cause as TimeoutFailure;
+  expect(timeout).toBeInstanceOf(TimeoutFailure);
+  expect(timeout.timeoutType).toBe('SCHEDULE_TO_CLOSE');
+  expect(timeout.message).toBe(
+    'Not enough time to schedule next retry before activity ScheduleToClose timeout, giving up retrying',
+  );
+  // The history keeps the last attempt's failure as the timeout's cause (the SDK does not pass it on).
+  const events = (await env.client.workflow.getHandle(key).fetchHistory()).events!;
+  const timedOut = events.find((e) => e.eventType === EventType.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT);
+  expect(timedOut?.activityTaskTimedOutEventAttributes?.failure?.cause?.message).toBe('failure 1');
 });
 
 test('a run timeout closes the workflow as timed out', async () => {

@@ -216,12 +216,22 @@ export async function startToCloseWorkflow(key: string): Promise<number> {
 }
 
 /** An activity that keeps failing until its schedule-to-close timeout ends the retries. */
-export async function scheduleToCloseWorkflow(key: string): Promise<number> {
+/** An activity that always fails, with a retry interval longer than its 1 s schedule-to-close timeout. */
+export async function retryPastDeadlineWorkflow(key: string): Promise<number> {
   const { flaky } = proxyActivities<ConformanceActivities>({
     scheduleToCloseTimeout: '1s',
-    retry: { initialInterval: '200ms', backoffCoefficient: 1 },
+    retry: { initialInterval: '5s', backoffCoefficient: 1 },
   });
   return await flaky(key, 1000, false);
+}
+
+/** An activity that fails once, then hangs past its 1 s schedule-to-close timeout. */
+export async function scheduleToCloseWorkflow(key: string): Promise<void> {
+  const { failOnceThenHang } = proxyActivities<ConformanceActivities>({
+    scheduleToCloseTimeout: '1s',
+    retry: { initialInterval: '100ms', backoffCoefficient: 1 },
+  });
+  await failOnceThenHang(key);
 }
 
 /** Starts a child that waits forever and reports how it ended. */

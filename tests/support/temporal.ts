@@ -8,7 +8,13 @@ import { status } from '@grpc/grpc-js';
 import { randomUUID } from 'node:crypto';
 import { startDevServer, type DevServer, type DevServerOptions } from '../../src/devserver/server';
 import { temporal } from '@temporalio/proto';
-import lablineDefinitions from '../../temporal-config/search-attributes.json';
+import { testSearchAttributes } from './search-attributes';
+import { testServerKind } from './temporal-cli';
+import {
+  findTemporalCli,
+  startTemporalCliServer,
+  type TemporalCliServer,
+} from '../../src/client/temporal-cli-server';
 
 export interface TestTemporal {
   address: string;
@@ -37,24 +43,26 @@ function installRuntime(): void {
 /** Whether the suite runs against an external Temporal (TEMPORAL_ADDRESS). */
 export const externalTemporal = Boolean(process.env.TEMPORAL_ADDRESS);
 
-/** Search attributes the tests use: Labline's own (temporal-config/search-attributes.json) and the conformance suite's. */
-export const testSearchAttributes: Record<string, string> = {
-  ...lablineDefinitions.searchAttributes,
-  TestKeyword: 'Keyword',
-  TestText: 'Text',
-  TestInt: 'Int',
-  TestDouble: 'Double',
-  TestBool: 'Bool',
-  TestDatetime: 'Datetime',
-  TestKeywordList: 'KeywordList',
-};
-
+/**
+ * The server a test file uses: the run's shared one (TEMPORAL_ADDRESS, which a temporal-cli run sets), or an
+ * embedded server of its own. A test that needs a server setting a real Temporal takes as dynamic config
+ * (`suggestContinueAsNewEvents`) gets a real dev server of its own in a temporal-cli run.
+ */
 export async function startTestTemporal(options: Omit<DevServerOptions, 'port'> = {}): Promise<TestTemporal> {
   installRuntime();
   let server: DevServer | undefined;
+  let ownRealServer: TemporalCliServer | undefined;
   let address = process.env.TEMPORAL_ADDRESS;
   const namespace = process.env.TEMPORAL_NAMESPACE ?? 'default';
-  if (!address) {
+  if (testServerKind() === 'temporal-cli' && options.suggestContinueAsNewEvents !== undefined) {
+    ownRealServer = await startTemporalCliServer({
+      cli: findTemporalCli()!,
+      uiPort: false,
+      searchAttributes: testSearchAttributes,
+      dynamicConfig: { 'limit.historyCount.suggestContinueAsNew': options.suggestContinueAsNewEvents },
+    });
+    address = ownRealServer.address;
+  } else if (!address) {
     server = await startDevServer({ port: 0, longPollTimeoutMs: 10_000, ...options });
     address = server.address;
   }
@@ -70,6 +78,7 @@ export async function startTestTemporal(options: Omit<DevServerOptions, 'port'> 
     async stop() {
       await connection.close();
       await server?.stop();
+      await ownRealServer?.stop();
     },
   };
 }

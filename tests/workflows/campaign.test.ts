@@ -8,7 +8,6 @@ import { lineage } from '../../src/client/lineage';
 import type { CampaignResult, CampaignStatus } from '../../src/workflows';
 import { startTsProcess, workerProcessScript, type RunningProcess } from '../support/processes';
 import {
-  externalTemporal,
   startTestTemporal,
   withWorker,
   workflowBundle,
@@ -314,45 +313,41 @@ test('cancelling a campaign cancels its running children and stops every trainer
   expect((await env.client.workflow.getHandle(campaignId).describe()).status.name).toBe('CANCELLED');
 });
 
-// The history threshold is the server's; a real Temporal's cannot be lowered by a test.
-(externalTemporal ? test.skip : test)(
-  'a campaign whose history grows large continues as new and loses no child',
-  async () => {
-    const small = await startTestTemporal({ suggestContinueAsNewEvents: 30 });
-    try {
-      const rig = experimentRig();
-      const campaignId = `camp-can-${suffix()}`;
-      const campaign = CampaignSpec.parse({
-        campaign_id: campaignId,
-        name: 'continue-as-new',
-        base: baseSpec(`exp-canbase-${suffix()}`, ['--steps=5']),
-        variants: { list: ['a', 'b', 'c', 'd', 'e', 'f'].map((name) => ({ name, overrides: {} })) },
-        include_base: false,
-        concurrency: 2,
-        primary_metric: { name: 'eval/accuracy', goal: 'max' },
-        approvals: { launch: { enabled: false } },
-      } satisfies CampaignSpecInput);
-      const result = await withWorker(
-        small,
-        { taskQueue: rig.taskQueue, activities: rig.activities },
-        async () => {
-          const { handle } = await submitCampaign({ client: small.client, campaign, settings: rig.settings });
-          // The handle from the start follows the chain of runs to the last one's result.
-          return await handle.result();
-        },
-      );
-      expect(result.outcomes).toHaveLength(6);
-      expect(new Set(result.outcomes.map((o) => o.experiment_id)).size).toBe(6);
-      const runs: string[] = [];
-      for await (const execution of small.client.workflow.list({ query: `WorkflowId = '${campaignId}'` }))
-        runs.push(execution.status.name);
-      expect(runs.filter((s) => s === 'CONTINUED_AS_NEW').length).toBeGreaterThanOrEqual(1);
-      expect(runs).toContain('COMPLETED');
-    } finally {
-      await small.stop();
-    }
-  },
-);
+test('a campaign whose history grows large continues as new and loses no child', async () => {
+  const small = await startTestTemporal({ suggestContinueAsNewEvents: 30 });
+  try {
+    const rig = experimentRig();
+    const campaignId = `camp-can-${suffix()}`;
+    const campaign = CampaignSpec.parse({
+      campaign_id: campaignId,
+      name: 'continue-as-new',
+      base: baseSpec(`exp-canbase-${suffix()}`, ['--steps=5']),
+      variants: { list: ['a', 'b', 'c', 'd', 'e', 'f'].map((name) => ({ name, overrides: {} })) },
+      include_base: false,
+      concurrency: 2,
+      primary_metric: { name: 'eval/accuracy', goal: 'max' },
+      approvals: { launch: { enabled: false } },
+    } satisfies CampaignSpecInput);
+    const result = await withWorker(
+      small,
+      { taskQueue: rig.taskQueue, activities: rig.activities },
+      async () => {
+        const { handle } = await submitCampaign({ client: small.client, campaign, settings: rig.settings });
+        // The handle from the start follows the chain of runs to the last one's result.
+        return await handle.result();
+      },
+    );
+    expect(result.outcomes).toHaveLength(6);
+    expect(new Set(result.outcomes.map((o) => o.experiment_id)).size).toBe(6);
+    const runs: string[] = [];
+    for await (const execution of small.client.workflow.list({ query: `WorkflowId = '${campaignId}'` }))
+      runs.push(execution.status.name);
+    expect(runs.filter((s) => s === 'CONTINUED_AS_NEW').length).toBeGreaterThanOrEqual(1);
+    expect(runs).toContain('COMPLETED');
+  } finally {
+    await small.stop();
+  }
+});
 
 test('with the baselines analysis on, the comparator agent interprets the comparison against the base', async () => {
   const rig = experimentRig();

@@ -2,7 +2,7 @@
  * Where approval requests go: the worker's console, or Slack (slack.ts). Posting is idempotent by key, so
  * a retried activity never posts twice.
  */
-import type { DecisionRecord, GateName, Waiting } from '../../experiment';
+import { webUiWorkflowUrl, type DecisionRecord, type GateName, type Waiting } from '../../experiment';
 
 export interface ApprovalMessage {
   /** Idempotency key: one post per key. */
@@ -12,7 +12,7 @@ export interface ApprovalMessage {
   hypothesis: string;
   gate: GateName;
   waiting: Waiting;
-  /** Links to show: `run_dir`, `tracker` (the W&B run), `report`. */
+  /** Links to show: `run_dir`, `tracker` (the W&B run), `report`, `web_ui` (the Temporal Web UI page). */
   links: Record<string, string | undefined>;
   /** Which opening of this gate in the experiment (1, 2, …); absent from older workflow code. */
   round?: number;
@@ -51,7 +51,8 @@ export class ConsoleNotifier implements Notifier {
     this.write(
       `[labline] ${message.experimentId} waits for ${message.gate} approval: ${message.waiting.question}\n` +
         `          approve: npx labline approve ${message.experimentId} --gate ${message.gate}   ` +
-        `reject: npx labline reject ${message.experimentId} --gate ${message.gate}`,
+        `reject: npx labline reject ${message.experimentId} --gate ${message.gate}` +
+        (message.links.web_ui ? `\n          Temporal Web UI: ${message.links.web_ui}` : ''),
     );
   }
 
@@ -71,4 +72,20 @@ export class ConsoleNotifier implements Notifier {
       `[labline] ${message.experimentId}: ${message.gate} ${decision.outcome ?? 'ignored'} by ${decision.by}`,
     );
   }
+}
+
+/**
+ * Adds the experiment's Temporal Web UI page (`links.web_ui`) to every message: the worker knows the UI's
+ * address (a local real dev server, or the `temporal.ui_url` setting); the workflow does not.
+ */
+export function withWebUiLinks(notifier: Notifier, uiUrl: string, namespace: string): Notifier {
+  const linked = <M extends { experimentId: string; links: ApprovalMessage['links'] }>(message: M): M => ({
+    ...message,
+    links: { ...message.links, web_ui: webUiWorkflowUrl(uiUrl, namespace, message.experimentId) },
+  });
+  return {
+    requestApproval: (message, context) => notifier.requestApproval(linked(message), context),
+    remind: (message, context) => notifier.remind(linked(message), context),
+    markDecided: (message, context) => notifier.markDecided(linked(message), context),
+  };
 }

@@ -219,8 +219,9 @@ function approversLine(waiting: Waiting, mentions: string[]): string {
 }
 
 function linksLine(message: Pick<ApprovalMessage, 'links'>): string | undefined {
-  const { tracker, report, run_dir: runDir } = message.links;
+  const { tracker, report, run_dir: runDir, web_ui: webUi } = message.links;
   const parts = [
+    webUi ? link('Temporal Web UI', webUi) : undefined,
     tracker ? link('W&B run', tracker) : undefined,
     report ? link('Report', report) : undefined,
     runDir ? link('Run directory', runDir) : undefined,
