@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import type { ValidationReport } from './deliverables';
 import { formatDuration } from './quantities';
+import { renderTrainingArgs } from './campaign';
 import type { TrainingSpec } from './spec';
 
 /** What is to be approved, field by field. Each gate fills the fields that fit it. */
@@ -31,11 +32,22 @@ export const ApprovalDetails = z.object({
 /** What is to be approved, field by field. */
 export type ApprovalDetails = z.infer<typeof ApprovalDetails>;
 
-/** The launch gate: command, resources and the GPU hours one attempt may take at most. */
-export function launchApprovalDetails(training: TrainingSpec): ApprovalDetails {
+/** The command line a launch runs: the spec's command and its arguments with `${config.KEY}` filled in. */
+export function resolvedTrainingCommand(
+  training: TrainingSpec,
+  config: Record<string, unknown> = {},
+): string {
+  return [training.command, ...renderTrainingArgs(training.args, config)].join(' ');
+}
+
+/** The launch gate: the resolved command, resources and the GPU hours one attempt may take at most. */
+export function launchApprovalDetails(
+  training: TrainingSpec,
+  config: Record<string, unknown> = {},
+): ApprovalDetails {
   const { resources } = training;
   const details: ApprovalDetails = {
-    command: [training.command, ...training.args].join(' '),
+    command: resolvedTrainingCommand(training, config),
     resources:
       `${resources.gpus} GPU(s), ${resources.cpus} CPU(s)` +
       (resources.memory ? `, ${resources.memory} memory` : '') +

@@ -8,6 +8,7 @@ export * from './approval-details';
 export * from './baselines';
 export * from './campaign';
 export * from './config';
+export * from './current-details';
 export * from './decisions';
 export * from './deliverables';
 export * from './failures';

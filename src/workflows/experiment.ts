@@ -29,7 +29,9 @@ import {
   Decision,
   diagnoseTrainingExit,
   failureApprovalDetails,
+  experimentCurrentDetails,
   launchApprovalDetails,
+  resolvedTrainingCommand,
   resultsApprovalDetails,
   ExperimentSpec,
   resultsStatus,
@@ -65,20 +67,6 @@ export interface ExperimentInput {
 
 /** The ResultsPayload, with the stage the experiment ended in (completed, failed, rejected). */
 export type ExperimentResult = ResultsPayload & { end_stage: Stage };
-
-const stageSummaries: Record<Stage, string> = {
-  registered: 'registered',
-  launch_review: 'waiting for launch approval',
-  training: 'training',
-  validation: 'checking deliverables',
-  analysis: 'analysing results',
-  publish_review: 'waiting for publish approval',
-  writing: 'writing the report',
-  completed: 'completed',
-  failed: 'failed',
-  rejected: 'rejected',
-  cancelled: 'cancelled',
-};
 
 class ExperimentEnded extends Error {
   constructor(
@@ -148,21 +136,7 @@ export async function experimentWorkflow(input: ExperimentInput): Promise<Experi
     links: { run_dir: runDir, ...(trackedRun ? { tracker_url: trackedRun.url } : {}) },
     costs: { llm_usd: 0, llm_prompt_tokens: 0, llm_completion_tokens: 0, gpu_hours: 0 },
   };
-  const showDetails = () =>
-    setCurrentDetails(
-      [
-        `**Stage:** ${stageSummaries[status.stage]}`,
-        status.waiting
-          ? `**Waiting for:** ${status.waiting.gate} decision since ${status.waiting.since}`
-          : undefined,
-        status.reason ? `**Reason:** ${status.reason}` : undefined,
-        status.attempts.at(-1)?.queued ? `**Queued:** ${status.attempts.at(-1)?.queued}` : undefined,
-        `**Run directory:** ${runDir}`,
-        trackedRun ? `**W&B run:** ${trackedRun.url}` : undefined,
-      ]
-        .filter(Boolean)
-        .join('\n\n'),
-    );
+  const showDetails = () => setCurrentDetails(experimentCurrentDetails(status, trackedRun?.url));
   const enter = (stage: Stage) => {
     status.stage = stage;
     status.stage_since = new Date().toISOString();
@@ -370,9 +344,9 @@ export async function experimentWorkflow(input: ExperimentInput): Promise<Experi
     const launch = await gates.decide(
       'launch',
       spec.approvals.launch,
-      `launch \`${[spec.training.command, ...spec.training.args].join(' ')}\` on ${spec.training.launcher} with ` +
+      `launch \`${resolvedTrainingCommand(spec.training, spec.config)}\` on ${spec.training.launcher} with ` +
         `${spec.training.resources.gpus} GPU(s), ${spec.training.resources.cpus} CPU(s)`,
-      launchApprovalDetails(spec.training),
+      launchApprovalDetails(spec.training, spec.config),
     );
     if (launch !== 'approved') throw new ExperimentEnded('rejected', 'launch rejected');
 

@@ -7,12 +7,7 @@ import { decide } from '../../src/client/experiments';
 import { lineage } from '../../src/client/lineage';
 import type { CampaignResult, CampaignStatus } from '../../src/workflows';
 import { startTsProcess, workerProcessScript, type RunningProcess } from '../support/processes';
-import {
-  startTestTemporal,
-  withWorker,
-  workflowBundle,
-  type TestTemporal,
-} from '../support/temporal';
+import { startTestTemporal, withWorker, workflowBundle, type TestTemporal } from '../support/temporal';
 import { experimentRig, trainerPath, type ExperimentRig } from '../support/experiments';
 
 let env: TestTemporal;
