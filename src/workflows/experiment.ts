@@ -268,6 +268,7 @@ export async function experimentWorkflow(input: ExperimentInput): Promise<Experi
         resumed_from: resumeFrom,
       };
       status.attempts.push(attempt);
+      showDetails();
       const { handle } = await gpu.launchTraining({
         experimentId,
         launch,
