@@ -40,6 +40,17 @@ export const LablineSettings = z.strictObject({
     .prefault({}),
   /** Task queue names. Defaults: labline, labline-gpu, labline-agents. */
   task_queues: TaskQueues.prefault({}),
+  /** The worker process. */
+  worker: z
+    .strictObject({
+      /**
+       * Workflows a worker keeps in memory between their tasks (the SDK's `maxCachedWorkflows`). A parked
+       * experiment not in the cache is replayed from history when it is next touched (a decision, a timer),
+       * so a smaller cache trades a little latency for memory: about 3 MiB per cached experiment. Default 250.
+       */
+      max_cached_workflows: z.number().int().nonnegative().default(250),
+    })
+    .prefault({}),
   /** This host's GPUs for the local launcher. */
   gpus: z
     .strictObject({

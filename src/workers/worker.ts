@@ -86,6 +86,7 @@ export async function createLablineWorkers(options: LablineWorkerOptions): Promi
       await Worker.create({
         ...common,
         taskQueue: settings.task_queues.workflow,
+        maxCachedWorkflows: settings.worker.max_cached_workflows,
         ...(options.workflowBundle
           ? { workflowBundle: options.workflowBundle }
           : { workflowsPath: require.resolve('../workflows') }),
