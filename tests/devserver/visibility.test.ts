@@ -60,6 +60,12 @@ describe('200 workflows started concurrently', () => {
       await Promise.all(handles.map((h) => h.signal(unblockSignal, 'go')));
       await Promise.all(handles.map((h) => h.result()));
     });
+    // Visibility is eventually consistent on a real Temporal: a closed workflow's record is updated by a
+    // queue behind the history. Wait (bounded) until every run shows as completed before asking about them.
+    const deadline = Date.now() + 30_000;
+    const completed = `TaskQueue = '${taskQueue}' AND ExecutionStatus = 'Completed'`;
+    while ((await env.client.workflow.count(completed)).count < count && Date.now() < deadline)
+      await new Promise((resolve) => setTimeout(resolve, 100));
   }, 120_000);
 
   test('all complete', async () => {
