@@ -16,7 +16,6 @@ import { findTemporalCli, startTemporalCliServer, temporalCliInstallHint } from 
 /** `temporal-cli`: the real Temporal dev server; `embedded`: Labline's own; `auto`: the real one when installed. */
 export const ServerChoice = z.enum(['auto', 'temporal-cli', 'embedded']);
 export type ServerChoice = z.infer<typeof ServerChoice>;
-export type LocalServerKind = Exclude<ServerChoice, 'auto'>;
 
 /** What `<data_dir>/server.json` records about a running local server. */
 export const LocalServerRecord = z.object({
