@@ -79,6 +79,11 @@ export interface TemporalCliServer {
   /** The Web UI's base URL, unless headless. */
   readonly uiUrl?: string;
   readonly pid: number;
+  /**
+   * Resolves with the exit code (null when a signal ended it) once the server process has exited, stopped or
+   * not: a benchmark races it against its workload, so a crashed server fails the run at once.
+   */
+  readonly exited: Promise<number | null>;
   /** Stops the server: SIGTERM, then SIGKILL after 10 s. */
   stop(): Promise<void>;
   /** Kills the server at once (SIGKILL), as a crash would; resolves when it is gone. */
@@ -155,6 +160,7 @@ export async function startTemporalCliServer(options: TemporalCliServerOptions):
     address,
     uiUrl: uiPort === undefined ? undefined : `http://${ip}:${uiPort}`,
     pid: child.pid!,
+    exited,
     stop: () => stopChild(child, exited),
     kill: async () => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
