@@ -2,11 +2,10 @@
 import type { Client } from '@temporalio/client';
 import type { Command } from 'commander';
 import type { CampaignStatus } from '../workflows';
-import { defaultApprover, withClient, workflowSettingsOf } from './cli-experiments';
+import { decideOrExplain, defaultApprover, withClient, workflowSettingsOf } from './cli-experiments';
 import { ask, parseServerChoice, serverOptionHelp, withLocalRuntime } from './cli-start';
 import { formatCampaignStatus } from './cli-format';
 import { campaignStatus, loadCampaignFile, reviewProposal, submitCampaign } from './campaigns';
-import { decide } from './experiments';
 import { formatLineage, lineage } from './lineage';
 import { webUiWorkflowUrl } from '../experiment';
 
@@ -52,12 +51,14 @@ export function addCampaignCommands(program: Command): void {
         const asked = new Set<string>();
         const final = await followCampaign(client, campaign.campaign_id, async (status) => {
           const waiting = status.waiting;
-          if (!waiting || asked.has(waiting.since) || status.proposals.some((p) => !p.decision)) return;
-          asked.add(waiting.since);
+          const key = waiting?.opening ?? waiting?.since;
+          if (!waiting || !key || asked.has(key) || status.proposals.some((p) => !p.decision)) return;
+          asked.add(key);
           const verdict = options.yes ? 'approve' : await ask(waiting.gate, campaign.campaign_id);
           if (verdict)
-            await decide(client, campaign.campaign_id, verdict, {
+            await decideOrExplain(client, campaign.campaign_id, verdict, {
               gate: waiting.gate,
+              opening: waiting.opening,
               by: approver,
               source: 'cli',
             });

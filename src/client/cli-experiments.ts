@@ -11,14 +11,24 @@ import {
   finalStages,
   GateName,
   Stage,
+  type DecisionRecord,
   type DecisionSignal,
   type ExperimentStatus,
   webUiWorkflowUrl,
 } from '../experiment';
 import { campaignStatus, isCampaignId } from './campaigns';
-import { formatCampaignStatus, formatStatus } from './cli-format';
+import { formatCampaignStatus, formatDecisionRecord, formatStatus } from './cli-format';
 import { connectClient, findTemporal, type TemporalTarget } from './connection';
-import { decide, experimentStatus, listExperiments, submitExperiment, cancelExperiment } from './experiments';
+import {
+  cancelExperiment,
+  decide,
+  DecisionRefused,
+  type DecideOptions,
+  experimentStatus,
+  gatesOf,
+  listExperiments,
+  submitExperiment,
+} from './experiments';
 import { loadSettings, type ResolvedSettings } from './settings';
 import { wandbLocationOf } from '../activities/tracking/wandb-settings';
 import { loadSpecFile } from './spec-file';
@@ -195,26 +205,27 @@ export function addExperimentCommands(program: Command): void {
         `a choice at the failure or deliverables gate (${DecisionChoice.options.join(', ')})`,
       )
       .option('--as <user>', 'who decides; default: $LABLINE_USER or the OS user')
+      .option(
+        '--opening <opening>',
+        "the gate's opening this answers (from the request); default: the one open now",
+      )
       .action(
-        async (id: string, options: { gate?: string; comment?: string; choice?: string; as?: string }) => {
+        async (
+          id: string,
+          options: { gate?: string; comment?: string; choice?: string; as?: string; opening?: string },
+        ) => {
           await withClient(program, async (client) => {
-            const gate = options.gate ?? (await experimentStatus(client, id)).waiting?.gate;
-            if (!gate) throw new Error(`${id} waits for no decision now; give --gate to record one anyway.`);
-            await decide(client, id, signal, {
+            const gate = options.gate ?? (await gatesOf(client, id)).waiting?.gate;
+            if (!gate) throw new Error(`${id} waits for no decision now; nothing was recorded.`);
+            const record = await decide(client, id, signal, {
               gate: GateName.parse(gate),
               by: options.as ?? defaultApprover(),
               comment: options.comment,
               choice: options.choice === undefined ? undefined : DecisionChoice.parse(options.choice),
               source: 'cli',
+              ...(options.opening ? { opening: options.opening } : {}),
             });
-            const status = await experimentStatus(client, id);
-            const mine = status.decisions.at(-1);
-            console.log(
-              mine?.ignored
-                ? `recorded but ignored: ${mine.ignored}`
-                : `${signal === 'approve' ? 'approved' : 'rejected'} ${gate} for ${id}`,
-            );
-            if (mine?.ignored) process.exitCode = 1;
+            console.log(`${id}: ${formatDecisionRecord(record)}`);
           });
         },
       );
@@ -230,6 +241,27 @@ export function addExperimentCommands(program: Command): void {
         console.log(`cancellation requested for ${id}`);
       });
     });
+}
+
+/**
+ * Decides a gate from a running command (`start`, `campaign`) and prints what was recorded; a refusal
+ * (decided meanwhile from Slack or another terminal) is printed, not thrown, and the command goes on.
+ */
+export async function decideOrExplain(
+  client: Client,
+  workflowId: string,
+  action: DecisionSignal,
+  decision: DecideOptions,
+): Promise<DecisionRecord | undefined> {
+  try {
+    const record = await decide(client, workflowId, action, decision);
+    console.log(`  ${formatDecisionRecord(record)}`);
+    return record;
+  } catch (error) {
+    if (!(error instanceof DecisionRefused)) throw error;
+    console.log(`  not recorded: ${error.reason}`);
+    return undefined;
+  }
 }
 
 /** The status with its Temporal Web UI page, when the server has a UI. */

@@ -1,5 +1,5 @@
 /** How the CLI prints an experiment's status: a few aligned lines a person can scan. */
-import type { ExperimentStatus } from '../experiment';
+import type { DecisionRecord, ExperimentStatus } from '../experiment';
 import type { CampaignStatus } from '../workflows';
 
 export function formatStatus(status: ExperimentStatus): string {
@@ -10,7 +10,8 @@ export function formatStatus(status: ExperimentStatus): string {
   if (status.waiting) {
     const who = status.waiting.approvers.length ? status.waiting.approvers.join(', ') : 'anyone';
     lines.push(
-      `  waiting    ${status.waiting.gate} decision by ${who}; reminders sent ${status.waiting.reminders_sent}; deadline ${status.waiting.deadline}`,
+      `  waiting    ${status.waiting.gate} decision by ${who}; reminders sent ${status.waiting.reminders_sent}; deadline ${status.waiting.deadline}` +
+        (status.waiting.opening ? `; opening ${status.waiting.opening}` : ''),
     );
     lines.push(`             ${status.waiting.question.split('\n').join('\n             ')}`);
   }
@@ -22,11 +23,7 @@ export function formatStatus(status: ExperimentStatus): string {
       `  launch ${attempt.launch}   ${attempt.outcome ?? (attempt.queued ? 'queued' : 'running')}${progress}${resumed}${attempt.detail ? `: ${attempt.detail}` : ''}${!attempt.outcome && attempt.queued ? `: ${attempt.queued}` : ''}`,
     );
   }
-  for (const decision of status.decisions) {
-    lines.push(
-      `  decision   ${decision.gate}: ${decision.outcome ?? `ignored (${decision.ignored})`} by ${decision.by} at ${decision.at}${decision.comment ? ` — ${decision.comment}` : ''}`,
-    );
-  }
+  for (const decision of status.decisions) lines.push(`  decision   ${formatDecisionRecord(decision)}`);
   lines.push(`  run dir    ${status.links.run_dir}`);
   if (status.links.report) lines.push(`  report     ${status.links.report}`);
   if (status.links.tracker_url) lines.push(`  tracker    ${status.links.tracker_url}`);
@@ -43,13 +40,26 @@ export function formatStatus(status: ExperimentStatus): string {
   return lines.join('\n');
 }
 
+/** One decision in a line: what it decided (or why it was ignored), by whom, when, and why. */
+export function formatDecisionRecord(decision: DecisionRecord): string {
+  return (
+    `${decision.gate}: ${decision.outcome ?? `ignored (${decision.ignored})`} by ${decision.by} at ${decision.at}` +
+    (decision.comment ? ` — ${decision.comment}` : '')
+  );
+}
+
 export function formatCampaignStatus(status: CampaignStatus): string {
   const count = (state: string) => status.children.filter((c) => c.state === state).length;
   const lines = [
     `${status.campaign_id}  ${status.name}`,
     `  stage      ${status.stage}; children ${count('done')} done, ${count('running')} running, ${count('pending')} pending (at most ${status.concurrency} at once)`,
   ];
-  if (status.waiting) lines.push(`  waiting    ${status.waiting.gate}: ${status.waiting.question}`);
+  if (status.waiting)
+    lines.push(
+      `  waiting    ${status.waiting.gate}: ${status.waiting.question}` +
+        (status.waiting.opening ? ` (opening ${status.waiting.opening})` : ''),
+    );
+  for (const decision of status.decisions) lines.push(`  decision   ${formatDecisionRecord(decision)}`);
   for (const review of status.proposals) {
     const changes = review.proposal.modifications
       .map((m) => `${m.parameter} ${String(m.from)}→${String(m.to)}`)

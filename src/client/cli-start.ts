@@ -13,6 +13,7 @@ import type { QueueRole } from '../workers/worker';
 type WorkerModule = typeof WorkerModuleTypes;
 import { formatStatus } from './cli-format';
 import {
+  decideOrExplain,
   defaultApprover,
   describeChange,
   watchStatus,
@@ -29,7 +30,7 @@ import {
 } from './connection';
 import { webUiWorkflowUrl } from '../experiment';
 import { ServerChoice } from './local-temporal';
-import { decide, experimentResult, submitExperiment } from './experiments';
+import { experimentResult, submitExperiment } from './experiments';
 import { loadSettings, type ResolvedSettings } from './settings';
 import { loadSpecFile } from './spec-file';
 
@@ -76,18 +77,18 @@ export function addStartCommands(program: Command): void {
         const final = await watchStatus(client, spec.experiment_id, async (status, previous) => {
           describeChange(status, previous).forEach((line) => console.log(line));
           const waiting = status.waiting;
-          const key = waiting ? `${waiting.gate}@${waiting.since}` : '';
+          const key = waiting ? (waiting.opening ?? `${waiting.gate}@${waiting.since}`) : '';
           if (!waiting || asked.has(key)) return;
           asked.add(key);
           const verdict = options.yes ? 'approve' : await ask(waiting.gate, status.experiment_id);
           if (!verdict) return;
-          await decide(client, spec.experiment_id, verdict, {
+          await decideOrExplain(client, spec.experiment_id, verdict, {
             gate: waiting.gate,
+            opening: waiting.opening,
             by: approver,
             source: 'cli',
             comment: options.yes ? 'approved with --yes' : undefined,
           });
-          console.log(`  ${verdict === 'approve' ? 'approved' : 'rejected'} ${waiting.gate} as ${approver}`);
         });
         console.log(formatStatus(withWebUiLink(final, target)));
         if (final.stage === 'completed') {

@@ -2,11 +2,18 @@
  * The typed client API: submit an experiment, read its status, decide its gates, cancel it, list them.
  * The CLI and the Slack bridge are built on these; the workflow id is the experiment id.
  */
-import { WorkflowExecutionAlreadyStartedError, type Client, type WorkflowHandle } from '@temporalio/client';
+import {
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowUpdateFailedError,
+  type Client,
+  type WorkflowHandle,
+} from '@temporalio/client';
+import { randomUUID } from 'node:crypto';
 import { defaultPayloadConverter } from '@temporalio/common';
 import {
-  Decision,
+  DecideRequest,
   type DecisionInput,
+  type DecisionRecord,
   type DecisionSignal,
   type ExperimentSpec,
   type ExperimentStatus,
@@ -14,11 +21,12 @@ import {
   type WorkflowSettingsInput,
 } from '../experiment';
 import {
-  approveSignal,
+  decideUpdate,
   experimentWorkflow,
-  rejectSignal,
+  gatesQuery,
   statusQuery,
   type ExperimentResult,
+  type GatesView,
 } from '../workflows';
 
 export type ExperimentHandle = WorkflowHandle<typeof experimentWorkflow>;
@@ -88,18 +96,67 @@ export async function experimentStatus(client: Client, experimentId: string): Pr
   return status;
 }
 
-/** Sends an approve or reject decision; the workflow records it, or records why it ignored it. */
+/** A decision the workflow refused; nothing was recorded. `reason` says why, in the workflow's words. */
+export class DecisionRefused extends Error {
+  constructor(
+    readonly workflowId: string,
+    readonly reason: string,
+  ) {
+    super(`${workflowId} refused the decision: ${reason}. Nothing was recorded.`);
+    this.name = 'DecisionRefused';
+  }
+}
+
+/** The open gate (with its opening) and the decisions so far, of an experiment or a campaign. */
+export async function gatesOf(client: Client, workflowId: string): Promise<GatesView> {
+  return await client.workflow.getHandle(workflowId).query(gatesQuery);
+}
+
+/** A decision as the client API takes it: the gate's opening and the request id are optional. */
+export type DecideOptions = DecisionInput & {
+  /** The opening it answers (`waiting.opening` of a request); default: the gate's current opening. */
+  opening?: string;
+  /** Idempotency key: the same id is taken at most once. Default: a fresh one. */
+  requestId?: string;
+};
+
+/**
+ * Decides a gate of an experiment or a campaign with the `decide` update and returns the decision the
+ * workflow recorded. A decision that cannot take effect (gate not open, an earlier opening, a request id
+ * already taken, not an approver, a choice that does not fit) is refused with `DecisionRefused`, and
+ * nothing is recorded. Without `opening`, the gate's current opening is read first.
+ */
 export async function decide(
   client: Client,
-  experimentId: string,
-  signal: DecisionSignal,
-  decision: DecisionInput,
-): Promise<void> {
-  const parsed = Decision.parse(decision);
-  await experimentHandle(client, experimentId).signal(
-    signal === 'approve' ? approveSignal : rejectSignal,
-    parsed,
-  );
+  workflowId: string,
+  action: DecisionSignal,
+  decision: DecideOptions,
+): Promise<DecisionRecord> {
+  const { opening, requestId, ...rest } = decision;
+  const request = DecideRequest.parse({
+    ...rest,
+    action,
+    opening: opening ?? (await currentOpening(client, workflowId, rest.gate)),
+  });
+  try {
+    return await client.workflow.getHandle(workflowId).executeUpdate(decideUpdate, {
+      args: [request],
+      updateId: requestId ?? randomUUID(),
+    });
+  } catch (error) {
+    if (error instanceof WorkflowUpdateFailedError)
+      throw new DecisionRefused(workflowId, error.cause?.message ?? error.message);
+    throw error;
+  }
+}
+
+/**
+ * The current opening of `gate`; when that gate is not open, a placeholder that the workflow refuses with
+ * the reason (it waits at another gate, or for no decision).
+ */
+async function currentOpening(client: Client, workflowId: string, gate: string): Promise<string> {
+  const { waiting } = await gatesOf(client, workflowId);
+  return waiting?.gate === gate && waiting.opening ? waiting.opening : 'not-open';
 }
 
 export async function cancelExperiment(client: Client, experimentId: string): Promise<void> {

@@ -51,6 +51,22 @@ export type Decision = z.infer<typeof Decision>;
 export type DecisionInput = z.input<typeof Decision>;
 
 /**
+ * The argument of the `decide` update: a decision bound to one opening of one gate. `opening` is the
+ * gate's `waiting.opening`, which every request, reminder, Slack message and CLI prompt carries; a decision
+ * for an earlier opening is refused, so a request answered late or replayed cannot decide a later one.
+ */
+export const DecideRequest = Decision.extend({
+  /** Approve (the gate's forward way, or `choice`) or reject. */
+  action: DecisionSignal,
+  /** The opening of the gate this decision answers (`waiting.opening`). */
+  opening: z.string().trim().min(1),
+});
+/** The argument of the `decide` update. */
+export type DecideRequest = z.infer<typeof DecideRequest>;
+/** A {@link DecideRequest} as a client sends it, before defaults. */
+export type DecideRequestInput = z.input<typeof DecideRequest>;
+
+/**
  * What a gate decided: `approved` / `rejected` (launch, publish, budget), `retry` / `abort` (failure),
  * `accept` / `rerun` / `abort` (deliverables).
  */
@@ -90,6 +106,10 @@ export const DecisionRecord = z
     comment: z.string().optional(),
     /** Why the decision changed nothing: gate not open, already decided, not an approver, invalid choice. */
     ignored: z.string().optional(),
+    /** The opening of the gate it answered (`waiting.opening`); decisions taken by update carry it. */
+    opening: z.string().optional(),
+    /** The update's id: a request is taken at most once, however often it is sent. */
+    request_id: z.string().optional(),
   })
   .refine((record) => (record.outcome === undefined) !== (record.ignored === undefined), {
     message: 'a decision record has either an outcome or a reason it was ignored',
@@ -186,12 +206,37 @@ export interface DecisionContext {
 }
 
 /**
- * Records a signalled decision, deciding whether it takes effect. It is ignored, with the reason, when its
- * gate is not the open one (including a repeat after the gate was decided), when the decider is not an
- * approver, or when its choice does not fit the gate and signal. Otherwise the record carries the outcome.
+ * Why a decision cannot take effect, or its outcome: refused when its gate is not the open one (including a
+ * repeat after the gate was decided), when the decider is not an approver, or when its choice does not fit
+ * the gate and signal.
+ */
+export function decisionOutcome(context: DecisionContext): { outcome: GateOutcome } | { refused: string } {
+  const { signal, decision, open, previous } = context;
+  if (open?.gate !== decision.gate) {
+    if (previous?.outcome !== undefined)
+      return {
+        refused: `the ${decision.gate} gate was already decided: ${previous.outcome} by ${previous.by} at ${previous.at}`,
+      };
+    return {
+      refused: open
+        ? `the ${decision.gate} gate is not open; the experiment waits at the ${open.gate} gate`
+        : `the ${decision.gate} gate is not open; the experiment waits for no decision`,
+    };
+  }
+  if (!isApprover(decision.by, open.approvers))
+    return {
+      refused: `${decision.by} is not an approver of the ${decision.gate} gate (${open.approvers.join(', ')})`,
+    };
+  const requested = requestedOutcome(signal, decision);
+  return 'invalid' in requested ? { refused: requested.invalid } : requested;
+}
+
+/**
+ * Records a signalled decision, deciding whether it takes effect (see {@link decisionOutcome}): an ignored
+ * one carries the reason instead of an outcome.
  */
 export function judgeDecision(context: DecisionContext): DecisionRecord {
-  const { signal, decision, at, open, previous } = context;
+  const { signal, decision, at } = context;
   const record: DecisionRecord = {
     gate: decision.gate,
     by: decision.by,
@@ -201,26 +246,10 @@ export function judgeDecision(context: DecisionContext): DecisionRecord {
   };
   if (decision.choice !== undefined) record.choice = decision.choice;
   if (decision.comment !== undefined) record.comment = decision.comment;
-  const ignore = (reason: string): DecisionRecord => ({ ...record, ignored: reason });
-
-  if (open?.gate !== decision.gate) {
-    if (previous?.outcome !== undefined)
-      return ignore(
-        `the ${decision.gate} gate was already decided: ${previous.outcome} by ${previous.by} at ${previous.at}`,
-      );
-    return ignore(
-      open
-        ? `the ${decision.gate} gate is not open; the experiment waits at the ${open.gate} gate`
-        : `the ${decision.gate} gate is not open; the experiment waits for no decision`,
-    );
-  }
-  if (!isApprover(decision.by, open.approvers))
-    return ignore(
-      `${decision.by} is not an approver of the ${decision.gate} gate (${open.approvers.join(', ')})`,
-    );
-  const requested = requestedOutcome(signal, decision);
-  if ('invalid' in requested) return ignore(requested.invalid);
-  return { ...record, outcome: requested.outcome };
+  const judged = decisionOutcome(context);
+  return 'refused' in judged
+    ? { ...record, ignored: judged.refused }
+    : { ...record, outcome: judged.outcome };
 }
 
 /** Records the automatic approval of a gate that the spec turned off (`approvals.<gate>.enabled: false`). */

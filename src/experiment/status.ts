@@ -33,6 +33,11 @@ export const Waiting = z.object({
   question: z.string(),
   /** Since when, ISO 8601 (workflow time). */
   since: z.string(),
+  /**
+   * This opening of the gate: a decision names it (`decide` update), so a request answered late or replayed
+   * cannot decide a later opening. Absent in the status of workflows started before decisions were updates.
+   */
+  opening: z.string().optional(),
   /** Who may decide now; empty: anyone. */
   approvers: z.array(z.string()),
   /** Reminders sent so far. */

@@ -1,22 +1,60 @@
 /**
  * A human decision inside a workflow: ask, remind on durable timers, escalate, and apply the gate's
- * timeout action. Decisions arrive as signals and are judged by `judgeDecision` from the domain layer.
+ * timeout action. Decisions arrive as the `decide` update, bound to one opening of one gate, and are judged
+ * by `decisionOutcome` from the domain layer; the update's validator refuses what cannot take effect before
+ * anything enters history. Workflows started before decisions were updates still take the old signals.
  */
-import { CancellationScope, condition, isCancellation, log, patched } from '@temporalio/workflow';
 import {
+  CancellationScope,
+  condition,
+  currentUpdateInfo,
+  defineQuery,
+  defineSignal,
+  defineUpdate,
+  isCancellation,
+  log,
+  patched,
+  setHandler,
+  workflowInfo,
+} from '@temporalio/workflow';
+import {
+  DecideRequest,
+  Decision,
+  GateName as GateNames,
+  decisionOutcome,
   gateDisabledDecision,
   judgeDecision,
   rejectionOutcome,
   timeoutDecision,
-  type Decision,
   type DecisionRecord,
   type DecisionSignal,
   type GateName,
+  type OpenGate,
   type GateOutcome,
   type ApprovalDetails,
   type GateSpec,
   type Waiting,
 } from '../experiment';
+
+/** Decides the open gate; returns the recorded decision, or is refused with the reason. Experiments and campaigns. */
+export const decideUpdate = defineUpdate<DecisionRecord, [DecideRequest]>('decide');
+/** The open gate (with its opening) and the decisions so far. Experiments and campaigns. */
+export const gatesQuery = defineQuery<GatesView>('gates');
+/** Decisions of workflows started before the `decide` update; newer workflows record them as ignored. */
+export const approveSignal = defineSignal<[unknown]>('approve');
+export const rejectSignal = defineSignal<[unknown]>('reject');
+
+/** What `gatesQuery` answers. */
+export interface GatesView {
+  waiting?: Waiting;
+  decisions: DecisionRecord[];
+}
+
+/**
+ * Since this patch decisions are taken by the `decide` update only; the `approve` and `reject` signals are
+ * recorded as ignored with a pointer to the update. Workflows started before it keep taking the signals.
+ */
+export const DECISIONS_BY_UPDATE_PATCH = 'labline-decisions-by-update';
 
 /** Workflow time in epoch milliseconds (the sandbox makes `Date` deterministic). */
 const nowMs = () => new Date().getTime();
@@ -93,17 +131,89 @@ export class ApprovalGates {
 
   /** Handles an `approve` or `reject` signal; ignored decisions are recorded with why. */
   receive(signal: DecisionSignal, decision: Decision): void {
-    const open = this.waiting ? { gate: this.waiting.gate, approvers: this.waiting.approvers } : undefined;
-    const previous = [...this.decisions].reverse().find((d) => d.gate === decision.gate && d.outcome);
     const record = judgeDecision({
       signal,
       decision,
       at: new Date().toISOString(),
-      open: this.pending ? undefined : open,
-      previous,
+      open: this.openGate(),
+      previous: this.lastTaken(decision.gate),
     });
     this.decisions.push(record);
     if (record.outcome && !this.pending) this.pending = record;
+  }
+
+  /**
+   * Why a `decide` request cannot take effect now, or `undefined` when it can: a malformed request, a gate
+   * that is not open, an opening that is not the current one, a request id already taken, an approver who
+   * is not allowed, a choice that does not fit. The update's validator: nothing refused enters history.
+   */
+  refusal(payload: unknown, requestId: string | undefined): string | undefined {
+    const parsed = DecideRequest.safeParse(payload);
+    if (!parsed.success)
+      return `malformed decision: ${parsed.error.issues.map((i) => `${i.path.join('.') || 'decision'}: ${i.message}`).join('; ')}`;
+    const request = parsed.data;
+    const taken =
+      requestId === undefined ? undefined : this.decisions.find((d) => d.request_id === requestId);
+    if (taken) return `request ${requestId} was already taken: ${describeRecord(taken)}`;
+    const open = this.openGate();
+    if (open?.gate === request.gate && request.opening !== this.waiting?.opening)
+      return (
+        `opening ${request.opening} of the ${request.gate} gate is not the current one (${this.waiting?.opening}): ` +
+        'the request it answers was decided earlier; decide the current opening instead'
+      );
+    const judged = decisionOutcome({
+      signal: request.action,
+      decision: request,
+      at: '',
+      open,
+      previous: this.lastTaken(request.gate),
+    });
+    if ('refused' in judged) return judged.refused;
+    return undefined;
+  }
+
+  /** Takes a `decide` request that {@link refusal} let through; returns the record the status shows. */
+  take(request: DecideRequest, requestId: string | undefined): DecisionRecord {
+    const record: DecisionRecord = {
+      ...judgeDecision({
+        signal: request.action,
+        decision: request,
+        at: new Date().toISOString(),
+        open: this.openGate(),
+        previous: this.lastTaken(request.gate),
+      }),
+      opening: request.opening,
+      ...(requestId === undefined ? {} : { request_id: requestId }),
+    };
+    this.decisions.push(record);
+    if (record.outcome && !this.pending) this.pending = record;
+    return record;
+  }
+
+  /** Records a signalled decision as ignored: since {@link DECISIONS_BY_UPDATE_PATCH} only the update decides. */
+  receiveRetiredSignal(signal: DecisionSignal, payload: unknown): void {
+    const raw = (payload ?? {}) as { gate?: unknown; by?: unknown };
+    const gate = GateNames.safeParse(raw.gate);
+    this.decisions.push({
+      gate: gate.success ? gate.data : (this.waiting?.gate ?? 'launch'),
+      by: typeof raw.by === 'string' && raw.by.trim() ? raw.by : 'unknown',
+      at: new Date().toISOString(),
+      source: 'api',
+      signal,
+      ignored:
+        'decisions are taken with the `decide` update since this experiment started; the signal changed ' +
+        'nothing. Use `labline approve`/`labline reject` or the client API (decide) of this Labline version.',
+    });
+  }
+
+  /** The gate open for decisions now, or `undefined` once one has been taken and not yet applied. */
+  private openGate(): OpenGate | undefined {
+    if (!this.waiting || this.pending) return undefined;
+    return { gate: this.waiting.gate, approvers: this.waiting.approvers };
+  }
+
+  private lastTaken(gate: GateName): DecisionRecord | undefined {
+    return [...this.decisions].reverse().find((d) => d.gate === gate && d.outcome);
   }
 
   /** Records a decision that could not be parsed, so the status says why nothing happened. */
@@ -155,6 +265,8 @@ export class ApprovalGates {
       gate,
       question,
       since: new Date(openedAt).toISOString(),
+      // Unique within the workflow's runs: the run id tells a campaign's runs apart after continue-as-new.
+      opening: `${workflowInfo().runId.slice(0, 8)}-${gate}-${round}`,
       approvers: [...spec.approvers],
       reminders_sent: 0,
       escalated: false,
@@ -205,4 +317,43 @@ export class ApprovalGates {
     await notices.finish(() => this.messenger.decided(gate, record, round, opened));
     return record.outcome ?? rejectionOutcome(gate);
   }
+}
+
+/** A decision in a sentence, for a refusal that points at it. */
+function describeRecord(record: DecisionRecord): string {
+  const what = record.outcome
+    ? `${record.outcome} at the ${record.gate} gate`
+    : `ignored (${record.ignored})`;
+  return `${what} by ${record.by} at ${record.at}`;
+}
+
+/**
+ * Wires a workflow's decisions to its gates, the same way for experiments and campaigns: the `decide`
+ * update (validated, so a refusal never enters history), the `gates` query, and the signals of workflows
+ * started before the update.
+ */
+export function acceptDecisions(gates: ApprovalGates): void {
+  const byUpdate = patched(DECISIONS_BY_UPDATE_PATCH);
+  const onSignal = (signal: DecisionSignal) => (payload: unknown) => {
+    if (byUpdate) return gates.receiveRetiredSignal(signal, payload);
+    const parsed = Decision.safeParse(payload);
+    if (parsed.success) return gates.receive(signal, parsed.data);
+    const raw = (payload ?? {}) as { gate?: unknown; by?: unknown };
+    const gate = GateNames.safeParse(raw.gate);
+    gates.receiveMalformed(
+      signal,
+      gate.success ? gate.data : 'launch',
+      typeof raw.by === 'string' ? raw.by : 'unknown',
+      parsed.error.issues.map((i) => `${i.path.join('.') || 'decision'}: ${i.message}`).join('; '),
+    );
+  };
+  setHandler(approveSignal, onSignal('approve'));
+  setHandler(rejectSignal, onSignal('reject'));
+  setHandler(decideUpdate, (request) => gates.take(DecideRequest.parse(request), currentUpdateInfo()?.id), {
+    validator: (request) => {
+      const refused = gates.refusal(request, currentUpdateInfo()?.id);
+      if (refused) throw new Error(refused);
+    },
+  });
+  setHandler(gatesQuery, () => ({ waiting: gates.waiting, decisions: gates.decisions }));
 }

@@ -30,7 +30,6 @@ import {
   childExperimentId,
   childSpec,
   compareVariants,
-  Decision,
   ExperimentSpec,
   proposalVariants,
   seedsOf,
@@ -39,18 +38,15 @@ import {
   type CampaignSpecInput,
   type ChildOutcome,
   type DecisionRecord,
-  type DecisionSignal,
   type GateName,
   type Waiting,
   type VariantComparison,
   type VariantSpec,
   type WorkflowSettingsInput,
 } from '../experiment';
-import { ApprovalGates } from './approval-gate';
+import { acceptDecisions, ApprovalGates } from './approval-gate';
 import { experimentWorkflow, type ExperimentResult } from './experiment';
 
-export const campaignApproveSignal = defineSignal<[unknown]>('approve');
-export const campaignRejectSignal = defineSignal<[unknown]>('reject');
 /** Review of one proposed ablation: `{ name, action: approve|drop|edit, modifications?, by }`. */
 export const reviewProposalSignal = defineSignal<[unknown]>('reviewProposal');
 export const campaignStatusQuery = defineQuery<CampaignStatus>('status');
@@ -170,12 +166,7 @@ export async function campaignWorkflow(input: CampaignInput): Promise<CampaignRe
   );
   if (input.carried) gates.decisions.push(...input.carried.decisions);
   status.decisions = gates.decisions;
-  const onDecision = (signal: DecisionSignal) => (payload: unknown) => {
-    const parsed = Decision.safeParse(payload);
-    if (parsed.success) gates.receive(signal, parsed.data);
-  };
-  setHandler(campaignApproveSignal, onDecision('approve'));
-  setHandler(campaignRejectSignal, onDecision('reject'));
+  acceptDecisions(gates);
   setHandler(campaignStatusQuery, () => status);
   setHandler(reviewProposalSignal, (payload: unknown) => {
     const review = payload as { name?: string; action?: string; modifications?: unknown; by?: string };

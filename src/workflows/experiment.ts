@@ -11,7 +11,6 @@ import {
   type ActivityOptions,
   CancellationScope,
   defineQuery,
-  defineSignal,
   isCancellation,
   log,
   patched,
@@ -26,7 +25,6 @@ import type { TrackingActivities } from '../activities/tracking/activities';
 import type { NotifyActivities } from '../activities/notify/activities';
 import type { ArtifactActivities, ExperimentAnalysis } from '../activities/artifacts/activities';
 import {
-  Decision,
   diagnoseTrainingExit,
   failureApprovalDetails,
   experimentCurrentDetails,
@@ -41,7 +39,6 @@ import {
   WorkflowSettings,
   type AnalysisReportRecord,
   type ArtifactRecord,
-  type DecisionSignal,
   type ExperimentStatus,
   type ExperimentSpecInput,
   type GateName,
@@ -52,11 +49,8 @@ import {
   type WorkflowSettingsInput,
 } from '../experiment';
 import { AGENT_PIPELINE_PATCH, AgentPipeline } from './agent-stages';
-import { ApprovalGates } from './approval-gate';
+import { acceptDecisions, ApprovalGates } from './approval-gate';
 
-/** Signals: `approve` and `reject` carry `{ gate, by, comment?, choice?, source? }`. */
-export const approveSignal = defineSignal<[unknown]>('approve');
-export const rejectSignal = defineSignal<[unknown]>('reject');
 /** Everything the CLI, Slack and the Web UI show about an experiment. */
 export const statusQuery = defineQuery<ExperimentStatus>('status');
 
@@ -183,24 +177,7 @@ export async function experimentWorkflow(input: ExperimentInput): Promise<Experi
     },
   );
   status.decisions = gates.decisions;
-  const onDecision = (signal: DecisionSignal) => (payload: unknown) => {
-    const parsed = Decision.safeParse(payload);
-    if (parsed.success) gates.receive(signal, parsed.data);
-    else {
-      const raw = (payload ?? {}) as { gate?: unknown; by?: unknown };
-      gates.receiveMalformed(
-        signal,
-        typeof raw.gate === 'string' &&
-          ['launch', 'publish', 'failure', 'deliverables', 'budget'].includes(raw.gate)
-          ? (raw.gate as GateName)
-          : 'launch',
-        typeof raw.by === 'string' ? raw.by : 'unknown',
-        parsed.error.issues.map((i) => `${i.path.join('.') || 'decision'}: ${i.message}`).join('; '),
-      );
-    }
-  };
-  setHandler(approveSignal, onDecision('approve'));
-  setHandler(rejectSignal, onDecision('reject'));
+  acceptDecisions(gates);
   setHandler(statusQuery, () => status);
   enter('registered');
 
@@ -211,8 +188,11 @@ export async function experimentWorkflow(input: ExperimentInput): Promise<Experi
   const artifacts: ArtifactRecord[] = [];
   const analysisReports: AnalysisReportRecord[] = [];
 
+  // Fixed by the first `finish`: results.json is written from the results before the workflow returns
+  // them, and both must say when the experiment ended (workflow time, so no command changes).
+  let endedAt: Date | undefined;
   const finish = (stage: 'completed' | 'failed' | 'rejected', reason?: string): ExperimentResult => {
-    const completedAt = new Date();
+    const completedAt = (endedAt ??= new Date());
     const report = validation;
     return {
       experiment_id: experimentId,

@@ -1,11 +1,6 @@
 // Every workflow Labline runs, by name; workers bundle this module.
-export { experimentWorkflow, approveSignal, rejectSignal, statusQuery } from './experiment';
+export { experimentWorkflow, statusQuery } from './experiment';
+export { approveSignal, decideUpdate, gatesQuery, rejectSignal, type GatesView } from './approval-gate';
 export type { ExperimentInput, ExperimentResult } from './experiment';
-export {
-  campaignWorkflow,
-  campaignApproveSignal,
-  campaignRejectSignal,
-  reviewProposalSignal,
-  campaignStatusQuery,
-} from './campaign';
+export { campaignWorkflow, reviewProposalSignal, campaignStatusQuery } from './campaign';
 export type { CampaignInput, CampaignResult, CampaignStatus } from './campaign';

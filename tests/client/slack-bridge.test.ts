@@ -3,7 +3,8 @@
  * waiting at their gates on the embedded Temporal, with the real Slack notifier posting to a fake Slack.
  */
 import { verifySlackRequest } from '@slack/bolt';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { submitExperiment, experimentHandle, experimentStatus } from '../../src/client/experiments';
 import { ExperimentSpec, type ExperimentSpecInput } from '../../src/experiment';
@@ -11,6 +12,7 @@ import { ACTIONS_BLOCK_ID, DECIDED_BLOCK_ID } from '../../src/activities/notify/
 import { trainerSpec, waitForStatus } from '../support/experiments';
 import {
   defaultUsers,
+  FakeSlack,
   sendSigned,
   slackSignature,
   type FakeMessage,
@@ -171,7 +173,7 @@ describe('decisions from Slack', () => {
         () => s.slack.responsesTo(badId.responseId).length && s.slack.responsesTo(badId.responseId),
         'hint',
       );
-      expect(hint!.body.text).toMatch(/"lr-sweep" is not an experiment id/);
+      expect(hint!.body.text).toMatch(/"lr-sweep" is not an experiment or campaign id/);
       expect((await experimentStatus(env.client, id)).decisions).toEqual([]);
 
       const approve = await s.command(`approve ${id} ship it`, alice);
@@ -299,21 +301,66 @@ describe('decisions from Slack', () => {
     });
   });
 
+  test('a slash command sent again with the same signed bytes changes nothing, even after the endpoint restarts', async () => {
+    await s.stop();
+    const seenRequestsFile = path.join(
+      mkdtempSync(path.join(os.tmpdir(), 'labline-slack-seen-')),
+      'seen.json',
+    );
+    s = await startSlackRig(env, undefined, { seenRequestsFile });
+    const spec = trainerSpec(newId('replay'), [], {
+      approvals: { launch: { approvers: ['alice'] }, publish: { approvers: ['alice'] } },
+    });
+    await withExperiment(spec, async (id) => {
+      await s.request(id, 'launch');
+      const body = s.slack.slashCommandBody(`approve ${id}`, alice);
+      const timestamp = Math.floor(Date.now() / 1000);
+      const send = () => sendSigned(s.bridge.url, body, { signingSecret, timestamp });
+      const responseId = FakeSlack.responseId(body);
+      const answers = (count: number) =>
+        s.slack.until(
+          () => s.slack.responsesTo(responseId).length >= count && s.slack.responsesTo(responseId),
+          `answer ${count}`,
+        );
+
+      expect((await send()).status).toBe(200);
+      expect((await answers(1))[0]!.body.text).toMatch(/launch gate of `exp-.*`: \*Approved\*/);
+      await waitForStatus(env.client, id, (status) => status.waiting?.gate === 'publish');
+
+      // The same bytes again, about as the issue saw it: the publish gate is open now.
+      expect((await send()).status).toBe(200);
+      expect((await answers(2))[1]!.body.text).toMatch(/already received/);
+      await s.restartBridge();
+      expect((await send()).status).toBe(200);
+      expect((await answers(3))[2]!.body.text).toMatch(/already received/);
+
+      const status = await experimentStatus(env.client, id);
+      expect(status.waiting?.gate).toBe('publish');
+      expect(status.decisions.map((d) => [d.gate, d.outcome])).toEqual([['launch', 'approved']]);
+    });
+  });
+
   test('a button from an earlier opening of the gate decides nothing', async () => {
     await withExperiment(gatedSpec(newId('stale')), async (id) => {
       const request = await s.request(id, 'launch');
-      const old: FakeMessage = JSON.parse(
-        JSON.stringify(request).replace(
-          /\\"since\\":\\"[^\\]+\\"/g,
-          '\\"since\\":\\"2020-01-01T00:00:00.000Z\\"',
-        ),
+      const rewritten = (pattern: RegExp, replacement: string): FakeMessage =>
+        JSON.parse(JSON.stringify(request).replace(pattern, replacement));
+      // A button of another opening, and a button posted before buttons carried openings (only `since`).
+      const otherOpening = rewritten(/\\"opening\\":\\"[^\\]+\\"/g, '\\"opening\\":\\"0000-launch-0\\"');
+      const olderSince = rewritten(
+        /\\"since\\":\\"[^\\]+\\",\\"opening\\":\\"[^\\]+\\"/g,
+        '\\"since\\":\\"2020-01-01T00:00:00.000Z\\"',
       );
-      const answer = await s.click(old, 'labline_approve', alice);
-      const [told] = await s.slack.until(
-        () => s.slack.responsesTo(answer.responseId).length && s.slack.responsesTo(answer.responseId),
-        'the answer',
-      );
-      expect(told!.body.text).toMatch(/earlier opening of the launch gate/);
+      expect(JSON.stringify(otherOpening)).toContain('0000-launch-0');
+      expect(JSON.stringify(olderSince)).not.toContain('-launch-1');
+      for (const old of [otherOpening, olderSince]) {
+        const answer = await s.click(old, 'labline_approve', alice);
+        const [told] = await s.slack.until(
+          () => s.slack.responsesTo(answer.responseId).length && s.slack.responsesTo(answer.responseId),
+          'the answer',
+        );
+        expect(told!.body.text).toMatch(/earlier opening of the launch gate/);
+      }
       expect((await experimentStatus(env.client, id)).decisions).toEqual([]);
     });
   });

@@ -32,6 +32,8 @@ export interface SlackRig {
   ): Promise<{ status: number; body: string; responseId: string }>;
   /** Types `/labline <text>` as `user`. */
   command(text: string, user: FakeSlackUser): Promise<{ status: number; body: string; responseId: string }>;
+  /** Stops the endpoint and starts a new one on the same port (a restart), with the same options. */
+  restartBridge(): Promise<void>;
   /** Waits for the top-level request of an experiment's gate (`kind` request by default). */
   request(experimentId: string, gate: GateName, kind?: string, round?: number): Promise<FakeMessage>;
   stop(): Promise<void>;
@@ -44,16 +46,21 @@ export async function startSlackRig(
     bob: 'bob@example.com',
     lead: 'U0LEAD001',
   },
+  options: { seenRequestsFile?: string } = {},
 ): Promise<SlackRig> {
   const slack = await startFakeSlack();
   const settings = SlackSettings.parse({ channel: 'C0APPROVALS', approvers, port: 0, api_url: slack.apiUrl });
-  const bridge = await startSlackBridge({
-    client: env.client,
-    settings,
-    signingSecret,
-    botToken: slack.token,
-    logLevel: LogLevel.ERROR,
-  });
+  const startBridge = (port?: number) =>
+    startSlackBridge({
+      client: env.client,
+      settings,
+      signingSecret,
+      botToken: slack.token,
+      logLevel: LogLevel.ERROR,
+      ...(port === undefined ? {} : { port }),
+      ...(options.seenRequestsFile ? { seenRequestsFile: options.seenRequestsFile } : {}),
+    });
+  let bridge = await startBridge();
   const base = experimentRig();
   const notifier = new SlackNotifier({
     client: createSlackWebClient({ token: slack.token, apiUrl: slack.apiUrl }),
@@ -65,9 +72,15 @@ export async function startSlackRig(
   };
   return {
     slack,
-    bridge,
+    get bridge() {
+      return bridge;
+    },
     settings,
     rig,
+    async restartBridge() {
+      await bridge.stop();
+      bridge = await startBridge(bridge.port);
+    },
     async click(message, actionId, user) {
       const body = slack.blockActionsBody(message, actionId, user);
       const answer = await sendSigned(bridge.url, body, { signingSecret });

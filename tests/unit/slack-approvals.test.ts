@@ -20,7 +20,7 @@ describe('parseSlashCommand', () => {
   test.each([
     ['reject exp-lr-01', /needs a reason/],
     ['approve', /needs an experiment id/],
-    ['approve EXP_1', /is not an experiment id/],
+    ['approve EXP_1', /is not an experiment or campaign id/],
     ['launch exp-lr-01', /"launch" is not a Labline command/],
   ])('%j is refused with the problem', (text, problem) => {
     const parsed = parseSlashCommand(text);

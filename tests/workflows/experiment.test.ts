@@ -13,6 +13,8 @@ import {
   experimentStatus,
   experimentHandle,
   decide,
+  DecisionRefused,
+  gatesOf,
   cancelExperiment,
 } from '../../src/client/experiments';
 import { startTestTemporal, withWorker, type TestTemporal } from '../support/temporal';
@@ -117,24 +119,51 @@ test('rejected at launch: the experiment ends rejected and no training process s
   expect(existsSync(path.join(rig.runsRoot, id))).toBe(false);
 });
 
-test('a decision by someone who is not an approver, or a second click, changes nothing and says why', async () => {
+test('a decision that cannot take effect is refused with the reason, and nothing enters the record', async () => {
   const rig = experimentRig();
   const id = newId('authz');
+  const refusal = (promise: Promise<unknown>) =>
+    promise.then(
+      () => 'taken',
+      (error: unknown) => (error instanceof DecisionRefused ? error.reason : `unexpected: ${String(error)}`),
+    );
   const { status } = await run(rig, trainerSpec(id), async () => {
-    await waitForStatus(env.client, id, (s) => s.waiting?.gate === 'launch');
-    await decide(env.client, id, 'approve', { gate: 'launch', by: 'mallory', source: 'api' });
-    await decide(env.client, id, 'approve', { gate: 'publish', by: 'alice', source: 'api' });
-    const waiting = await waitForStatus(env.client, id, (s) => s.decisions.length === 2);
-    expect(waiting.stage).toBe('launch_review');
-    await decide(env.client, id, 'reject', { gate: 'launch', by: 'alice', source: 'api' });
-    await decide(env.client, id, 'approve', { gate: 'launch', by: 'alice', source: 'api' });
+    const atLaunch = await waitForStatus(env.client, id, (s) => s.waiting?.gate === 'launch');
+    const launchOpening = atLaunch.waiting!.opening!;
+    expect(launchOpening).toMatch(/-launch-1$/);
+    expect(
+      await refusal(decide(env.client, id, 'approve', { gate: 'launch', by: 'mallory', source: 'api' })),
+    ).toMatch(/mallory is not an approver/);
+    expect(
+      await refusal(decide(env.client, id, 'approve', { gate: 'publish', by: 'alice', source: 'api' })),
+    ).toMatch(/publish gate is not open; the experiment waits at the launch gate/);
+    expect(
+      await refusal(
+        decide(env.client, id, 'approve', { gate: 'launch', by: 'alice', opening: 'elsewhere-launch-1' }),
+      ),
+    ).toMatch(/opening elsewhere-launch-1 of the launch gate is not the current one/);
+    expect(await gatesOf(env.client, id)).toEqual({ waiting: atLaunch.waiting, decisions: [] });
+
+    const rejected = await decide(env.client, id, 'reject', {
+      gate: 'launch',
+      by: 'alice',
+      opening: launchOpening,
+      requestId: 'req-1',
+    });
+    expect(rejected).toMatchObject({ outcome: 'rejected', opening: launchOpening, request_id: 'req-1' });
+    // The same request again (a replay) returns what it recorded the first time and takes nothing new.
+    expect(
+      await decide(env.client, id, 'approve', { gate: 'launch', by: 'alice', requestId: 'req-1' }),
+    ).toEqual(rejected);
     await experimentHandle(env.client, id).result();
   });
   expect(status.stage).toBe('rejected');
-  expect(status.decisions[0]!.ignored).toMatch(/mallory is not an approver/);
-  expect(status.decisions[1]!.ignored).toMatch(/publish gate is not open/);
-  expect(status.decisions[2]!.outcome).toBe('rejected');
-  expect(status.decisions[3]!.ignored).toMatch(/already decided/);
+  expect(status.decisions).toHaveLength(1);
+  expect(status.decisions[0]).toMatchObject({ outcome: 'rejected', by: 'alice', request_id: 'req-1' });
+  // Refused requests leave no trace in the history either: only the accepted update is there.
+  const events = (await experimentHandle(env.client, id).fetchHistory()).events ?? [];
+  const updateEvents = events.filter((e) => e.workflowExecutionUpdateAcceptedEventAttributes);
+  expect(updateEvents).toHaveLength(1);
 });
 
 test('approval timeout: reminders at the interval, then the configured action', async () => {

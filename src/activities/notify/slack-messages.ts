@@ -57,6 +57,8 @@ export const ButtonValue = z.object({
   gate: GateName,
   /** The gate's `waiting.since`: a button from an earlier opening of the same gate decides nothing. */
   since: z.string(),
+  /** The gate's `waiting.opening`, which the decision names; absent on buttons posted before openings. */
+  opening: z.string().optional(),
   signal: DecisionSignal,
   choice: DecisionChoice.optional(),
 });
@@ -160,6 +162,7 @@ export function decisionButtons(experimentId: string, waiting: Waiting): KnownBl
         experiment_id: experimentId,
         gate: waiting.gate,
         since: waiting.since,
+        ...(waiting.opening ? { opening: waiting.opening } : {}),
         signal: button.signal,
         ...(button.choice ? { choice: button.choice } : {}),
       };

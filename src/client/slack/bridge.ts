@@ -1,6 +1,7 @@
 /**
  * The Slack endpoint behind `labline slack`: decision buttons (`block_actions`) and the `/labline` slash
- * command, turned into `approve` / `reject` signals through the typed client API.
+ * command, turned into `decide` updates through the typed client API. A signed request is taken at most
+ * once: a replay of the same bytes within Slack's five-minute window is answered and changes nothing.
  *
  * Built on @slack/bolt's HTTP receiver rather than node:http: Bolt verifies Slack's signature and the
  * 5-minute replay window (answering 401 with no body), buffers the raw body the signature covers,
@@ -10,7 +11,15 @@
  * left here is Labline's logic. Bolt's content-type handling is strict in the same way Slack is: a form
  * post whose Content-Type is not exactly `application/x-www-form-urlencoded` is refused with 400.
  */
-import { App, LogLevel, type BlockAction, type ButtonAction, type Logger } from '@slack/bolt';
+import {
+  App,
+  HTTPReceiver,
+  LogLevel,
+  type BlockAction,
+  type ButtonAction,
+  type Context,
+  type Logger,
+} from '@slack/bolt';
 import type { MessageMetadata } from '@slack/types';
 import type { Client } from '@temporalio/client';
 import type { AddressInfo } from 'node:net';
@@ -24,8 +33,12 @@ import {
   escapeMrkdwn,
 } from '../../activities/notify/slack-messages';
 import type { SlackSettings } from '../../activities/notify/slack-settings';
-import { formatStatus } from '../cli-format';
+import { campaignStatus, isCampaignId } from '../campaigns';
+import { formatCampaignStatus, formatStatus } from '../cli-format';
+import { experimentStatus } from '../experiments';
+import { WorkflowNotFoundError } from '@temporalio/client';
 import { parseSlashCommand, slashUsage } from './commands';
+import { SeenRequests, slackRequestKey } from './seen-requests';
 import { SlackDecisions, type SlackDecisionResult } from './decisions';
 
 /** Options of {@link startSlackBridge}. */
@@ -48,6 +61,11 @@ export interface SlackBridgeOptions {
   logger?: Logger;
   /** Seconds a Slack user's email is remembered (for approvers known by email). Default 300. */
   emailCacheSeconds?: number;
+  /**
+   * Where the requests already taken are kept, so that a replay is refused after a restart too
+   * (`labline slack` uses `<data_dir>/slack-requests.json`). Default: in memory only.
+   */
+  seenRequestsFile?: string;
 }
 
 /** A running endpoint. */
@@ -67,14 +85,29 @@ export async function startSlackBridge(options: SlackBridgeOptions): Promise<Sla
   if (!options.signingSecret)
     throw new Error('The Slack endpoint needs a signing secret (SLACK_SIGNING_SECRET) to verify requests.');
   if (!options.botToken) throw new Error('The Slack endpoint needs the bot token (SLACK_BOT_TOKEN).');
-  const app = new App({
-    signingSecret: options.signingSecret,
-    token: options.botToken,
-    endpoints: settings.path,
-    // auth.test runs in init() below, so a bad token stops the start with Slack's error.
-    deferInitialization: true,
+  const logging = {
     logLevel: options.logLevel ?? LogLevel.WARN,
     ...(options.logger ? { logger: options.logger } : {}),
+  };
+  // Bolt's own receiver, built here only to hand each listener the signed request's signature and
+  // timestamp: they identify the request, so a replay of it is recognised.
+  const receiver = new HTTPReceiver({
+    signingSecret: options.signingSecret,
+    endpoints: settings.path,
+    ...logging,
+    customPropertiesExtractor: (request) => ({
+      slackRequestKey: slackRequestKey(
+        String(request.headers['x-slack-signature'] ?? ''),
+        String(request.headers['x-slack-request-timestamp'] ?? ''),
+      ),
+    }),
+  });
+  const app = new App({
+    receiver,
+    token: options.botToken,
+    // auth.test runs in init() below, so a bad token stops the start with Slack's error.
+    deferInitialization: true,
+    ...logging,
     clientOptions: { slackApiUrl: settings.api_url, timeout: 10_000, retryConfig: { retries: 2 } },
   });
   try {
@@ -98,11 +131,23 @@ export async function startSlackBridge(options: SlackBridgeOptions): Promise<Sla
     return email;
   };
   const decisions = new SlackDecisions({ client: options.client, directory, emailOf });
+  const seen = new SeenRequests(options.seenRequestsFile);
+  /** The request's key the first time it is taken; `undefined` for a replay. */
+  const firstTime = (context: Context): string | undefined => {
+    const key = context.slackRequestKey as string;
+    return seen.claim(key) ? key : undefined;
+  };
+  const replayAnswer = 'This request was already received; a repeat of it changes nothing.';
 
   app.action<BlockAction<ButtonAction>>(
     { type: 'block_actions', action_id: new RegExp(`^${ACTION_ID_PREFIX}`) },
-    async ({ ack, body, action, respond, client, logger }) => {
+    async ({ ack, body, action, respond, client, logger, context }) => {
       await ack();
+      const requestKey = firstTime(context);
+      if (!requestKey) {
+        await respond({ response_type: 'ephemeral', replace_original: false, text: replayAnswer });
+        return;
+      }
       const value = parseButtonValue(action.value);
       if (!value) {
         await respond({
@@ -118,6 +163,8 @@ export async function startSlackBridge(options: SlackBridgeOptions): Promise<Sla
           experimentId: value.experiment_id,
           gate: value.gate,
           since: value.since,
+          ...(value.opening ? { opening: value.opening } : {}),
+          requestId: `slack-${requestKey}`,
           signal: value.signal,
           ...(value.choice ? { choice: value.choice } : {}),
           actor: { id: body.user.id, name: body.user.username || body.user.name },
@@ -165,8 +212,13 @@ export async function startSlackBridge(options: SlackBridgeOptions): Promise<Sla
     },
   );
 
-  app.command(settings.command, async ({ ack, command, respond, logger }) => {
+  app.command(settings.command, async ({ ack, command, respond, logger, context }) => {
     await ack();
+    const requestKey = firstTime(context);
+    if (!requestKey) {
+      await respond({ response_type: 'ephemeral', text: replayAnswer });
+      return;
+    }
     const parsed = parseSlashCommand(command.text);
     const actor = { id: command.user_id, name: command.user_name };
     if (parsed.kind === 'help') {
@@ -178,17 +230,15 @@ export async function startSlackBridge(options: SlackBridgeOptions): Promise<Sla
     }
     try {
       if (parsed.kind === 'status') {
-        const status = await decisions.status(parsed.experimentId);
-        await respond({
-          response_type: 'ephemeral',
-          text: 'missing' in status ? status.missing : `\`\`\`${escapeMrkdwn(formatStatus(status))}\`\`\``,
-        });
+        const text = await statusText(options.client, parsed.experimentId);
+        await respond({ response_type: 'ephemeral', text });
         return;
       }
       const result = await decisions.decide({
         experimentId: parsed.experimentId,
         signal: parsed.kind,
         actor,
+        requestId: `slack-${requestKey}`,
         ...(parsed.kind === 'approve'
           ? parsed.comment !== undefined
             ? { comment: parsed.comment }
@@ -232,8 +282,20 @@ function parseButtonValue(raw: string | undefined): ButtonValue | undefined {
 }
 
 function explain(result: Exclude<SlackDecisionResult, { kind: 'decided' }>): string {
-  if (result.kind === 'refused') return result.reason;
-  return `The experiment recorded your decision but it changed nothing: ${result.record.ignored ?? 'no reason given'}.`;
+  return result.reason;
+}
+
+/** The status of an experiment or a campaign, as the CLI prints it, or why there is none. */
+async function statusText(client: Client, id: string): Promise<string> {
+  try {
+    const text = isCampaignId(id)
+      ? formatCampaignStatus(await campaignStatus(client, id))
+      : formatStatus(await experimentStatus(client, id));
+    return `\`\`\`${escapeMrkdwn(text)}\`\`\``;
+  } catch (error) {
+    if (error instanceof WorkflowNotFoundError) return `There is no experiment or campaign \`${id}\`.`;
+    throw error;
+  }
 }
 
 function trouble(experimentId: string, error: unknown): string {

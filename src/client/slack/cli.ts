@@ -3,6 +3,7 @@
  * SLACK_BOT_TOKEN; the channel, approver map, port and host from the settings' `slack` section.
  */
 import type { Command } from 'commander';
+import * as path from 'node:path';
 import { slackBotTokenFromEnv, slackSigningSecretFromEnv } from '../../activities/notify/slack-settings';
 import type { GlobalOptions } from '../cli-experiments';
 import { connectClient, findTemporal } from '../connection';
@@ -36,6 +37,7 @@ export function addSlackCommand(program: Command): void {
           settings: settings.slack,
           signingSecret,
           botToken,
+          seenRequestsFile: path.join(settings.dataDir, 'slack-requests.json'),
           ...(options.port !== undefined ? { port: options.port } : {}),
           ...(options.host !== undefined ? { host: options.host } : {}),
         });

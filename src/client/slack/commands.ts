@@ -2,7 +2,7 @@
  * The `/labline` slash command's text: `approve <id> [comment]`, `reject <id> <reason>`, `status <id>`,
  * `help`. Parsing only; the endpoint carries them out.
  */
-import { EXPERIMENT_ID_PATTERN } from '../../experiment';
+import { CAMPAIGN_ID_PATTERN, EXPERIMENT_ID_PATTERN } from '../../experiment';
 
 /** A parsed `/labline` command, or the usage to show. */
 export type SlashCommand =
@@ -30,10 +30,10 @@ export function parseSlashCommand(text: string): SlashCommand {
   if (!['approve', 'reject', 'status'].includes(action))
     return { kind: 'help', problem: `"${verb}" is not a Labline command.` };
   if (id === undefined) return { kind: 'help', problem: `\`${action}\` needs an experiment id.` };
-  if (!EXPERIMENT_ID_PATTERN.test(id))
+  if (!EXPERIMENT_ID_PATTERN.test(id) && !CAMPAIGN_ID_PATTERN.test(id))
     return {
       kind: 'help',
-      problem: `"${id}" is not an experiment id (they look like \`exp-lr-sweep-03\`).`,
+      problem: `"${id}" is not an experiment or campaign id (they look like \`exp-lr-sweep-03\` or \`camp-lr-grid\`).`,
     };
   if (action === 'status') return { kind: 'status', experimentId: id };
   if (action === 'approve') return { kind: 'approve', experimentId: id, ...(tail ? { comment: tail } : {}) };
