@@ -158,6 +158,27 @@ test('agents on: each agent runs on the agents queue, grounded, costed and recor
   expect(readFileSync(path.join(runDir, 'paper.tex'), 'utf8')).toContain('written by gpt-4o-mini');
 });
 
+test('results.json is the workflow result: the same end time, duration and document paths', async () => {
+  const id = newId('results');
+  const { result, runsRoot } = await run(agentsSpec(id), async () =>
+    experimentHandle(env.client, id).result(),
+  );
+  expect(result.end_stage).toBe('completed');
+  const written: unknown = JSON.parse(readFileSync(path.join(runsRoot, id, 'results.json'), 'utf8'));
+  const { end_stage: _stage, ...returned } = result;
+  expect(written).toEqual(JSON.parse(JSON.stringify(returned)));
+  // Spelled out too, so that a failure names what drifted.
+  const file = ResultsPayload.parse(written);
+  expect(file.completed_at).toBe(result.completed_at);
+  expect(file.duration_seconds).toBe(result.duration_seconds);
+  expect(file.analysis_reports.map((report) => [report.agent, report.path])).toEqual(
+    result.analysis_reports.map((report) => [report.agent, report.path]),
+  );
+  expect(file.analysis_reports.find((report) => report.agent === 'blog')!.path).toBe(
+    path.join(runsRoot, id, 'blog.md'),
+  );
+});
+
 test('the budget gate opens before a call that could exceed the LLM budget; rejecting it finishes offline', async () => {
   const id = newId('budget-reject');
   const spec = agentsSpec(id, {

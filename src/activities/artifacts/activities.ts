@@ -168,15 +168,11 @@ export function createArtifactActivities(deps: {
         blog: documents?.blog ?? null,
         paper: documents?.paper ?? null,
       });
-      const documentPaths: Record<string, string> = { report: written.reportPath };
-      if (written.blogPath) documentPaths.blog = written.blogPath;
-      if (written.paperPath) documentPaths.paper = written.paperPath;
-      if (written.ablationsPath) documentPaths.ablations = written.ablationsPath;
       return {
         reportPath: written.reportPath,
         resultsPath: written.resultsPath,
         /** Where each agent's document went, by agent: `report`, `blog`, `paper`, `ablations`. */
-        documentPaths,
+        documentPaths: written.documentPaths,
         artifacts: written.artifacts,
       };
     },

@@ -94,7 +94,9 @@ export interface WrittenReport {
   ablationsPath?: string;
   /** Records of the files above, as added to the results' `artifacts`. */
   artifacts: ArtifactRecord[];
-  /** The results as written to `results.json`: parsed, with the artifacts above. */
+  /** Where each agent's document went, by agent: `report`, and `blog`, `paper`, `ablations` when written. */
+  documentPaths: Record<string, string>;
+  /** The results as written to `results.json`: parsed, with the artifacts and document paths above. */
   results: ResultsPayload;
 }
 
@@ -116,12 +118,24 @@ async function writeFileAtomic(file: string, content: string): Promise<void> {
   }
 }
 
-/** The results with `added` appended to the artifacts, skipping paths already recorded (a retried write). */
-function withArtifacts(results: z.input<typeof ResultsPayload>, added: readonly ArtifactRecord[]) {
+/**
+ * The results as the workflow will return them: `added` appended to the artifacts (skipping paths already
+ * recorded, for a retried write), and each agent's record with the path of the document written for it, as
+ * the workflow records it after this write.
+ */
+function withWrittenFiles(
+  results: z.input<typeof ResultsPayload>,
+  added: readonly ArtifactRecord[],
+  documentPaths: Readonly<Record<string, string>>,
+) {
   const known = new Set(results.artifacts.map((artifact) => artifact.path));
   return {
     ...results,
     artifacts: [...results.artifacts, ...added.filter((artifact) => !known.has(artifact.path))],
+    analysis_reports: results.analysis_reports.map((record) => {
+      const written = Object.hasOwn(documentPaths, record.agent) ? documentPaths[record.agent] : undefined;
+      return written === undefined ? record : { ...record, path: written };
+    }),
   };
 }
 
@@ -192,7 +206,13 @@ export async function writeReport(input: WriteReportInput): Promise<WrittenRepor
     })),
   ];
 
-  const parsed = ResultsPayload.safeParse(withArtifacts(input.results, artifacts));
+  const documentPaths: Record<string, string> = {
+    report: reportPath,
+    ...(blogPath ? { blog: blogPath } : {}),
+    ...(paperPath ? { paper: paperPath } : {}),
+    ...(ablationsPath ? { ablations: ablationsPath } : {}),
+  };
+  const parsed = ResultsPayload.safeParse(withWrittenFiles(input.results, artifacts, documentPaths));
   if (!parsed.success)
     throw new Error(
       `the results of ${input.spec.experiment_id} do not fit ResultsPayload, so no report was written:\n${z.prettifyError(parsed.error)}`,
@@ -271,6 +291,7 @@ export async function writeReport(input: WriteReportInput): Promise<WrittenRepor
     paperPath,
     ablationsPath,
     artifacts,
+    documentPaths,
     results,
   };
 }
