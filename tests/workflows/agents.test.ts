@@ -3,9 +3,8 @@
  * worker of its own whose provider is the OpenAI one, talking to a fake OpenAI on 127.0.0.1. The workflow
  * worker's own agent activities are the offline ones, so a model name in the results proves the queue.
  */
-import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { NativeConnection, Worker } from '@temporalio/worker';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import {
   ExperimentSpec,
@@ -18,6 +17,7 @@ import { createAgentActivities } from '../../src/activities/agents/activities';
 import { experimentHandle, experimentStatus, submitExperiment } from '../../src/client/experiments';
 import { decideWhenWaiting, experimentRig, trainerSpec, waitForStatus } from '../support/experiments';
 import { FakeOpenAI } from '../support/fake-openai';
+import { recordHistory } from '../support/histories';
 import { startTestTemporal, withWorker, type TestTemporal } from '../support/temporal';
 
 let env: TestTemporal;
@@ -85,13 +85,8 @@ async function run<T>(
       withWorker(env, { taskQueue: rig.taskQueue, activities: rig.activities }, async () => {
         await submitExperiment({ client: env.client, spec, settings });
         const result = await drive(spec.experiment_id);
-        if (process.env.LABLINE_RECORD_HISTORIES && input.experiment_id?.includes('-e2e-')) {
-          const history = await env.client.workflow.getHandle(spec.experiment_id).fetchHistory();
-          writeFileSync(
-            path.join(__dirname, '../replay/histories/experiment-agents.json'),
-            historyToJSON(history),
-          );
-        }
+        if (input.experiment_id?.includes('-e2e-'))
+          await recordHistory(env.client, spec.experiment_id, 'experiment-agents');
         return {
           result,
           status: await experimentStatus(env.client, spec.experiment_id),
@@ -124,7 +119,8 @@ test('agents on: each agent runs on the agents queue, grounded, costed and recor
   const reports = ResultsPayload.parse(result).analysis_reports;
   expect(reports.map((report) => report.agent)).toEqual(ALL_AGENTS);
   for (const report of reports) {
-    expect(report).toMatchObject({ model: 'gpt-4o-mini', prompt_version: `${report.agent}.v1+rules.v1` });
+    const promptFile = report.agent === 'performance' ? 'performance.v2' : `${report.agent}.v1`;
+    expect(report).toMatchObject({ model: 'gpt-4o-mini', prompt_version: `${promptFile}+rules.v1` });
     expect(report.cost_usd).toBeGreaterThan(0);
     expect(report.unverified_numbers).toEqual([]);
   }

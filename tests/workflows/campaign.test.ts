@@ -9,6 +9,7 @@ import type { CampaignResult, CampaignStatus } from '../../src/workflows';
 import { startTsProcess, workerProcessScript, type RunningProcess } from '../support/processes';
 import { startTestTemporal, withWorker, workflowBundle, type TestTemporal } from '../support/temporal';
 import { experimentRig, trainerPath, type ExperimentRig } from '../support/experiments';
+import { recordHistory } from '../support/histories';
 
 let env: TestTemporal;
 const processes: RunningProcess[] = [];
@@ -91,16 +92,19 @@ function maxOverlap(intervals: { start: number; end: number }[]): number {
   return max;
 }
 
+/** Runs a campaign while `drive` acts on it; its history is recorded as `campaign-<history>` for the replay suite. */
 async function runCampaign(
   rig: ExperimentRig,
   input: CampaignSpecInput,
   drive: (id: string) => Promise<void>,
+  history?: string,
 ) {
   const campaign = CampaignSpec.parse(input);
   return withWorker(env, { taskQueue: rig.taskQueue, activities: rig.activities }, async () => {
     const { handle } = await submitCampaign({ client: env.client, campaign, settings: rig.settings });
     await drive(campaign.campaign_id);
     const result: CampaignResult = await handle.result();
+    if (history) await recordHistory(env.client, campaign.campaign_id, `campaign-${history}`);
     return { result, status: await campaignStatus(env.client, campaign.campaign_id) };
   });
 }
@@ -127,6 +131,7 @@ test('a 3 × 3 grid with a limit of 2 never runs more than 2 trainers and ranks 
       primary_metric: { name: 'eval/accuracy', goal: 'max' },
     },
     approveLaunch,
+    'grid',
   );
   expect(result.stage).toBe('completed');
   expect(result.outcomes).toHaveLength(9);
@@ -202,6 +207,7 @@ test('a proposed-ablation campaign waits for review and launches only what was a
       await waitForCampaign(env.client, id, (s) => s.proposals.every((p) => p.decision));
       await decide(env.client, id, 'approve', { gate: 'launch', by: 'alice', source: 'api' });
     },
+    'ablations',
   );
   expect(result.stage).toBe('completed');
   expect(result.outcomes.map((o) => o.variant)).toEqual(['lower-lr']);
@@ -291,6 +297,7 @@ test('cancelling a campaign cancels its running children and stops every trainer
       }
       await handle.cancel();
       await expect(handle.result()).rejects.toThrow();
+      await recordHistory(env.client, campaignId, 'campaign-cancelled');
       for (const id of ids) {
         await expect(env.client.workflow.getHandle(id).result()).rejects.toThrow();
         expect((await env.client.workflow.getHandle(id).describe()).status.name).toBe('CANCELLED');
@@ -334,11 +341,15 @@ test('a campaign whose history grows large continues as new and loses no child',
     );
     expect(result.outcomes).toHaveLength(6);
     expect(new Set(result.outcomes.map((o) => o.experiment_id)).size).toBe(6);
-    const runs: string[] = [];
+    const runs: { runId: string; status: string }[] = [];
     for await (const execution of small.client.workflow.list({ query: `WorkflowId = '${campaignId}'` }))
-      runs.push(execution.status.name);
-    expect(runs.filter((s) => s === 'CONTINUED_AS_NEW').length).toBeGreaterThanOrEqual(1);
-    expect(runs).toContain('COMPLETED');
+      runs.push({ runId: execution.runId, status: execution.status.name });
+    const continued = runs.filter((run) => run.status === 'CONTINUED_AS_NEW');
+    expect(continued.length).toBeGreaterThanOrEqual(1);
+    expect(runs.map((run) => run.status)).toContain('COMPLETED');
+    // A run that ends by continuing as new, and the last, which starts from the carried state.
+    await recordHistory(small.client, campaignId, 'campaign-continued', continued.at(-1)!.runId);
+    await recordHistory(small.client, campaignId, 'campaign-continuation');
   } finally {
     await small.stop();
   }

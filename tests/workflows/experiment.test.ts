@@ -1,6 +1,5 @@
 import { WorkflowFailedError } from '@temporalio/client';
-import { historyToJSON } from '@temporalio/common/lib/proto-utils';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import {
   ExperimentSpec,
@@ -17,6 +16,7 @@ import {
   gatesOf,
   cancelExperiment,
 } from '../../src/client/experiments';
+import { recordHistory } from '../support/histories';
 import { startTestTemporal, withWorker, type TestTemporal } from '../support/temporal';
 import {
   decideWhenWaiting,
@@ -40,17 +40,8 @@ const newId = (label: string) => {
   return id;
 };
 
-/**
- * With LABLINE_RECORD_HISTORIES=1, writes each scenario's history to tests/replay/histories/, where the
- * replay test checks that today's workflow code still replays them (a change that alters the command
- * sequence without `patched()` fails there).
- */
-async function recordHistory(id: string): Promise<void> {
-  if (!process.env.LABLINE_RECORD_HISTORIES) return;
-  const history = await env.client.workflow.getHandle(id).fetchHistory();
-  const file = path.join(__dirname, '../replay/histories', `experiment-${labels.get(id) ?? id}.json`);
-  writeFileSync(file, historyToJSON(history));
-}
+/** Records the scenario's history for the replay suite (see tests/support/histories.ts). */
+const recordScenario = (id: string) => recordHistory(env.client, id, `experiment-${labels.get(id) ?? id}`);
 
 /**
  * Submits the experiment with a worker running, lets `drive` act on it, and returns what `drive` returned
@@ -65,7 +56,7 @@ async function run<T>(
   return withWorker(env, { taskQueue: rig.taskQueue, activities: rig.activities }, async () => {
     await submitExperiment({ client: env.client, spec, settings: rig.settings });
     const result = await drive(spec.experiment_id);
-    await recordHistory(spec.experiment_id);
+    await recordScenario(spec.experiment_id);
     return { result, status: await experimentStatus(env.client, spec.experiment_id) };
   });
 }

@@ -4,15 +4,13 @@
  * signed button clicks for the messages the notifier posted.
  */
 import { Worker } from '@temporalio/worker';
-import { historyToJSON } from '@temporalio/common/lib/proto-utils';
-import { writeFileSync } from 'node:fs';
-import * as path from 'node:path';
 import { decide, experimentHandle, submitExperiment } from '../../src/client/experiments';
 import { ACTIONS_BLOCK_ID, DECIDED_BLOCK_ID } from '../../src/activities/notify/slack-messages';
 import { ExperimentSpec, type ExperimentSpecInput } from '../../src/experiment';
 import { trainerSpec, waitForStatus } from '../support/experiments';
 import { defaultUsers, FakeSlack, type FakeMessage, type FakeSlackUser } from '../support/fake-slack';
 import { startSlackRig, type SlackRig } from '../support/slack-rig';
+import { recordHistory } from '../support/histories';
 import { startTestTemporal, withWorker, workflowBundle, type TestTemporal } from '../support/temporal';
 
 const [alice, , lead] = defaultUsers as [FakeSlackUser, FakeSlackUser, FakeSlackUser];
@@ -44,11 +42,7 @@ const newId = (label: string) => {
 async function replay(id: string): Promise<void> {
   const history = await env.client.workflow.getHandle(id).fetchHistory();
   await Worker.runReplayHistory({ workflowBundle: workflowBundle() }, history, id);
-  if (process.env.LABLINE_RECORD_HISTORIES)
-    writeFileSync(
-      path.join(__dirname, '../replay/histories', `experiment-slack-${labels.get(id) ?? id}.json`),
-      historyToJSON(history),
-    );
+  await recordHistory(env.client, id, `experiment-slack-${labels.get(id) ?? id}`);
 }
 
 async function run<T>(input: ExperimentSpecInput, drive: (id: string) => Promise<T>): Promise<T> {

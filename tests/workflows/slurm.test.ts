@@ -6,8 +6,7 @@
  */
 import { WorkflowFailedError } from '@temporalio/client';
 import { defineQuery } from '@temporalio/workflow';
-import { historyToJSON } from '@temporalio/common/lib/proto-utils';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { ExperimentSpec, type ExperimentSpecInput, type ExperimentStatus } from '../../src/experiment';
 import {
@@ -20,6 +19,7 @@ import { formatStatus } from '../../src/client/cli-format';
 import { describeChange } from '../../src/client/cli-experiments';
 import { SlurmSettings } from '../../src/activities/training/slurm-settings';
 import { createLablineActivities } from '../../src/workers/activities';
+import { recordHistory } from '../support/histories';
 import { startTestTemporal, withWorker, type TestTemporal } from '../support/temporal';
 import { experimentRig, trainerSpec, waitForStatus, type ExperimentRig } from '../support/experiments';
 import { TEST_PARTITION, describeWithSlurm, jobFields, slurmCommand } from '../support/slurm';
@@ -60,13 +60,8 @@ function slurmSpec(id: string, trainerArgs: string[] = [], gpus = 1): Experiment
  * With LABLINE_RECORD_HISTORIES=1, writes the scenario's history to tests/replay/histories/, where the replay
  * test (which needs no Slurm) checks that later workflow code still replays the Slurm path.
  */
-async function recordHistory(id: string, label: string | undefined): Promise<void> {
-  if (!process.env.LABLINE_RECORD_HISTORIES || !label) return;
-  const history = await env!.client.workflow.getHandle(id).fetchHistory();
-  writeFileSync(
-    path.join(__dirname, '../replay/histories', `experiment-slurm-${label}.json`),
-    historyToJSON(history),
-  );
+async function recordScenario(id: string, label: string | undefined): Promise<void> {
+  if (label) await recordHistory(env!.client, id, `experiment-slurm-${label}`);
 }
 
 async function run<T>(
@@ -81,7 +76,7 @@ async function run<T>(
   return withWorker(temporal, { taskQueue: rig.taskQueue, activities: rig.activities }, async () => {
     await submitExperiment({ client: temporal.client, spec, settings: rig.settings });
     const result = await drive(spec.experiment_id);
-    await recordHistory(spec.experiment_id, record);
+    await recordScenario(spec.experiment_id, record);
     return { result, status: await experimentStatus(temporal.client, spec.experiment_id) };
   });
 }
