@@ -7,6 +7,7 @@ import type { Command } from 'commander';
 import { userInfo } from 'node:os';
 import {
   DecisionChoice,
+  describeActivityRetry,
   experimentSpecJsonSchema,
   finalStages,
   GateName,
@@ -61,6 +62,7 @@ export function workflowSettingsOf(settings: ResolvedSettings) {
     training_heartbeat_timeout_seconds: settings.training.heartbeat_timeout_seconds,
     training_poll_interval_ms: settings.training.poll_interval_ms,
     launch_timeout_seconds: settings.training.launch_timeout_seconds,
+    validation_retry: settings.validation,
     wandb: wandbLocationOf(settings.wandb),
   };
 }
@@ -88,6 +90,10 @@ export function describeChange(status: ExperimentStatus, previous: ExperimentSta
   if (status.stage !== previous?.stage) lines.push(`${status.experiment_id}: ${status.stage}`);
   if (status.waiting && status.waiting.gate !== previous?.waiting?.gate) {
     lines.push(`  waiting for a ${status.waiting.gate} decision: ${status.waiting.question}`);
+  }
+  const retry = status.retrying;
+  if (retry && retry.failed_attempts !== previous?.retrying?.failed_attempts) {
+    lines.push(`  retrying: ${describeActivityRetry(retry)}`);
   }
   const attempt = status.attempts.at(-1);
   const before = previous?.attempts.at(-1);
@@ -117,16 +123,20 @@ export function addExperimentCommands(program: Command): void {
   program
     .command('submit <spec>')
     .description('Validate a spec and start its experiment (a worker must be running).')
-    .action(async (specFile: string) => {
+    .option('--rerun', 'run an experiment that already ran again, in a new run directory')
+    .action(async (specFile: string, options: { rerun?: boolean }) => {
       const spec = loadSpecFile(specFile);
       await withClient(program, async (client, settings) => {
-        const { alreadyRunning } = await submitExperiment({
+        const { alreadyRunning, runName } = await submitExperiment({
           client,
           spec,
           settings: workflowSettingsOf(settings),
+          rerun: options.rerun,
         });
         console.log(
-          alreadyRunning ? `${spec.experiment_id} is already running` : `submitted ${spec.experiment_id}`,
+          alreadyRunning
+            ? `${spec.experiment_id} is already running`
+            : `submitted ${spec.experiment_id}${runName === spec.experiment_id ? '' : ` as ${runName}`}`,
         );
       });
     });

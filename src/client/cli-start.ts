@@ -5,7 +5,7 @@
 import type { Command } from 'commander';
 import { createInterface } from 'node:readline/promises';
 import type { Client } from '@temporalio/client';
-import type { GateName } from '../experiment';
+import type { DecisionSignal, GateName } from '../experiment';
 import { ConsoleNotifier } from '../activities/notify/notifier';
 import type * as WorkerModuleTypes from '../workers/worker';
 import type { QueueRole } from '../workers/worker';
@@ -36,8 +36,42 @@ import { loadSpecFile } from './spec-file';
 
 interface StartOptions {
   yes?: boolean;
+  acceptUnmet?: boolean;
+  rerun?: boolean;
   as?: string;
   server?: string;
+}
+
+/** A decision `start` takes without asking, and why. */
+export interface UnattendedDecision {
+  action: DecisionSignal;
+  comment: string;
+}
+
+/**
+ * What `start` decides by itself at a gate: with `--yes`, the launch and publish reviews are approved; with
+ * `--accept-unmet`, unmet deliverables are accepted. Under `--yes` every other gate (a failed attempt, unmet
+ * deliverables, the LLM budget) ends the run without accepting anything. `undefined`: ask a person.
+ */
+export function unattendedDecision(
+  gate: GateName,
+  options: { yes?: boolean; acceptUnmet?: boolean },
+): UnattendedDecision | undefined {
+  if (gate === 'deliverables' && options.acceptUnmet)
+    return { action: 'approve', comment: 'accepted with --accept-unmet' };
+  if (!options.yes) return undefined;
+  if (gate === 'launch' || gate === 'publish') return { action: 'approve', comment: 'approved with --yes' };
+  return {
+    action: 'reject',
+    comment:
+      `--yes approves the launch and publish reviews only, so the ${gate} gate ends the run` +
+      (gate === 'deliverables' ? '; use --accept-unmet to accept unmet deliverables' : ''),
+  };
+}
+
+/** 0 only when the experiment completed with every required deliverable met; 1 otherwise. */
+export function startExitCode(stage: string, resultStatus: string | undefined): 0 | 1 {
+  return stage === 'completed' && resultStatus === 'completed' ? 0 : 1;
 }
 
 /** `--server`, shared by `start` and `campaign`. */
@@ -52,7 +86,17 @@ export function addStartCommands(program: Command): void {
       'Run an experiment end to end: connect to the configured Temporal (or start the embedded one), run a worker, ' +
         'submit, show progress, ask for approvals here, and print where the report is.',
     )
-    .option('--yes', 'approve every gate without asking (failure gates: retry)')
+    .option(
+      '--yes',
+      'approve the launch and publish reviews without asking; a failed attempt, unmet deliverables or the LLM ' +
+        'budget then end the run instead',
+    )
+    .option('--accept-unmet', 'accept unmet deliverables without asking (the result is partial_success)')
+    .option(
+      '--rerun',
+      'run an experiment that already ran again, in a new run directory (<id>.rerun-<UTC time>); nothing of ' +
+        'the earlier run is reused or overwritten',
+    )
     .option('--as <user>', 'who approves; default: $LABLINE_USER or the OS user')
     .option('--server <kind>', serverOptionHelp, 'auto')
     .action(async (specFile: string, options: StartOptions) => {
@@ -60,13 +104,16 @@ export function addStartCommands(program: Command): void {
       const spec = loadSpecFile(specFile);
       const server = parseServerChoice(options.server);
       await withLocalRuntime(program, { server }, async ({ client, settings, target }) => {
-        const { alreadyRunning } = await submitExperiment({
+        const { alreadyRunning, runName } = await submitExperiment({
           client,
           spec,
           settings: workflowSettingsOf(settings),
+          rerun: options.rerun,
         });
         console.log(
-          alreadyRunning ? `Re-attached to running ${spec.experiment_id}` : `Submitted ${spec.experiment_id}`,
+          alreadyRunning
+            ? `Re-attached to running ${spec.experiment_id}`
+            : `Submitted ${spec.experiment_id}${runName === spec.experiment_id ? '' : ` as ${runName}`}`,
         );
         if (target.uiUrl)
           console.log(
@@ -80,24 +127,26 @@ export function addStartCommands(program: Command): void {
           const key = waiting ? (waiting.opening ?? `${waiting.gate}@${waiting.since}`) : '';
           if (!waiting || asked.has(key)) return;
           asked.add(key);
-          const verdict = options.yes ? 'approve' : await ask(waiting.gate, status.experiment_id);
-          if (!verdict) return;
-          await decideOrExplain(client, spec.experiment_id, verdict, {
+          const unattended = unattendedDecision(waiting.gate, options);
+          const action = unattended?.action ?? (await ask(waiting.gate, status.experiment_id));
+          if (!action) return;
+          await decideOrExplain(client, spec.experiment_id, action, {
             gate: waiting.gate,
             opening: waiting.opening,
             by: approver,
             source: 'cli',
-            comment: options.yes ? 'approved with --yes' : undefined,
+            comment: unattended?.comment,
           });
         });
         console.log(formatStatus(withWebUiLink(final, target)));
+        let resultStatus: string | undefined;
         if (final.stage === 'completed') {
           const result = await experimentResult(client, spec.experiment_id);
+          resultStatus = result.status;
           console.log(`Experiment ${result.status}. Report: ${final.links.report ?? '(none)'}`);
           console.log(`Results: ${final.links.results ?? '(none)'}`);
-        } else {
-          process.exitCode = 1;
         }
+        process.exitCode = startExitCode(final.stage, resultStatus);
       });
     });
 

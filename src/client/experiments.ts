@@ -4,11 +4,14 @@
  */
 import {
   WorkflowExecutionAlreadyStartedError,
+  WorkflowNotFoundError,
   WorkflowUpdateFailedError,
   type Client,
+  type WorkflowExecutionDescription,
   type WorkflowHandle,
 } from '@temporalio/client';
 import { randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { defaultPayloadConverter } from '@temporalio/common';
 import {
   DecideRequest,
@@ -28,6 +31,7 @@ import {
   type ExperimentResult,
   type GatesView,
 } from '../workflows';
+import { addPolicyRetry } from './activity-retries';
 
 export type ExperimentHandle = WorkflowHandle<typeof experimentWorkflow>;
 
@@ -35,41 +39,122 @@ export interface SubmitOptions {
   client: Client;
   spec: ExperimentSpec;
   settings: WorkflowSettingsInput & { task_queues?: { workflow?: string } };
+  /**
+   * Run an experiment that already ran again, under a new run name (`<id>.rerun-<UTC time>`): its own run
+   * directory, launch keys and tracked run, so that nothing of an earlier run is reused or overwritten.
+   */
+  rerun?: boolean;
+}
+
+/** An experiment id that already ran; starting it again needs `rerun` (or a new id). */
+export class ExperimentAlreadyRan extends Error {
+  constructor(
+    readonly experimentId: string,
+    readonly ended: string,
+    readonly runDir: string | undefined,
+  ) {
+    super(
+      `${experimentId} already ran (${ended})` +
+        (runDir ? `; its report and results are in ${runDir}` : '') +
+        '. Nothing was started. To run it again in a new run directory (nothing of the earlier run is ' +
+        'reused or overwritten), use `labline start --rerun`; or give the spec a new experiment_id.',
+    );
+    this.name = 'ExperimentAlreadyRan';
+  }
+}
+
+/** The run name of a rerun started at `at`: the experiment id and the UTC time to the second. */
+export function rerunName(experimentId: string, at: Date): string {
+  const stamp = at
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z');
+  return `${experimentId}.rerun-${stamp}`;
 }
 
 /**
  * Starts the experiment's workflow, with the search attributes and summary the Web UI shows. Submitting
  * an experiment that is already running returns its handle (`alreadyRunning`); it never starts a second.
+ * An experiment that already ran is refused with {@link ExperimentAlreadyRan} unless `rerun` is set.
  */
 export async function submitExperiment(
   options: SubmitOptions,
-): Promise<{ handle: ExperimentHandle; alreadyRunning: boolean }> {
+): Promise<{ handle: ExperimentHandle; alreadyRunning: boolean; runName: string }> {
   const { client, spec, settings } = options;
+  const rerun = options.rerun ? rerunName(spec.experiment_id, new Date()) : undefined;
+  if (!rerun) await refuseFinishedRunDir(client, spec.experiment_id, settings.runs_root);
   try {
     const handle = await client.workflow.start(experimentWorkflow, {
       workflowId: spec.experiment_id,
       taskQueue: settings.task_queues?.workflow ?? 'labline',
-      args: [{ spec, settings }],
+      args: [{ spec, settings, ...(rerun ? { rerun } : {}) }],
+      // The server refuses a second run of a finished experiment unless it is a rerun.
+      workflowIdReusePolicy: rerun ? 'ALLOW_DUPLICATE' : 'REJECT_DUPLICATE',
       searchAttributes: {
         LablineStage: ['registered'],
         ...(spec.metadata.project ? { LablineProject: [spec.metadata.project] } : {}),
         ...(spec.metadata.researcher ? { LablineResearcher: [spec.metadata.researcher] } : {}),
         ...(spec.parent ? { LablineParent: [spec.parent.experiment_id] } : {}),
       },
-      staticSummary: spec.name,
+      staticSummary: rerun ? `${spec.name} (${rerun})` : spec.name,
       staticDetails: `**Hypothesis:** ${spec.hypothesis}`,
-      memo: { name: spec.name, hypothesis: spec.hypothesis },
+      memo: { name: spec.name, hypothesis: spec.hypothesis, ...(rerun ? { rerun } : {}) },
     });
-    return { handle, alreadyRunning: false };
+    return { handle, alreadyRunning: false, runName: rerun ?? spec.experiment_id };
   } catch (error) {
-    if (error instanceof WorkflowExecutionAlreadyStartedError) {
-      return {
-        handle: client.workflow.getHandle<typeof experimentWorkflow>(spec.experiment_id),
-        alreadyRunning: true,
-      };
+    if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw error;
+    const handle = client.workflow.getHandle<typeof experimentWorkflow>(spec.experiment_id);
+    const description = await handle.describe();
+    if (description.status.name === 'RUNNING') {
+      const running = (description.memo?.rerun as string | undefined) ?? spec.experiment_id;
+      if (rerun)
+        throw new Error(
+          `${spec.experiment_id} is still running (${running}); nothing was started. Wait for it to end, ` +
+            `or cancel it (\`labline cancel ${spec.experiment_id}\`), then rerun.`,
+          { cause: error },
+        );
+      return { handle, alreadyRunning: true, runName: running };
     }
-    throw error;
+    throw alreadyRan(spec.experiment_id, description, settings.runs_root);
   }
+}
+
+/**
+ * Refuses when the run directory holds a finished run's results and the experiment is not running: the
+ * server may no longer know a run older than its retention, but its directory must not be reused.
+ */
+async function refuseFinishedRunDir(
+  client: Client,
+  experimentId: string,
+  runsRoot: string | undefined,
+): Promise<void> {
+  if (!runsRoot || !existsSync(`${runsRoot}/${experimentId}/results.json`)) return;
+  const description = await client.workflow
+    .getHandle(experimentId)
+    .describe()
+    .catch((error: unknown) => {
+      if (error instanceof WorkflowNotFoundError) return undefined;
+      throw error;
+    });
+  if (description?.status.name === 'RUNNING') return;
+  throw description
+    ? alreadyRan(experimentId, description, runsRoot)
+    : new ExperimentAlreadyRan(experimentId, 'its results.json exists', `${runsRoot}/${experimentId}`);
+}
+
+/** The refusal for an experiment whose last run (described) has closed. */
+function alreadyRan(
+  experimentId: string,
+  description: WorkflowExecutionDescription,
+  runsRoot: string | undefined,
+): ExperimentAlreadyRan {
+  const lastRun = (description.memo?.rerun as string | undefined) ?? experimentId;
+  const closed = description.closeTime ? ` at ${description.closeTime.toISOString()}` : '';
+  return new ExperimentAlreadyRan(
+    experimentId,
+    `${description.status.name.toLowerCase()}${closed}`,
+    runsRoot ? `${runsRoot}/${lastRun}` : undefined,
+  );
 }
 
 export function experimentHandle(client: Client, experimentId: string): ExperimentHandle {
@@ -78,11 +163,13 @@ export function experimentHandle(client: Client, experimentId: string): Experime
 
 /**
  * The workflow's `status`, with live training progress: the training watcher reports step and loss in its
- * heartbeats, which Temporal keeps on the pending activity, so the running attempt shows them.
+ * heartbeats, which Temporal keeps on the pending activity, so the running attempt shows them; and the retries
+ * Temporal runs of an activity the stage waits on (`addPolicyRetry`).
  */
 export async function experimentStatus(client: Client, experimentId: string): Promise<ExperimentStatus> {
   const handle = experimentHandle(client, experimentId);
   const status = await handle.query(statusQuery);
+  await addPolicyRetry(handle, status);
   const running = status.attempts.at(-1);
   if (status.stage !== 'training' || !running || running.outcome) return status;
   const { raw } = await handle.describe();

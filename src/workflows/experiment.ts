@@ -21,7 +21,11 @@ import {
 } from '@temporalio/workflow';
 import type { TrainingActivities, TrainingExitReport } from '../activities/training/activities';
 import type { TrainingHandle } from '../activities/training/launcher';
-import type { TrackingActivities } from '../activities/tracking/activities';
+import type {
+  TrackingActivities,
+  ValidateDeliverablesInput,
+  ValidateDeliverablesResult,
+} from '../activities/tracking/activities';
 import type { NotifyActivities } from '../activities/notify/activities';
 import type { ArtifactActivities, ExperimentAnalysis } from '../activities/artifacts/activities';
 import {
@@ -50,6 +54,7 @@ import {
 } from '../experiment';
 import { AGENT_PIPELINE_PATCH, AgentPipeline } from './agent-stages';
 import { acceptDecisions, ApprovalGates } from './approval-gate';
+import { VALIDATION_RETRIES_PATCH, validateWithRetries } from './validation-retries';
 
 /** Everything the CLI, Slack and the Web UI show about an experiment. */
 export const statusQuery = defineQuery<ExperimentStatus>('status');
@@ -57,6 +62,12 @@ export const statusQuery = defineQuery<ExperimentStatus>('status');
 export interface ExperimentInput {
   spec: ExperimentSpecInput;
   settings: WorkflowSettingsInput;
+  /**
+   * Set when an experiment that already ran is run again (`labline start --rerun`): this run's own name,
+   * `<experiment_id>.rerun-<UTC time>`, which names its run directory and its launch keys, so that nothing
+   * of an earlier run (its training, its report) is adopted or overwritten. Absent for the first run.
+   */
+  rerun?: string;
 }
 
 /** The ResultsPayload, with the stage the experiment ended in (completed, failed, rejected). */
@@ -75,10 +86,11 @@ export async function experimentWorkflow(input: ExperimentInput): Promise<Experi
   const spec = ExperimentSpec.parse(input.spec);
   const settings = WorkflowSettings.parse(input.settings);
   const experimentId = spec.experiment_id;
-  const runDir = `${settings.runs_root}/${experimentId}`;
+  const runName = input.rerun ?? experimentId;
+  const runDir = `${settings.runs_root}/${runName}`;
   const startedAt = new Date();
   // W&B: the run id, its URL and the trainer's WANDB_* variables are known before anything runs.
-  const trackedRun = trackedRunOf(spec.tracker, experimentId, settings.wandb);
+  const trackedRun = trackedRunOf(spec.tracker, runName, settings.wandb);
 
   const light = proxyActivities<TrackingActivities & NotifyActivities & ArtifactActivities>({
     taskQueue: settings.task_queues.workflow,
@@ -151,21 +163,21 @@ export async function experimentWorkflow(input: ExperimentInput): Promise<Experi
       request: (gate, waiting, round) =>
         notify.requestApproval({
           ...message(gate),
-          key: `${experimentId}/${gate}/${round}/request/${waiting.escalated}`,
+          key: `${runName}/${gate}/${round}/request/${waiting.escalated}`,
           round,
           waiting,
         }),
       remind: (gate, waiting, round) =>
         notify.remindApproval({
           ...message(gate),
-          key: `${experimentId}/${gate}/${round}/reminder/${waiting.reminders_sent}`,
+          key: `${runName}/${gate}/${round}/reminder/${waiting.reminders_sent}`,
           round,
           waiting,
         }),
       decided: (gate, decision, round, waiting) =>
         notifyDecided.markDecided({
           ...message(gate),
-          key: `${experimentId}/${gate}/${round}/decided`,
+          key: `${runName}/${gate}/${round}/decided`,
           round,
           since: waiting.since,
           decision,
@@ -180,6 +192,21 @@ export async function experimentWorkflow(input: ExperimentInput): Promise<Experi
   acceptDecisions(gates);
   setHandler(statusQuery, () => status);
   enter('registered');
+
+  // Since the patch, retries of the check are bounded by the settings, shown while they run, and end at the
+  // failure gate (validation-retries.ts); histories from before retried the activity without limit.
+  const validateDeliverables = (input: ValidateDeliverablesInput): Promise<ValidateDeliverablesResult> =>
+    patched(VALIDATION_RETRIES_PATCH)
+      ? validateWithRetries(input, {
+          taskQueue: settings.task_queues.workflow,
+          retries: settings.validation_retry,
+          status,
+          showDetails,
+          gates,
+          failureGate: spec.approvals.failure,
+          ended: (reason) => new ExperimentEnded('failed', reason),
+        })
+      : light.validateDeliverables(input);
 
   let activeHandle: TrainingHandle | undefined;
   let validation: ValidationReport | null = null;
@@ -239,7 +266,7 @@ export async function experimentWorkflow(input: ExperimentInput): Promise<Experi
     for (;;) {
       enter('training');
       const launch = status.attempts.length + 1;
-      const key = `${experimentId}-launch-${launch}`;
+      const key = `${runName}-launch-${launch}`;
       const attempt: TrainingAttempt = {
         launch,
         key,
@@ -271,7 +298,7 @@ export async function experimentWorkflow(input: ExperimentInput): Promise<Experi
               trackedRun: {
                 tracker: trackedRun.tracker,
                 ref: {
-                  experimentId,
+                  experimentId: runName,
                   entity: trackedRun.entity,
                   project: trackedRun.project,
                   runId: trackedRun.runId,
@@ -334,8 +361,9 @@ export async function experimentWorkflow(input: ExperimentInput): Promise<Experi
     for (;;) {
       await train();
       enter('validation');
-      const checked = await light.validateDeliverables({
-        experimentId,
+      // The tracked run is this run's own: a rerun's W&B run is named after the rerun.
+      const checked = await validateDeliverables({
+        experimentId: runName,
         runDir,
         tracker: spec.tracker,
         deliverables: spec.deliverables,
@@ -363,7 +391,7 @@ export async function experimentWorkflow(input: ExperimentInput): Promise<Experi
 
     enter('analysis');
     const facts = await light.computeAnalysis({
-      experimentId,
+      experimentId: runName,
       runDir,
       tracker: spec.tracker,
       goals: spec.analysis_pipeline.metric_goals,

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
@@ -110,4 +110,33 @@ test(`start runs the quickstart on its own ${startServer} server with --yes and 
     expect(webUi).not.toBeNull();
     expect(stdout).toContain(`web ui     ${webUi![0].slice('Temporal Web UI: '.length)}`);
   }
-}, 150_000);
+
+  // Starting the finished experiment again is refused, and starts nothing; its report stays as it was.
+  const report = readFileSync(reportPath, 'utf8');
+  const startAgain = (extra: string[]) =>
+    labline(
+      ['start', path.join(repo, 'examples/quickstart.yaml'), '--yes', '--server', startServer, ...extra],
+      {
+        cwd,
+        env: { TEMPORAL_ADDRESS: '', TEMPORAL_PROFILE: '', LABLINE_USER: 'ci' },
+        timeoutMs: 120_000,
+      },
+    );
+  const again = await startAgain([]);
+  expect(again.code).toBe(2);
+  expect(again.stderr).toMatch(
+    /exp-quickstart already ran \(completed at .*\); its report and results are in .*runs\/exp-quickstart\. .*--rerun/s,
+  );
+  expect(readdirSync(path.join(cwd, 'runs'))).toEqual(['exp-quickstart']);
+
+  // A rerun runs in a directory of its own, trains again, and leaves the earlier report alone.
+  const rerun = await startAgain(['--rerun']);
+  expect({ code: rerun.code, stderr: rerun.stderr }).toEqual({ code: 0, stderr: expect.any(String) });
+  const rerunDirs = readdirSync(path.join(cwd, 'runs')).filter((d) => d.startsWith('exp-quickstart.rerun-'));
+  expect(rerunDirs).toHaveLength(1);
+  const rerunDir = path.join(cwd, 'runs', rerunDirs[0]!);
+  expect(rerun.stdout).toContain(`Submitted exp-quickstart as ${rerunDirs[0]}`);
+  expect(rerun.stdout).toContain(`Report: ${path.join(rerunDir, 'report.md')}`);
+  expect(readdirSync(path.join(rerunDir, 'attempts'))).toEqual([`${rerunDirs[0]}-launch-1`]);
+  expect(readFileSync(reportPath, 'utf8')).toBe(report);
+}, 400_000);
