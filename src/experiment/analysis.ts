@@ -47,16 +47,28 @@ export const AnalysisOptions = z.object({
   /** Plateau: relative improvement across that window below which the metric has plateaued. Default `0.01` (1%). */
   plateau_threshold: z.number().nonnegative().default(0.01),
   /**
-   * Instability: the standard deviation of step-to-step changes over the standard deviation of the values,
-   * above which a curve is unstable. About 1.4 for pure noise, near 0 for a smooth curve, up to about 0.75
-   * for a short curve that rises fast and then levels off (early eval points). Default `0.8`.
+   * Instability: a point is a spike when it is worse (by the goal) than both of its neighbours by more than
+   * this many times the curve's own noise (`noise_std`), and a curve with a spike is unstable. Ordinary
+   * minibatch noise stays below about 7 (the quickstart's train loss: 3 to 7); a spike that noise of that
+   * size makes about once in 10⁸ points is 8. Default `8`.
    */
-  instability_threshold: z.number().positive().default(0.8),
+  instability_threshold: z.number().positive().default(8),
   /**
    * Overfitting: relative worsening of the eval metric from its best to its final value, while the train
    * metric kept improving, above which the pair is flagged. Default `0.02` (2%).
    */
   overfitting_threshold: z.number().nonnegative().default(0.02),
+  /**
+   * Generalization gap: the last fraction of the pair's steps over which the train and eval curves are
+   * averaged and compared, so that a single minibatch is never compared with a full evaluation. Default
+   * `0.1` (the last tenth).
+   */
+  gap_window: z.number().gt(0).lte(1).default(0.1),
+  /**
+   * Generalization gap: how much worse than train the eval metric must be, relative to the train value, to
+   * count as a gap (it must also exceed the noise of both curves). Default `0.1` (10%).
+   */
+  gap_threshold: z.number().nonnegative().default(0.1),
 });
 /** Settings of the analysis, with defaults filled in. */
 export type AnalysisOptions = z.infer<typeof AnalysisOptions>;
@@ -71,6 +83,11 @@ export const PlateauFacts = z.object({
   relative_improvement: z.number(),
   /** Whether the improvement is below `plateau_threshold`. */
   plateaued: z.boolean(),
+  /**
+   * Whether the change across the window is within what the curve's noise alone would give (less than twice
+   * its standard error): a small negative `relative_improvement` then means no change, not a worsening.
+   */
+  within_noise: z.boolean(),
 });
 /** Plateau statistics of one metric. */
 export type PlateauFacts = z.infer<typeof PlateauFacts>;
@@ -103,11 +120,24 @@ export const MetricFacts = z.object({
   /** Mean and standard deviation of the finite values. */
   mean: z.number().nullable(),
   std: z.number().nullable(),
-  /** Standard deviation of the changes between consecutive finite values. */
-  step_change_std: z.number().nullable(),
-  /** `step_change_std / std`: about 1.4 for noise, near 0 for a smooth curve. */
-  instability: z.number().nullable(),
-  /** `instability` above the threshold. */
+  /** Relative improvement from the first to the final value, by the goal (positive is better); e.g. `0.1`: 10% better. */
+  improvement: z.number().nullable(),
+  /**
+   * The scatter of one point that the curve itself shows: a robust standard deviation of the changes
+   * between consecutive points (1.4826 × their median absolute deviation, / √2), at least the smallest
+   * change the metric makes; `null` with fewer than `min_points` points. Trends and rare spikes barely move it.
+   */
+  noise_std: z.number().nullable(),
+  /**
+   * The largest spike: how far a point is worse (by the goal) than both of its neighbours, in units of
+   * `noise_std`; `0` when no point is worse than both; `null` with fewer than `min_points` points.
+   */
+  largest_spike: z.number().nullable(),
+  /** The step of that spike; `null` when there is none. */
+  largest_spike_step: z.number().nullable(),
+  /** Spikes larger than `instability_threshold` noise widths. */
+  spikes: z.number().int().nonnegative(),
+  /** It has a spike: it departs from its own trend by far more than its noise explains. */
   unstable: z.boolean(),
   /** NaN/inf appeared, or the final value moved far from the best (see `divergence_factor`). */
   diverged: z.boolean(),
@@ -129,13 +159,26 @@ export const TrainEvalPair = z.object({
   eval: z.string(),
   /** The goal of both. */
   goal: MetricGoal,
-  /** Final train and eval values. */
+  /** Final train and eval values, as last logged (a train value may be a single minibatch). */
   train_final: z.number().nullable(),
   eval_final: z.number().nullable(),
-  /** `eval_final − train_final`. */
+  /** First step of the window the gap is measured over (the last `gap_window` of the pair's steps). */
+  window_start_step: z.number().nullable(),
+  /** Mean of the train values in that window: the smoothed train curve where eval was measured. */
+  train_mean: z.number().nullable(),
+  /** Mean of the eval values in that window (at least its final value). */
+  eval_mean: z.number().nullable(),
+  /** `eval_mean − train_mean`. */
   gap: z.number().nullable(),
-  /** `gap / |train_final|`. */
+  /** `gap / |train_mean|`. */
   relative_gap: z.number().nullable(),
+  /** The standard deviation the gap would have from the noise of both curves alone; `null` when unknown. */
+  gap_noise: z.number().nullable(),
+  /**
+   * Eval is worse than train by more than `gap_threshold` of the train value and by more than three times
+   * `gap_noise`: a generalization gap, not noise. `false` when the noise of either curve is unknown.
+   */
+  generalization_gap: z.boolean(),
   /** Relative worsening of eval from its best to its final value (positive is worse). */
   eval_worsening_since_best: z.number().nullable(),
   /** Relative improvement of train from the step of eval's best to its final value (positive is better). */
@@ -182,6 +225,13 @@ interface Point {
   value: number;
 }
 
+/** One side of a train/eval pair: its key, its facts and its (downsampled) curve. */
+interface PairSide {
+  name: string;
+  facts: MetricFacts;
+  samples: readonly Point[];
+}
+
 /** Running mean and variance (Welford), exact over any number of values in constant memory. */
 class RunningMoments {
   count = 0;
@@ -211,7 +261,6 @@ class MetricTrack {
   min: Point | null = null;
   max: Point | null = null;
   readonly values = new RunningMoments();
-  readonly changes = new RunningMoments();
   /** Every `stride`-th finite point; halved (keeping every other point) when it reaches twice the capacity. */
   curve: Point[] = [];
   #stride = 1;
@@ -229,7 +278,6 @@ class MetricTrack {
     }
     const point = { step, value };
     this.first ??= point;
-    if (this.lastFinite) this.changes.add(value - this.lastFinite.value);
     this.lastFinite = point;
     this.values.add(value);
     if (!this.min || value < this.min.value) this.min = point;
@@ -251,18 +299,79 @@ class MetricTrack {
   }
 }
 
-/** Value of the curve at the last sample at or before `step` (the first sample when there is none). */
-function valueAt(samples: readonly Point[], step: number): number | undefined {
-  let found = samples[0]?.value;
-  for (const sample of samples) {
-    if (sample.step > step) break;
-    found = sample.value;
-  }
-  return found;
-}
-
 function averageOf(points: readonly Point[]): number {
   return points.reduce((sum, point) => sum + point.value, 0) / points.length;
+}
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = sorted.length >> 1;
+  return sorted.length % 2 === 1
+    ? (sorted[middle] ?? 0)
+    : ((sorted[middle - 1] ?? 0) + (sorted[middle] ?? 0)) / 2;
+}
+
+/**
+ * The scatter of one point of a curve, from the changes between consecutive points: their median absolute
+ * deviation (so a trend, which shifts every change alike, and a few spikes do not count), scaled to a
+ * standard deviation (× 1.4826) of one point (/ √2). At least the smallest nonzero change, so a metric that
+ * moves in steps (accuracy on a small eval set) is not credited with no noise at all.
+ */
+function noiseStd(samples: readonly Point[]): number {
+  const changes = samples.slice(1).map((point, index) => point.value - (samples[index]?.value ?? 0));
+  if (changes.length === 0) return 0;
+  const center = median(changes);
+  const robust = (1.4826 * median(changes.map((change) => Math.abs(change - center)))) / Math.SQRT2;
+  const steps = changes.map(Math.abs).filter((change) => change > 0);
+  return Math.max(robust, steps.length > 0 ? Math.min(...steps) : 0);
+}
+
+/**
+ * Points worse (by the goal) than both neighbours, by how much in noise widths. A smooth curve, however
+ * steep or curved, has no such point; noise gives small ones; a spike gives one far beyond the noise. (A
+ * spike is a nonzero change, so `noise` is positive whenever there is one: see {@link noiseStd}.)
+ */
+function spikesOf(
+  samples: readonly Point[],
+  goal: MetricGoal,
+  noise: number,
+): { step: number; size: number }[] {
+  const worse = (point: Point) => (goal === 'min' ? point.value : -point.value);
+  const spikes: { step: number; size: number }[] = [];
+  for (let index = 1; index + 1 < samples.length; index++) {
+    const [before, point, after] = [samples[index - 1], samples[index], samples[index + 1]];
+    if (!before || !point || !after) continue;
+    const height = worse(point) - Math.max(worse(before), worse(after));
+    if (height > 0 && noise > 0) spikes.push({ step: point.step, size: height / noise });
+  }
+  return spikes;
+}
+
+/** The samples with `from < step <= to`. */
+function samplesIn(samples: readonly Point[], from: number, to: number): Point[] {
+  return samples.filter((sample) => sample.step > from && sample.step <= to);
+}
+
+/** The mean of some samples (at least one), how many, and the first step among them. */
+interface WindowMean {
+  mean: number;
+  n: number;
+  firstStep: number;
+}
+
+function meanOf(points: readonly Point[]): WindowMean {
+  return { mean: averageOf(points), n: points.length, firstStep: points[0]?.step ?? 0 };
+}
+
+/**
+ * A curve smoothed over the window of `width` steps ending at `step`: the mean of its samples there, else
+ * (a curve logged more sparsely than the window) its last sample at or before `step`.
+ */
+function smoothedAt(samples: readonly Point[], step: number, width: number): WindowMean | undefined {
+  const inWindow = samplesIn(samples, step - width, step);
+  if (inWindow.length > 0) return meanOf(inWindow);
+  const before = samples.filter((sample) => sample.step <= step).at(-1) ?? samples[0];
+  return before ? meanOf([before]) : undefined;
 }
 
 /** Improvement from `from` to `to` relative to `from`, oriented by the goal: positive is better. */
@@ -383,10 +492,15 @@ export class AnalysisAccumulator {
     const goal = options.goals[metric] ?? metricGoalFromName(metric);
     const best = goal === 'min' ? track.min : track.max;
     const final = track.last && Number.isFinite(track.last.value) ? track.last.value : null;
-    const valueStd = track.values.std();
-    const changeStd = track.values.count >= 3 ? track.changes.std() : null;
-    const instability =
-      changeStd === null || valueStd === null ? null : valueStd === 0 ? 0 : changeStd / valueStd;
+    const samples = track.samples();
+    const enough = samples.length >= options.min_points;
+    const noise = enough ? noiseStd(samples) : null;
+    const spikes = noise === null ? [] : spikesOf(samples, goal, noise);
+    const largest = spikes.reduce<{ step: number; size: number } | undefined>(
+      (worst, spike) => (worst && worst.size >= spike.size ? worst : spike),
+      undefined,
+    );
+    const spikeCount = spikes.filter((spike) => spike.size > options.instability_threshold).length;
 
     let divergenceReason: MetricFacts['divergence_reason'] = null;
     if (track.nonFinite > 0) divergenceReason = 'non_finite';
@@ -418,21 +532,20 @@ export class AnalysisAccumulator {
       best: best?.value ?? null,
       best_step: best?.step ?? null,
       mean: track.values.count > 0 ? track.values.mean : null,
-      std: valueStd,
-      step_change_std: changeStd,
-      instability,
-      unstable:
-        instability !== null &&
-        track.values.count >= options.min_points &&
-        instability > options.instability_threshold,
+      std: track.values.std(),
+      improvement: track.first && final !== null ? relativeImprovement(track.first.value, final, goal) : null,
+      noise_std: noise,
+      largest_spike: noise === null ? null : (largest?.size ?? 0),
+      largest_spike_step: largest?.step ?? null,
+      spikes: spikeCount,
+      unstable: spikeCount > 0,
       diverged: divergenceReason !== null,
       divergence_reason: divergenceReason,
-      plateau: this.#plateau(track, goal),
+      plateau: this.#plateau(samples, goal, noise),
     };
   }
 
-  #plateau(track: MetricTrack, goal: MetricGoal): PlateauFacts | null {
-    const samples = track.samples();
+  #plateau(samples: readonly Point[], goal: MetricGoal, noise: number | null): PlateauFacts | null {
     const first = samples[0];
     const last = samples.at(-1);
     if (!first || !last) return null;
@@ -440,15 +553,16 @@ export class AnalysisAccumulator {
     const window = samples.filter((sample) => sample.step >= windowStart);
     if (window.length < this.#options.min_points) return null;
     const quarter = Math.max(1, Math.floor(window.length / 4));
-    const relative = relativeImprovement(
-      averageOf(window.slice(0, quarter)),
-      averageOf(window.slice(-quarter)),
-      goal,
-    );
+    const start = averageOf(window.slice(0, quarter));
+    const end = averageOf(window.slice(-quarter));
+    // The difference of two means of `quarter` points each, from noise alone: noise × √(2 / quarter).
+    const standardError = (noise ?? 0) * Math.sqrt(2 / quarter);
+    const relative = relativeImprovement(start, end, goal);
     return {
       window_start_step: window[0]?.step ?? windowStart,
       relative_improvement: relative,
       plateaued: relative < this.#options.plateau_threshold,
+      within_noise: Math.abs(end - start) < 2 * standardError,
     };
   }
 
@@ -481,7 +595,7 @@ export class AnalysisAccumulator {
       found.push({
         kind: 'instability',
         metric,
-        message: `${metric} changes between steps with a standard deviation of ${formatNumber(facts.step_change_std ?? 0)}, ${formatNumber(facts.instability ?? 0)} times the spread of its values`,
+        message: `${metric} rose above both neighbouring points by more than ${formatNumber(this.#options.instability_threshold)} times its noise (${formatNumber(facts.noise_std ?? 0)}) ${facts.spikes} time(s); the largest spike, ${formatNumber(facts.largest_spike ?? 0)} times its noise, at step ${facts.largest_spike_step ?? '?'}`,
       });
     return found;
   }
@@ -508,45 +622,72 @@ export class AnalysisAccumulator {
       const trainFacts = metrics[train];
       const evalFacts = metrics[evalName];
       const trainTrack = this.#tracks.get(train);
-      if (!trainFacts || !evalFacts || !trainTrack) continue;
+      const evalTrack = this.#tracks.get(evalName);
+      if (!trainFacts || !evalFacts || !trainTrack || !evalTrack) continue;
       paired.add(train);
-      pairs.push(this.#pair(split.base, train, evalName, trainFacts, evalFacts, trainTrack));
+      pairs.push(
+        this.#pair(
+          split.base,
+          { name: train, facts: trainFacts, samples: trainTrack.samples() },
+          { name: evalName, facts: evalFacts, samples: evalTrack.samples() },
+        ),
+      );
     }
     return pairs;
   }
 
-  #pair(
-    base: string,
-    train: string,
-    evalName: string,
-    trainFacts: MetricFacts,
-    evalFacts: MetricFacts,
-    trainTrack: MetricTrack,
-  ): TrainEvalPair {
+  /**
+   * A train metric against its eval counterpart, like with like: a train value is often one minibatch and an
+   * eval value a whole held-out set, so both are averaged over the same window of steps before they are
+   * compared, and a difference counts only beyond the noise both curves show.
+   */
+  #pair(base: string, train: PairSide, evaluation: PairSide): TrainEvalPair {
+    const options = this.#options;
+    const trainFacts = train.facts;
+    const evalFacts = evaluation.facts;
     const goal = evalFacts.goal;
-    const gap =
-      trainFacts.final !== null && evalFacts.final !== null ? evalFacts.final - trainFacts.final : null;
+    const first = Math.min(train.samples[0]?.step ?? Infinity, evaluation.samples[0]?.step ?? Infinity);
+    const last = evaluation.samples.at(-1)?.step;
+    const width = last === undefined || !Number.isFinite(first) ? 0 : options.gap_window * (last - first);
+    const evalPoints = last === undefined ? [] : samplesIn(evaluation.samples, last - width, last);
+    const evalSide = evalPoints.length > 0 ? meanOf(evalPoints) : undefined;
+    const trainSide = last === undefined ? undefined : smoothedAt(train.samples, last, width);
+    const gap = evalSide && trainSide ? evalSide.mean - trainSide.mean : null;
     const relativeGap =
-      gap !== null && trainFacts.final !== null && trainFacts.final !== 0
-        ? gap / Math.abs(trainFacts.final)
+      gap !== null && trainSide && trainSide.mean !== 0 ? gap / Math.abs(trainSide.mean) : null;
+    const gapNoise =
+      evalSide && trainSide && trainFacts.noise_std !== null && evalFacts.noise_std !== null
+        ? Math.sqrt(trainFacts.noise_std ** 2 / trainSide.n + evalFacts.noise_std ** 2 / evalSide.n)
         : null;
+    const evalWorse = gap !== null && (goal === 'min' ? gap > 0 : gap < 0);
+
     let worsening: number | null = null;
     let trainImprovement: number | null = null;
     if (evalFacts.best !== null && evalFacts.final !== null && evalFacts.best_step !== null) {
       worsening = -relativeImprovement(evalFacts.best, evalFacts.final, goal);
-      const trainThen = valueAt(trainTrack.samples(), evalFacts.best_step);
-      if (trainThen !== undefined && trainFacts.final !== null)
-        trainImprovement = relativeImprovement(trainThen, trainFacts.final, trainFacts.goal);
+      const trainThen = smoothedAt(train.samples, evalFacts.best_step, width);
+      if (trainThen && trainSide)
+        trainImprovement = relativeImprovement(trainThen.mean, trainSide.mean, trainFacts.goal);
     }
     return {
       base,
-      train,
-      eval: evalName,
+      train: train.name,
+      eval: evaluation.name,
       goal,
       train_final: trainFacts.final,
       eval_final: evalFacts.final,
+      window_start_step: evalSide && trainSide ? Math.min(evalSide.firstStep, trainSide.firstStep) : null,
+      train_mean: trainSide?.mean ?? null,
+      eval_mean: evalSide?.mean ?? null,
       gap,
       relative_gap: relativeGap,
+      gap_noise: gapNoise,
+      generalization_gap:
+        evalWorse &&
+        relativeGap !== null &&
+        gapNoise !== null &&
+        Math.abs(relativeGap) > options.gap_threshold &&
+        Math.abs(gap ?? 0) > 3 * gapNoise,
       eval_worsening_since_best: worsening,
       train_improvement_since_eval_best: trainImprovement,
       overfitting:

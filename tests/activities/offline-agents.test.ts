@@ -70,10 +70,42 @@ function overfittingRun(): HistoryRow[] {
   }));
 }
 
-/** A metric that is mostly noise around a slow trend. */
+/** A metric that is mostly noise around a slow trend: noise, not instability. */
 function noisyRun(): HistoryRow[] {
   const jitter = noise(3);
   return curve(300, (step) => ({ reward: step / 300 + 0.5 * jitter() }));
+}
+
+/** A reward that climbs with a little noise and twice collapses for one step: spikes, so instability. */
+function spikyRun(): HistoryRow[] {
+  const jitter = noise(5);
+  return curve(300, (step) => ({
+    reward: step / 300 + 0.02 * jitter() - (step === 120 || step === 230 ? 0.6 : 0),
+  }));
+}
+
+/** A loss that fell about 10% early, then stayed flat under noise; its last value is its best. */
+function fellTenPercentRun(): HistoryRow[] {
+  const jitter = noise(7);
+  const bell = () => (jitter() + jitter() + jitter() + jitter()) * Math.sqrt(3 / 4);
+  const values = Array.from({ length: 200 }, (_, step) => 0.9 + 0.1 * Math.exp(-step / 15) + 0.004 * bell());
+  values[199] = Math.min(...values) - 0.001;
+  return values.map((loss, step) => ({ _step: step * 10, loss }));
+}
+
+/**
+ * One loss curve seen twice: noisy minibatches every step and a low-noise full evaluation every 20 steps.
+ * The last minibatch happens to be lucky, 21% below the evaluation.
+ */
+function noiseOnlyPairRun(): HistoryRow[] {
+  const jitter = noise(1);
+  const bell = () => (jitter() + jitter() + jitter() + jitter()) * Math.sqrt(3 / 4);
+  const loss = (step: number) => 0.3 + 0.5 * Math.exp(-step / 80);
+  return Array.from({ length: 401 }, (_, step) => ({
+    _step: step,
+    'train/loss': loss(step) + 0.06 * bell(),
+    ...(step % 20 === 0 ? { 'eval/loss': loss(step) + 0.003 * bell() } : {}),
+  }));
 }
 
 const provider = new OfflineAgentProvider();
@@ -248,11 +280,56 @@ describe('offline performance analyst: anomalies from synthetic curves', () => {
     expect(output.summary).toContain('overfitting in `eval/loss`');
   });
 
-  test('a curve that is mostly noise is flagged as unstable', async () => {
-    const { output } = await performanceOf(noisyRun());
-    expect(output.findings.find((finding) => finding.kind === 'instability')).toMatchObject({
-      metric: 'reward',
-    });
+  test('a curve that is mostly noise is not called unstable', async () => {
+    const { facts, output } = await performanceOf(noisyRun());
+    expect(facts.metrics.reward?.unstable).toBe(false);
+    expect(output.findings.filter((finding) => finding.kind === 'instability')).toEqual([]);
+  });
+
+  test('a curve with spikes far beyond its noise is unstable, with the step of the largest', async () => {
+    const { facts, output } = await performanceOf(spikyRun());
+    const instability = output.findings.find((finding) => finding.kind === 'instability');
+    expect(instability).toMatchObject({ metric: 'reward', severity: 'warning' });
+    expect(facts.metrics.reward?.spikes).toBe(2);
+    expect(instability?.observation).toContain(`at step ${facts.metrics.reward?.largest_spike_step}`);
+    expect(instability?.recommendations.join(' ')).toMatch(/learning rate/);
+  });
+
+  test('a loss that fell 10% and ends at its best is reported as improved, never as "did not improve"', async () => {
+    const { facts, output } = await performanceOf(fellTenPercentRun());
+    const text = allText(output);
+    expect(text).not.toMatch(/did not improve|got worse|worsened/);
+    const result = output.findings.find((finding) => finding.kind === 'result');
+    expect(result?.observation).toContain(
+      `its best; it improved by ${formatPercent(facts.metrics.loss?.improvement ?? 0)} from its first value`,
+    );
+    const plateau = output.findings.find((finding) => finding.kind === 'plateau');
+    expect(plateau?.observation).toMatch(/levelled off .* within the noise .* it ended at its best/);
+  });
+
+  test('train and eval that differ only by noise get no generalization gap finding', async () => {
+    const { facts, output } = await performanceOf(noiseOnlyPairRun());
+    const pair = facts.pairs[0]!;
+    expect((pair.eval_final! - pair.train_final!) / pair.train_final!).toBeGreaterThan(0.2);
+    expect(output.findings.filter((finding) => finding.kind === 'generalization_gap')).toEqual([]);
+    expect(output.findings.filter((finding) => finding.severity !== 'info')).toEqual([]);
+  });
+
+  test('a gap beyond the noise is a warning that compares the two curves over the same steps', async () => {
+    const jitter = noise(2);
+    const { facts, output } = await performanceOf(
+      Array.from({ length: 401 }, (_, step) => ({
+        _step: step,
+        'train/loss': 0.1 + 0.9 * Math.exp(-step / 40) + 0.02 * jitter(),
+        ...(step % 20 === 0 ? { 'eval/loss': 0.5 + 0.6 * Math.exp(-step / 40) + 0.002 * jitter() } : {}),
+      })),
+    );
+    const pair = facts.pairs[0]!;
+    expect(pair).toMatchObject({ generalization_gap: true, overfitting: false });
+    const gap = output.findings.find((finding) => finding.kind === 'generalization_gap');
+    expect(gap).toMatchObject({ metric: 'eval/loss', severity: 'warning' });
+    expect(gap?.observation).toContain(`from step ${pair.window_start_step} on`);
+    expect(gap?.observation).toContain(`a gap (eval − train) of ${formatNumber(pair.gap ?? 0)}`);
   });
 
   test.each([
@@ -262,6 +339,9 @@ describe('offline performance analyst: anomalies from synthetic curves', () => {
     ['plateau', plateauRun],
     ['overfitting', overfittingRun],
     ['noisy', noisyRun],
+    ['spiky', spikyRun],
+    ['fell 10%', fellTenPercentRun],
+    ['noise-only pair', noiseOnlyPairRun],
   ])('every number written for the %s run is a number of the facts', async (_name, run) => {
     const { facts, output } = await performanceOf(run());
     expect(numbersInText(allText(output)).length).toBeGreaterThan(0);

@@ -86,7 +86,7 @@ describe('OpenAIAgentProvider against the Chat Completions wire format', () => {
     expect(promptTokens).toBeGreaterThan(100);
     expect(completionTokens).toBeGreaterThan(50);
     expect(response.costUsd).toBeCloseTo((promptTokens * 0.15 + completionTokens * 0.6) / 1e6, 12);
-    expect(response.promptVersion).toBe('performance.v1+rules.v1');
+    expect(response.promptVersion).toBe('performance.v2+rules.v1');
   });
 
   test('malformed JSON is sent back once with the parse error, and the corrected answer is used', async () => {

@@ -15,6 +15,12 @@ function noise(seed: number): () => number {
   };
 }
 
+/** Deterministic noise of mean 0 and standard deviation 1, bell-shaped (a sum of four uniform draws). */
+function gaussian(seed: number): () => number {
+  const uniform = noise(seed);
+  return () => (uniform() + uniform() + uniform() + uniform()) * Math.sqrt(3 / 4);
+}
+
 function curve(steps: number, value: (step: number) => Record<string, number | string | null>): HistoryRow[] {
   return Array.from({ length: steps }, (_, step) => ({ _step: step, ...value(step) }));
 }
@@ -156,22 +162,87 @@ describe('computeAnalysis: plateau', () => {
   });
 });
 
-describe('computeAnalysis: instability', () => {
-  test('a curve that jumps around is unstable; a smooth one is not', () => {
-    const random = noise(7);
+describe('computeAnalysis: instability, against the noise of the curve itself', () => {
+  /** A minibatch loss: falls fast, then flat, with noise far larger than the trend over the last two thirds. */
+  const minibatchLoss = (random: () => number) => (step: number) =>
+    0.2 + 0.3 * Math.exp(-step / 20) + 0.08 * random();
+
+  test('a decreasing curve with ordinary minibatch noise is not unstable, nor is a smooth one', () => {
+    const random = gaussian(7);
+    const loss = minibatchLoss(random);
+    const facts = computeAnalysis(
+      curve(300, (step) => ({ noisy_loss: loss(step), smooth_loss: 2 * Math.exp(-step / 100) })),
+    );
+    // The noise dominates the spread of the values, which is what a rule comparing the two mistook for
+    // instability; measured against the curve's own noise, nothing stands out.
+    expect(facts.anomalies.filter((anomaly) => anomaly.kind === 'instability')).toEqual([]);
+    expect(facts.metrics.noisy_loss?.unstable).toBe(false);
+    expect(facts.metrics.noisy_loss?.std).toBeLessThan(0.15);
+    expect(facts.metrics.noisy_loss?.noise_std).toBeCloseTo(0.08, 1);
+    expect(facts.metrics.noisy_loss?.spikes).toBe(0);
+    expect(facts.metrics.noisy_loss?.largest_spike).toBeLessThan(8);
+    expect(facts.metrics.smooth_loss).toMatchObject({ unstable: false, spikes: 0, largest_spike: 0 });
+  });
+
+  test('loss spikes far above the noise make the curve unstable, with the largest spike and its step', () => {
+    const random = gaussian(7);
+    const loss = minibatchLoss(random);
+    const spikes: Record<number, number> = { 120: 0.9, 210: 1.4 };
+    const facts = computeAnalysis(curve(300, (step) => ({ loss: loss(step) + (spikes[step] ?? 0) })));
+    expect(facts.metrics.loss).toMatchObject({ unstable: true, spikes: 2, largest_spike_step: 210 });
+    expect(facts.metrics.loss?.largest_spike).toBeGreaterThan(10);
+    expect(facts.anomalies).toContainEqual(expect.objectContaining({ kind: 'instability', metric: 'loss' }));
+  });
+
+  test('a curve that starts to swing ever wider is unstable', () => {
+    const random = gaussian(11);
     const facts = computeAnalysis(
       curve(300, (step) => ({
-        noisy_loss: 1 + 0.5 * random(),
-        smooth_loss: 2 * Math.exp(-step / 100),
+        loss: 1 / (1 + step / 30) + 0.01 * random() + (step > 200 ? 0.01 * (step - 200) * (step % 2) : 0),
       })),
     );
-    expect(facts.metrics.noisy_loss?.unstable).toBe(true);
-    expect(facts.metrics.noisy_loss?.instability).toBeGreaterThan(1);
-    expect(facts.metrics.smooth_loss?.unstable).toBe(false);
-    expect(facts.metrics.smooth_loss?.instability).toBeLessThan(0.1);
-    expect(
-      facts.anomalies.filter((anomaly) => anomaly.kind === 'instability').map((anomaly) => anomaly.metric),
-    ).toEqual(['noisy_loss']);
+    expect(facts.metrics.loss?.unstable).toBe(true);
+    expect(facts.metrics.loss?.largest_spike_step).toBeGreaterThan(250);
+  });
+
+  test('an accuracy that climbs on a small eval set, in steps of 1/256, is not unstable', () => {
+    const random = gaussian(5);
+    const facts = computeAnalysis(
+      curve(60, (step) => ({
+        'eval/accuracy': Math.round(256 * (0.95 - 0.4 * Math.exp(-step / 8) + 0.004 * random())) / 256,
+      })),
+    );
+    expect(facts.metrics['eval/accuracy']?.unstable).toBe(false);
+  });
+});
+
+describe('computeAnalysis: improvement and plateaus, against noise', () => {
+  test('a loss that fell 10% and ends at its best improved, even where its flat end is noise', () => {
+    const random = gaussian(7);
+    const values = Array.from(
+      { length: 200 },
+      (_, step) => 0.9 + 0.1 * Math.exp(-step / 15) + 0.004 * random(),
+    );
+    values[199] = Math.min(...values) - 0.001;
+    const facts = computeAnalysis(values.map((loss, step) => ({ _step: step, loss })));
+    const loss = facts.metrics.loss!;
+    expect(loss.goal).toBe('min');
+    expect([loss.final_step, loss.best_step]).toEqual([199, 199]);
+    expect(loss.improvement).toBeGreaterThan(0.09);
+    expect(loss.improvement).toBeLessThan(0.13);
+    // Its last quarter is flat: the difference between its first and last part is noise, here slightly
+    // negative, which must not read as a worsening.
+    expect(loss.plateau).toMatchObject({ plateaued: true, within_noise: true });
+    expect(loss.plateau?.relative_improvement).toBeLessThan(0);
+  });
+
+  test('a metric that really got worse over its last quarter is beyond the noise', () => {
+    const random = gaussian(3);
+    const facts = computeAnalysis(
+      curve(200, (step) => ({ loss: (step < 150 ? 1 : 1 + 0.004 * (step - 150)) + 0.002 * random() })),
+    );
+    expect(facts.metrics.loss?.plateau?.within_noise).toBe(false);
+    expect(facts.metrics.loss?.plateau?.relative_improvement).toBeLessThan(-0.05);
   });
 });
 
@@ -217,6 +288,56 @@ describe('computeAnalysis: train/eval pairs', () => {
       curve(100, (step) => ({ train_loss: 2 * Math.exp(-step / 20), eval_loss: 2.2 * Math.exp(-step / 25) })),
     );
     expect(facts.pairs[0]?.overfitting).toBe(false);
+  });
+});
+
+describe('computeAnalysis: generalization gap, like with like', () => {
+  /** The same loss curve, seen through noisy minibatches every step and a low-noise full evaluation every 20. */
+  const sameCurve = (step: number) => 0.3 + 0.5 * Math.exp(-step / 80);
+
+  test('train and eval that differ only by noise have no gap, though the last minibatch says 21%', () => {
+    const random = gaussian(1);
+    const facts = computeAnalysis(
+      curve(401, (step) => ({
+        train_loss: sameCurve(step) + 0.06 * random(),
+        ...(step % 20 === 0 ? { eval_loss: sameCurve(step) + 0.003 * random() } : {}),
+      })),
+    );
+    const pair = facts.pairs[0]!;
+    // The trap: the last minibatch is a lucky one, 21% below the full evaluation.
+    expect((pair.eval_final! - pair.train_final!) / pair.train_final!).toBeGreaterThan(0.2);
+    expect(pair.train_mean).toBeCloseTo(sameCurve(400), 1);
+    expect(pair.window_start_step).toBeGreaterThan(350);
+    expect(Math.abs(pair.gap!)).toBeLessThan(3 * pair.gap_noise!);
+    expect(pair.generalization_gap).toBe(false);
+    expect(facts.metrics.train_loss?.unstable).toBe(false);
+  });
+
+  test('an overfitting pair, eval rising while train keeps falling, has a gap beyond the noise', () => {
+    const random = gaussian(2);
+    const facts = computeAnalysis(
+      curve(401, (step) => ({
+        train_loss: 2 / (1 + step / 20) + 0.05 * random(),
+        ...(step % 20 === 0
+          ? {
+              eval_loss:
+                (step < 160 ? 0.5 + 1.5 / (1 + step / 20) : 0.67 + 0.001 * (step - 160)) + 0.005 * random(),
+            }
+          : {}),
+      })),
+    );
+    const pair = facts.pairs[0]!;
+    expect(pair).toMatchObject({ overfitting: true, generalization_gap: true });
+    expect(pair.relative_gap).toBeGreaterThan(1);
+    expect(pair.gap).toBeGreaterThan(10 * pair.gap_noise!);
+  });
+
+  test('eval better than train (regularisation on the train side) is not a gap', () => {
+    const facts = computeAnalysis(
+      curve(100, (step) => ({ train_loss: 1 + Math.exp(-step / 20), eval_loss: 0.5 + Math.exp(-step / 20) })),
+    );
+    expect(facts.pairs[0]?.gap).toBeLessThan(0);
+    expect(facts.pairs[0]?.generalization_gap).toBe(false);
   });
 });
 

@@ -12,9 +12,6 @@ const MAX_RESULT_FINDINGS = 20;
 /** Overall recommendations at most, the most urgent findings' first; each finding keeps all of its own. */
 const MAX_RECOMMENDATIONS = 6;
 
-/** A relative gap between train and eval beyond which the gap is worth a warning (fraction of the train value). */
-const GAP_WARNING = 0.1;
-
 /** A metric name as Markdown code, so that digits in names (`top1_acc`) are never read as numbers. */
 export function metricCode(metric: string): string {
   return `\`${metric.replaceAll('`', "'")}\``;
@@ -57,12 +54,25 @@ function keepBestCheckpoint(metric: string, facts: MetricFacts): string {
     : `keep the checkpoint where ${metricCode(metric)} was best`;
 }
 
+/**
+ * "; it improved by 10% from its first value, 1 at step 0" and the like (only the fact's own sign, so that
+ * every number stays a fact); empty without both values.
+ */
+function describeChange(facts: MetricFacts): string {
+  if (facts.improvement === null || facts.first === null) return '';
+  const from = `its first value, ${formatNumber(facts.first)}${atStep(facts.first_step)}`;
+  if (facts.improvement === 0) return `; it ended where it started, at ${from}`;
+  return facts.improvement > 0
+    ? `; it improved by ${formatPercent(facts.improvement)} from ${from}`
+    : `; it ended worse than ${from} (an improvement of ${formatPercent(facts.improvement)})`;
+}
+
 function resultFinding(metric: string, facts: MetricFacts): PerformanceFinding {
   return {
     kind: 'result',
     metric,
     severity: 'info',
-    observation: `${metricCode(metric)} (${goalWords(facts)}) ${describeFinalAndBest(facts)}.`,
+    observation: `${metricCode(metric)} (${goalWords(facts)}) ${describeFinalAndBest(facts)}${describeChange(facts)}.`,
     likely_causes: [],
     recommendations: [],
   };
@@ -116,17 +126,29 @@ function plateauFinding(metric: string, facts: MetricFacts): PerformanceFinding 
   const plateau = facts.plateau;
   if (!plateau) return undefined;
   const name = metricCode(metric);
+  const window = `from step ${plateau.window_start_step} to the end of training`;
+  // A small negative change inside the noise is no change at all: "did not improve" would misread noise.
   const change =
     plateau.relative_improvement >= 0
-      ? `${name} improved by only ${formatPercent(plateau.relative_improvement)} from step ${plateau.window_start_step} to the end of training`
-      : `${name} did not improve from step ${plateau.window_start_step} to the end of training (relative change ${formatPercent(plateau.relative_improvement)})`;
+      ? `${name} improved by only ${formatPercent(plateau.relative_improvement)} ${window}`
+      : plateau.within_noise
+        ? `${name} levelled off ${window}: its change there (${formatPercent(plateau.relative_improvement)}) is within the noise of its values`
+        : `${name} got worse ${window} (relative change ${formatPercent(plateau.relative_improvement)})`;
+  const overall =
+    facts.improvement !== null && facts.improvement > 0
+      ? `; over the whole run it improved by ${formatPercent(facts.improvement)}`
+      : '';
   const best =
-    facts.best !== null ? `; its best was ${formatNumber(facts.best)}${atStep(facts.best_step)}` : '';
+    facts.best === null
+      ? ''
+      : facts.final === facts.best && facts.final_step === facts.best_step
+        ? `, and it ended at its best, ${formatNumber(facts.best)}`
+        : `; its best was ${formatNumber(facts.best)}${atStep(facts.best_step)}`;
   return {
     kind: 'plateau',
     metric,
     severity: 'warning',
-    observation: `${change}${best}.`,
+    observation: `${change}${overall}${best}.`,
     likely_causes: [
       'a learning rate too low, or decayed too far, to make further progress',
       'the model has converged: it has learned what it can from this data',
@@ -141,21 +163,22 @@ function plateauFinding(metric: string, facts: MetricFacts): PerformanceFinding 
 }
 
 function instabilityFinding(metric: string, facts: MetricFacts): PerformanceFinding | undefined {
-  if (facts.step_change_std === null || facts.instability === null || facts.std === null) return undefined;
+  if (facts.noise_std === null || facts.largest_spike === null || facts.largest_spike_step === null)
+    return undefined;
   return {
     kind: 'instability',
     metric,
     severity: 'warning',
-    observation: `${metricCode(metric)} jumps between consecutive points: its step-to-step changes have a standard deviation of ${formatNumber(facts.step_change_std)}, ${formatNumber(facts.instability)} times the standard deviation of its values (${formatNumber(facts.std)}).`,
+    observation: `${metricCode(metric)} spiked away from its own trend by far more than its noise (${formatNumber(facts.noise_std)}) explains: ${facts.spikes} spike(s), the largest ${formatNumber(facts.largest_spike)} times its noise at step ${facts.largest_spike_step}.`,
     likely_causes: [
-      'a learning rate too high for the batch size',
-      'small batches, so noisy gradient estimates',
-      'an evaluation set too small to give stable numbers',
+      'a learning rate too high for this model and batch size, or no warmup',
+      'exploding gradients without gradient clipping',
+      'unusual batches: outliers or corrupt examples in the data',
     ],
     recommendations: [
-      'lower the learning rate or increase the batch size',
-      'evaluate on more examples',
-      'read a moving average of the curve before drawing conclusions',
+      'lower the learning rate or add a warmup',
+      'clip gradients by their global norm',
+      `look at the batches near step ${facts.largest_spike_step}`,
     ],
   };
 }
@@ -188,32 +211,32 @@ function overfittingFinding(pair: TrainEvalPair, evalFacts: MetricFacts): Perfor
   };
 }
 
-/** Whether eval is on the worse side of train by more than {@link GAP_WARNING} of the train value. */
-function gapIsWide(pair: TrainEvalPair): boolean {
-  if (pair.gap === null || pair.relative_gap === null) return false;
-  const evalWorse = pair.goal === 'min' ? pair.gap > 0 : pair.gap < 0;
-  return evalWorse && Math.abs(pair.relative_gap) > GAP_WARNING;
-}
-
+/** The generalization gap of a pair whose eval side is worse beyond the noise (see `TrainEvalPair`). */
 function gapFinding(pair: TrainEvalPair): PerformanceFinding | undefined {
-  if (pair.gap === null || pair.eval_final === null || pair.train_final === null) return undefined;
+  if (
+    !pair.generalization_gap ||
+    pair.gap === null ||
+    pair.eval_mean === null ||
+    pair.train_mean === null ||
+    pair.gap_noise === null
+  )
+    return undefined;
   const relative =
     pair.relative_gap !== null ? `, ${formatPercent(pair.relative_gap)} of the train value` : '';
-  const wide = gapIsWide(pair);
+  const since = pair.window_start_step !== null ? ` from step ${pair.window_start_step} on` : '';
   return {
     kind: 'generalization_gap',
     metric: pair.eval,
-    severity: wide ? 'warning' : 'info',
-    observation: `At the end ${metricCode(pair.eval)} was ${formatNumber(pair.eval_final)} and ${metricCode(pair.train)} ${formatNumber(pair.train_final)}: a gap (eval − train) of ${formatNumber(pair.gap)}${relative}.`,
-    likely_causes: wide
-      ? [
-          'the model fits the training data better than it generalises',
-          'the train and eval data come from different distributions',
-        ]
-      : [],
-    recommendations: wide
-      ? ['add regularisation or more training data', 'check that train and eval data are drawn alike']
-      : [],
+    severity: 'warning',
+    observation: `Averaged over the same steps${since}, ${metricCode(pair.eval)} was ${formatNumber(pair.eval_mean)} and ${metricCode(pair.train)} ${formatNumber(pair.train_mean)}: a gap (eval − train) of ${formatNumber(pair.gap)}${relative}, far beyond the ${formatNumber(pair.gap_noise)} that the noise of the two curves explains.`,
+    likely_causes: [
+      'the model fits the training data better than it generalises',
+      'the train and eval data come from different distributions',
+    ],
+    recommendations: [
+      'add regularisation or more training data',
+      'check that train and eval data are drawn alike',
+    ],
   };
 }
 
@@ -295,8 +318,8 @@ const SEVERITY_ORDER: Record<PerformanceFinding['severity'], number> = { critica
 /**
  * Writes the performance analysis from the computed facts, by rules: a `result` finding per metric (train/eval
  * pairs first, at most {@link MAX_RESULT_FINDINGS}), a finding per anomaly with likely causes and
- * recommendations, and the generalization gap of each train/eval pair that is not already overfitting.
- * Deterministic: the same facts give the same text.
+ * recommendations, and a generalization gap finding for each train/eval pair with a gap beyond noise
+ * (`generalization_gap`) that is not already overfitting. Deterministic: the same facts give the same text.
  */
 export function writePerformanceAnalysis(facts: PerformanceFacts): PerformanceAnalysis {
   const { analysis } = facts;

@@ -14,7 +14,7 @@ export const RULES_FILE = 'rules.v1.md';
 
 /** The prompt file of each agent. */
 export const PROMPT_FILES: Readonly<Record<AgentName, string>> = {
-  performance: 'performance.v1.md',
+  performance: 'performance.v2.md',
   baselines: 'baselines.v1.md',
   ablations: 'ablations.v1.md',
   report: 'report.v1.md',
