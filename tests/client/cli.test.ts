@@ -4,9 +4,11 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { WorkflowNotFoundError } from '@temporalio/client';
-import { ResultsPayload } from '../../src/experiment';
+import { CampaignSpec, ResultsPayload, type CampaignSpecInput } from '../../src/experiment';
+import { campaignStatus, submitCampaign } from '../../src/client/campaigns';
+import { experimentRig, trainerSpec } from '../support/experiments';
 import { cliScript } from '../support/processes';
-import { startTestTemporal, type TestTemporal } from '../support/temporal';
+import { startTestTemporal, withWorker, type TestTemporal } from '../support/temporal';
 import { testServerKind } from '../support/temporal-cli';
 
 const run = promisify(execFile);
@@ -63,6 +65,55 @@ describe('against a running Temporal', () => {
       WorkflowNotFoundError,
     );
   });
+
+  test('approve, reject, status and cancel work for a campaign as for an experiment', async () => {
+    const rig = experimentRig();
+    const campaignId = `camp-cli-${process.pid % 10000}`;
+    const campaign = CampaignSpec.parse({
+      campaign_id: campaignId,
+      name: 'cli decisions',
+      base: trainerSpec(`exp-cli-campbase-${process.pid % 10000}`, ['--step-delay-ms=50', '--steps=100000']),
+      variants: { list: [{ name: 'only', overrides: {} }] },
+      include_base: false,
+      primary_metric: { name: 'eval/accuracy', goal: 'max' },
+    } satisfies CampaignSpecInput);
+    const cli = (...args: string[]) =>
+      labline(args, { env: { TEMPORAL_ADDRESS: env.address, TEMPORAL_NAMESPACE: env.namespace } });
+    await withWorker(env, { taskQueue: rig.taskQueue, activities: rig.activities }, async () => {
+      const { handle } = await submitCampaign({ client: env.client, campaign, settings: rig.settings });
+      const deadline = Date.now() + 30_000;
+      while (!(await campaignStatus(env.client, campaignId).catch(() => undefined))?.waiting) {
+        if (Date.now() > deadline) throw new Error(`${campaignId} never opened its launch gate`);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+
+      const status = await cli('status', campaignId);
+      expect(status).toMatchObject({
+        code: 0,
+        stdout: expect.stringMatching(/waiting {4}launch: .*\(opening .*-launch-1\)/),
+      });
+      const mallory = await cli('approve', campaignId, '--as', 'mallory', '--gate', 'publish');
+      expect(mallory.code).toBe(2);
+      expect(mallory.stderr).toMatch(
+        /refused the decision: the publish gate is not open; .*launch gate\. Nothing was recorded/,
+      );
+      const approved = await cli('approve', campaignId, '--as', 'alice', '--comment', 'go');
+      expect(approved).toMatchObject({
+        code: 0,
+        stdout: expect.stringMatching(
+          new RegExp(`^${campaignId}: launch: approved by alice at .* — go$`, 'm'),
+        ),
+      });
+      const late = await cli('reject', campaignId, '--as', 'bob', '--gate', 'launch');
+      expect(late.code).toBe(2);
+      expect(late.stderr).toMatch(/the launch gate was already decided: approved by alice/);
+      expect((await cli('status', campaignId)).stdout).toMatch(/decision {3}launch: approved by alice/);
+
+      expect(await cli('cancel', campaignId)).toMatchObject({ code: 0 });
+      await expect(handle.result()).rejects.toThrow();
+      expect((await handle.describe()).status.name).toBe('CANCELLED');
+    });
+  }, 90_000);
 });
 
 test('schema prints the JSON Schema of specs', async () => {
