@@ -46,3 +46,18 @@ describe('approval requests link the experiment in the Temporal Web UI when the 
     expect(JSON.stringify(requestContent(message, [], 'request').blocks)).not.toContain('Temporal Web UI');
   });
 });
+
+test("the console's request names the gate's opening in the commands that answer it, and its reminder too", async () => {
+  const lines: string[] = [];
+  const notifier = new ConsoleNotifier((line) => lines.push(line));
+  const opened = { ...message, waiting: { ...message.waiting, opening: '1a2b3c4d-launch-1' } };
+  await notifier.requestApproval(opened);
+  await notifier.remind({
+    ...opened,
+    key: 'exp-a/launch/1/reminder/1',
+    waiting: { ...opened.waiting, reminders_sent: 1 },
+  });
+  expect(lines[0]).toContain('npx labline approve exp-a --gate launch --opening 1a2b3c4d-launch-1');
+  expect(lines[0]).toContain('npx labline reject exp-a --gate launch --opening 1a2b3c4d-launch-1');
+  expect(lines[1]).toMatch(/reminder 1: exp-a still waits for launch approval \(opening 1a2b3c4d-launch-1\)/);
+});

@@ -48,10 +48,12 @@ export class ConsoleNotifier implements Notifier {
   async requestApproval(message: ApprovalMessage): Promise<void> {
     if (this.posted.has(message.key)) return;
     this.posted.add(message.key);
+    // The command names this opening of the gate, so an answer given after it was decided changes nothing.
+    const gate = `--gate ${message.gate}${message.waiting.opening ? ` --opening ${message.waiting.opening}` : ''}`;
     this.write(
       `[labline] ${message.experimentId} waits for ${message.gate} approval: ${message.waiting.question}\n` +
-        `          approve: npx labline approve ${message.experimentId} --gate ${message.gate}   ` +
-        `reject: npx labline reject ${message.experimentId} --gate ${message.gate}` +
+        `          approve: npx labline approve ${message.experimentId} ${gate}   ` +
+        `reject: npx labline reject ${message.experimentId} ${gate}` +
         (message.links.web_ui ? `\n          Temporal Web UI: ${message.links.web_ui}` : ''),
     );
   }
@@ -60,7 +62,8 @@ export class ConsoleNotifier implements Notifier {
     if (this.posted.has(message.key)) return;
     this.posted.add(message.key);
     this.write(
-      `[labline] reminder ${message.waiting.reminders_sent}: ${message.experimentId} still waits for ${message.gate} approval`,
+      `[labline] reminder ${message.waiting.reminders_sent}: ${message.experimentId} still waits for ${message.gate} approval` +
+        (message.waiting.opening ? ` (opening ${message.waiting.opening})` : ''),
     );
   }
 
