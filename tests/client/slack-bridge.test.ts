@@ -7,7 +7,13 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { submitExperiment, experimentHandle, experimentStatus } from '../../src/client/experiments';
-import { ExperimentSpec, type ExperimentSpecInput } from '../../src/experiment';
+import {
+  CampaignSpec,
+  ExperimentSpec,
+  type CampaignSpecInput,
+  type ExperimentSpecInput,
+} from '../../src/experiment';
+import { campaignStatus, submitCampaign } from '../../src/client/campaigns';
 import { ACTIONS_BLOCK_ID, DECIDED_BLOCK_ID } from '../../src/activities/notify/slack-messages';
 import { trainerSpec, waitForStatus } from '../support/experiments';
 import {
@@ -298,6 +304,43 @@ describe('decisions from Slack', () => {
         expect.objectContaining({ by: 'alice', outcome: 'approved' }),
       ]);
       expect(s.slack.responses.filter((r) => clicks.some((c) => c.responseId === r.id))).toHaveLength(1);
+    });
+  });
+
+  test('a campaign is approved and shown from Slack like an experiment', async () => {
+    const campaign = CampaignSpec.parse({
+      campaign_id: `camp-slack-${process.pid % 10000}-${++counter}`,
+      name: 'slack campaign',
+      base: trainerSpec(newId('campbase'), ['--steps=100000', '--step-delay-ms=50']),
+      variants: { list: [{ name: 'only', overrides: {} }] },
+      include_base: false,
+      primary_metric: { name: 'eval/accuracy', goal: 'max' },
+      approvals: { launch: { approvers: ['alice'] } },
+    } satisfies CampaignSpecInput);
+    const id = campaign.campaign_id;
+    await withWorker(env, { taskQueue: s.rig.taskQueue, activities: s.rig.activities }, async () => {
+      const { handle } = await submitCampaign({ client: env.client, campaign, settings: s.rig.settings });
+      try {
+        await s.request(id, 'launch');
+        const answer = async (text: string) => {
+          const sent = await s.command(text, alice);
+          const [said] = await s.slack.until(
+            () => s.slack.responsesTo(sent.responseId).length && s.slack.responsesTo(sent.responseId),
+            text,
+          );
+          return said!.body.text as string;
+        };
+        expect(await answer(`status ${id}`)).toMatch(/waiting +launch: /);
+        expect(await answer(`approve ${id} go`)).toMatch(
+          /launch gate of `camp-slack-.*`: \*Approved\* by alice/,
+        );
+        expect((await campaignStatus(env.client, id)).decisions).toEqual([
+          expect.objectContaining({ gate: 'launch', outcome: 'approved', by: 'alice', source: 'slack' }),
+        ]);
+      } finally {
+        await handle.cancel();
+        await handle.result().catch(() => undefined);
+      }
     });
   });
 
