@@ -1,5 +1,5 @@
 /** How the CLI prints an experiment's status: a few aligned lines a person can scan. */
-import type { DecisionRecord, ExperimentStatus } from '../experiment';
+import { describeActivityRetry, type DecisionRecord, type ExperimentStatus } from '../experiment';
 import type { CampaignStatus } from '../workflows';
 
 export function formatStatus(status: ExperimentStatus): string {
@@ -16,6 +16,7 @@ export function formatStatus(status: ExperimentStatus): string {
     lines.push(`             ${status.waiting.question.split('\n').join('\n             ')}`);
   }
   if (status.reason) lines.push(`  reason     ${status.reason}`);
+  if (status.retrying) lines.push(`  retrying   ${describeActivityRetry(status.retrying)}`);
   for (const attempt of status.attempts) {
     const progress = attempt.step !== undefined ? ` step ${attempt.step}` : '';
     const resumed = attempt.resumed_from ? ` (resumed from ${attempt.resumed_from})` : '';

@@ -1,19 +1,31 @@
 /**
  * `labline validate <spec> [--run entity/project/run_id] [--json]`: checks an existing run against a spec's
  * deliverables, without a workflow or a Temporal, and prints the ValidationReport. Exit code 0 when every
- * required deliverable is met, 1 when one is not, 2 on errors (a bad spec, a refused key, no such run).
+ * required deliverable is met, 1 when one is not, 2 on errors (a bad spec, a refused key, no such run, a
+ * tracker still unavailable after the retries of the settings' `validation` section). With `--json` the output
+ * is always one JSON document: the report, or `{ "error": … }`.
  */
 import type { Command } from 'commander';
+import { setTimeout as sleep } from 'node:timers/promises';
 import * as path from 'node:path';
-import type { ExperimentSpec, ValidationReport } from '../experiment';
+import {
+  FailureType,
+  formatSeconds,
+  nextAttempt,
+  type Deliverable,
+  type ExperimentSpec,
+  type ValidationReport,
+  type ValidationRetrySettings,
+} from '../experiment';
 import { checkDeliverables, type DeliverablesCheck } from '../activities/tracking/deliverable-check';
 import { LocalTracker } from '../activities/tracking/local';
 import { runRefFor, type RunRef, type RunTracker } from '../activities/tracking/run-tracker';
+import { TrackerError } from '../activities/tracking/tracker-errors';
 import { WandbSettings } from '../activities/tracking/wandb-settings';
 import { wandbTrackerFromSettings } from '../activities/tracking/wandb-worker';
 import type { GlobalOptions } from './cli-experiments';
-import { loadSettings, type ResolvedSettings } from './settings';
-import { loadSpecFile } from './spec-file';
+import { loadSettings, SettingsError, type ResolvedSettings } from './settings';
+import { InvalidSpecError, loadSpecFile } from './spec-file';
 
 /** A W&B run path as people write it. */
 export interface WandbRunPath {
@@ -104,6 +116,84 @@ function verdict(report: ValidationReport): string {
     : `${unmet.length} of ${required.length} required deliverable(s) not met: ${unmet.map((r) => r.name).join(', ')}.`;
 }
 
+/** The check failed: its last error, after how many attempts, and why retrying stopped when it did. */
+export class ValidationFailed extends Error {
+  override readonly name = 'ValidationFailed';
+  constructor(
+    readonly error: Error,
+    readonly attempts: number,
+    readonly gaveUp?: string,
+  ) {
+    super(gaveUp ? `${error.message}. Gave up: ${gaveUp}.` : error.message, { cause: error });
+  }
+}
+
+/**
+ * Checks the deliverables, retrying while the tracker is unavailable (429, 5xx, timeouts, network) as the
+ * settings' `validation` section allows, after the tracker's `Retry-After` when it gave one. Each retry is
+ * announced through `log`.
+ * @throws ValidationFailed with the last error, when it is not retryable or the retries are used up
+ */
+export async function checkWithRetries(
+  target: { tracker: RunTracker; ref: RunRef; runDir?: string },
+  deliverables: readonly Deliverable[],
+  retries: ValidationRetrySettings,
+  log: (line: string) => void,
+): Promise<DeliverablesCheck> {
+  const firstStartedAtMs = Date.now();
+  for (let attempts = 1; ; attempts += 1) {
+    try {
+      return await checkDeliverables(target.tracker, target.ref, deliverables, {
+        ...(target.runDir !== undefined ? { runDir: target.runDir } : {}),
+      });
+    } catch (error) {
+      if (!(error instanceof Error)) throw error;
+      if (!(error instanceof TrackerError) || error.failureType !== FailureType.TrackerUnavailable) {
+        throw new ValidationFailed(error, attempts);
+      }
+      const next = nextAttempt(retries, {
+        attempts,
+        firstStartedAtMs,
+        nowMs: Date.now(),
+        retryAfterMs: error.retryAfterMs,
+      });
+      if (!next.retry) throw new ValidationFailed(error, attempts, next.reason);
+      log(error.message);
+      log(
+        `  attempt ${attempts} of ${retries.max_attempts} failed; trying again in ${formatSeconds(next.delayMs)} s` +
+          (next.asked ? ', as the server asked (Retry-After)' : ''),
+      );
+      await sleep(next.delayMs);
+    }
+  }
+}
+
+/** What `--json` prints when validation could not run: the error's type, its words, and the attempts made. */
+export function validationErrorDocument(error: unknown): {
+  error: { type: string; message: string; status?: number; attempts?: number };
+} {
+  const failed = error instanceof ValidationFailed ? error : undefined;
+  const cause = failed?.error ?? error;
+  const failureType = (cause as { failureType?: unknown } | undefined)?.failureType;
+  const type =
+    typeof failureType === 'string'
+      ? failureType
+      : cause instanceof SettingsError
+        ? FailureType.InvalidSettings
+        : cause instanceof InvalidSpecError
+          ? FailureType.InvalidSpec
+          : 'Unexpected';
+  const status = cause instanceof TrackerError ? cause.status : undefined;
+  return {
+    error: {
+      type,
+      message: error instanceof Error ? error.message : String(error),
+      ...(status !== undefined ? { status } : {}),
+      ...(failed ? { attempts: failed.attempts } : {}),
+    },
+  };
+}
+
 export function addValidateCommand(program: Command): void {
   program
     .command('validate <spec>')
@@ -115,19 +205,26 @@ export function addValidateCommand(program: Command): void {
       '--run <entity/project/run_id>',
       "the W&B run to check (default: the spec's tracker; W&B run id = the experiment id)",
     )
-    .option('--json', 'print the ValidationReport as JSON')
+    .option('--json', 'print the ValidationReport as JSON (an error as {"error": {type, message, …}})')
     .action(async (specFile: string, options: { run?: string; json?: boolean }) => {
-      const settings = loadSettings(program.opts<GlobalOptions>().config);
-      const spec = loadSpecFile(specFile);
-      const target = targetOf(spec, options.run, settings);
       try {
-        const check = await checkDeliverables(target.tracker, target.ref, spec.deliverables, {
-          ...(target.runDir !== undefined ? { runDir: target.runDir } : {}),
-        });
-        console.log(options.json ? JSON.stringify(check.report, null, 2) : formatValidation(check));
-        process.exitCode = check.report.passed ? 0 : 1;
-      } finally {
-        await target.tracker.close?.();
+        const settings = loadSettings(program.opts<GlobalOptions>().config);
+        const spec = loadSpecFile(specFile);
+        const target = targetOf(spec, options.run, settings);
+        try {
+          const check = await checkWithRetries(target, spec.deliverables, settings.validation, (line) =>
+            console.error(line),
+          );
+          console.log(options.json ? JSON.stringify(check.report, null, 2) : formatValidation(check));
+          process.exitCode = check.report.passed ? 0 : 1;
+        } finally {
+          await target.tracker.close?.();
+        }
+      } catch (error) {
+        if (!options.json) throw error;
+        // Scripts read stdout as JSON whatever happened; the exit code still tells an error (2).
+        console.log(JSON.stringify(validationErrorDocument(error), null, 2));
+        process.exitCode = 2;
       }
     });
 }

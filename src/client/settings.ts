@@ -7,7 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { TaskQueues } from '../experiment';
+import { TaskQueues, ValidationRetrySettings } from '../experiment';
 import { SlackSettings } from '../activities/notify/slack-settings';
 import { WandbSettings } from '../activities/tracking/wandb-settings';
 import { AgentsSettings } from '../activities/agents/agent-settings';
@@ -72,6 +72,12 @@ export const LablineSettings = z.strictObject({
       kill_grace_seconds: z.number().nonnegative().default(10),
     })
     .prefault({}),
+  /**
+   * Checking deliverables against the tracker (W&B): how often and for how long a check is retried while the
+   * tracker is unavailable (429, 5xx, timeouts) before the experiment asks at its failure gate, and `labline
+   * validate` exits 2. Defaults: 8 attempts within 900 s, the first retry after 1 s.
+   */
+  validation: ValidationRetrySettings.prefault({}),
   /**
    * Approvals in Slack: the channel requests go to, who each approver is in Slack, and where `labline
    * slack` listens. Default: none (requests go to the worker's log). Secrets come from SLACK_BOT_TOKEN and

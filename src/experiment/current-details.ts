@@ -1,7 +1,9 @@
 /**
  * The experiment's "current details" for the Temporal Web UI (markdown, shown on the workflow's page): the
- * stage, what it waits for and the question asked, the latest launch, and every decision so far. Pure.
+ * stage, what it waits for and the question asked, an activity being retried and why, the latest launch, and
+ * every decision so far. Pure.
  */
+import { describeActivityRetry } from './retries';
 import type { ExperimentStatus, Stage } from './status';
 
 const stageSummaries: Record<Stage, string> = {
@@ -27,6 +29,7 @@ export function experimentCurrentDetails(status: ExperimentStatus, wandbRunUrl?:
     waiting ? `**Waiting for:** ${waiting.gate} decision since ${waiting.since}` : undefined,
     waiting ? `**Asked:** ${waiting.question}` : undefined,
     status.reason ? `**Reason:** ${status.reason}` : undefined,
+    status.retrying ? `**Retrying:** ${describeActivityRetry(status.retrying)}` : undefined,
     latest?.queued ? `**Queued:** ${latest.queued}` : undefined,
     latest
       ? `**Launch ${latest.launch}:** ${latest.outcome ?? (latest.queued ? 'queued' : 'running')} on ${latest.launcher}` +

@@ -16,6 +16,7 @@ export * from './grounding';
 export * from './observation';
 export * from './quantities';
 export * from './results';
+export * from './retries';
 export * from './spec';
 export * from './spec-errors';
 export * from './statistics';

@@ -3,6 +3,7 @@
  * environment, so the client resolves these once and passes them in the workflow input.
  */
 import { z } from 'zod';
+import { ValidationRetrySettings } from './retries';
 
 export const TaskQueues = z.object({
   /** Workflows and light activities. Default `labline`. */
@@ -30,6 +31,11 @@ export const WorkflowSettings = z.object({
    * dies mid-launch delays the experiment by this much; the retry adopts what was launched. Default 60.
    */
   launch_timeout_seconds: z.number().positive().default(60),
+  /**
+   * How the deliverables check is retried while the tracker is unavailable, before the failure gate asks: the
+   * settings' `validation` section. Default: 8 attempts within 900 s, the first retry after 1 s.
+   */
+  validation_retry: ValidationRetrySettings.prefault({}),
   /**
    * Where W&B lives, for experiments tracked there: the run URL shown from launch on, and `WANDB_BASE_URL`
    * for the trainer when it is not the default. Default: `https://api.wandb.ai`, app `https://wandb.ai`.

@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { GateName, DecisionRecord } from './decisions';
 import { AnalysisReportRecord, Costs } from './results';
 import { ApprovalDetails } from './approval-details';
+import { ActivityRetry } from './retries';
 
 /** The pipeline's stages, in order, and its three ends besides `completed`. */
 export const Stage = z.enum([
@@ -106,6 +107,11 @@ export const ExperimentStatus = z.object({
    * the numbers it could not ground (`unverified_numbers`). Absent before the analysis stage.
    */
   analysis_reports: z.array(AnalysisReportRecord).optional(),
+  /**
+   * While a failed attempt of the activity the stage waits on (the deliverables check) waits to be retried:
+   * the last error, the attempts failed of those allowed, and when the next one starts. Absent otherwise.
+   */
+  retrying: ActivityRetry.optional(),
   /** Why the experiment failed or was rejected. */
   reason: z.string().optional(),
 });

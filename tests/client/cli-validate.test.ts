@@ -19,18 +19,24 @@ beforeAll(async () => {
   fake.addRun(finishedRun({ name: 'exp-validate-spec', project: 'from-spec' }));
 });
 afterAll(async () => fake?.close());
+afterEach(() => fake.unscript());
 
-/** Runs `labline validate` in a fresh folder (no settings file), against the fake W&B. */
-async function validate(args: string[], env: NodeJS.ProcessEnv = {}) {
+/**
+ * Runs `labline validate` in a fresh folder against the fake W&B, with `settings` as its settings file
+ * (none when not given).
+ */
+async function validate(args: string[], env: NodeJS.ProcessEnv = {}, settings?: Record<string, unknown>) {
   const cwd = mkdtempSync(path.join(tmpdir(), 'labline-validate-'));
   const spec = path.join(cwd, 'spec.yaml');
   writeFileSync(spec, stringify(specOf()));
+  const config = path.join(cwd, 'labline.config.yaml');
+  if (settings) writeFileSync(config, stringify(settings));
   try {
     const { stdout, stderr } = await run(process.execPath, [cliScript, 'validate', spec, ...args], {
       cwd,
       env: {
         ...process.env,
-        LABLINE_CONFIG: '',
+        LABLINE_CONFIG: settings ? config : '',
         WANDB_API_KEY: fake.apiKey,
         WANDB_BASE_URL: fake.url,
         ...env,
@@ -100,6 +106,69 @@ test('a run W&B does not have exits 2, naming it', async () => {
   const { code, stderr } = await validate(['--run', 'acme-ml/llm-finetune/nope']);
   expect(code).toBe(2);
   expect(stderr).toMatch(/has no run acme-ml\/llm-finetune\/nope/);
+});
+
+/** GraphQL `Run` requests the fake saw for one run. */
+const runRequests = (name: string) =>
+  fake.requests.filter((r) => r.operation === 'Run' && r.variables?.name === name).length;
+
+test('429 and 5xx are retried, honouring Retry-After, and the check goes on when W&B recovers', async () => {
+  threshold = 0.9;
+  fake.addRun(finishedRun({ name: 'flaky' }));
+  fake.script('Run', { status: 503, body: 'upstream unavailable' });
+  fake.script('Run', {
+    status: 429,
+    headers: { 'retry-after': '1' },
+    body: JSON.stringify({ errors: [{ message: 'rate limit exceeded' }] }),
+  });
+  const { code, stdout, stderr } = await validate(
+    ['--run', 'acme-ml/llm-finetune/flaky', '--json'],
+    {},
+    {
+      validation: { retry_interval_seconds: 0.05 },
+    },
+  );
+  expect(code).toBe(0);
+  expect(ValidationReport.parse(JSON.parse(stdout)).passed).toBe(true);
+  expect(runRequests('flaky')).toBe(3);
+  expect(stderr).toMatch(/HTTP 503.*\n.*attempt 1 of 8 failed; trying again in 0\.05 s/);
+  expect(stderr).toMatch(
+    /HTTP 429.*\n.*attempt 2 of 8 failed; trying again in 1 s, as the server asked \(Retry-After\)/,
+  );
+});
+
+test('a W&B that keeps failing exits 2 after the configured attempts, and --json prints the error as JSON', async () => {
+  fake.addRun(finishedRun({ name: 'down' }));
+  fake.script('Run', { status: 500, body: 'internal error' }, 5);
+  const { code, stdout } = await validate(
+    ['--run', 'acme-ml/llm-finetune/down', '--json'],
+    {},
+    {
+      validation: { max_attempts: 3, retry_interval_seconds: 0.01 },
+    },
+  );
+  expect(code).toBe(2);
+  expect(runRequests('down')).toBe(3);
+  const document = JSON.parse(stdout) as { error: Record<string, unknown> };
+  expect(document.error).toMatchObject({ type: 'TrackerUnavailable', status: 500, attempts: 3 });
+  expect(document.error.message).toMatch(
+    /W&B Run at .* answered HTTP 500: internal error.*3 of 3 attempts failed/,
+  );
+});
+
+test('--json prints a JSON document for errors that are not retried, with their type', async () => {
+  const refused = await validate(['--run', 'acme-ml/llm-finetune/a1b2c3d4', '--json'], {
+    WANDB_API_KEY: 'wrong',
+  });
+  expect(refused.code).toBe(2);
+  expect(JSON.parse(refused.stdout)).toMatchObject({
+    error: { type: 'TrackerAuthFailed', status: 401, attempts: 1 },
+  });
+  const badSettings = await validate(['--json'], {}, { validation: { max_attempts: 0 } });
+  expect(badSettings.code).toBe(2);
+  const settingsError = JSON.parse(badSettings.stdout) as { error: { type: string; message: string } };
+  expect(settingsError.error.type).toBe('InvalidSettings');
+  expect(settingsError.error.message).toMatch(/validation\.max_attempts: must be at least 1/);
 });
 
 test('a spec tracked locally is checked against its run directory under runs/', async () => {

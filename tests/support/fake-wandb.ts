@@ -156,6 +156,8 @@ export interface FakeWandb {
   addRun(run: FakeRun): FakeRun;
   /** The next `times` requests of `operation` (`*`: any) get `reply` instead of an answer. */
   script(operation: string, reply: ScriptedReply, times?: number): void;
+  /** Drops the scripted answers not used yet. */
+  unscript(): void;
   /** GraphQL operations seen, in order. */
   operations(): string[];
   close(): Promise<void>;
@@ -652,6 +654,9 @@ export async function startFakeWandb(options: FakeWandbOptions = {}): Promise<Fa
     },
     script(operation, reply, times = 1) {
       scripted.push({ operation, reply, times });
+    },
+    unscript() {
+      scripted.length = 0;
     },
     operations: () => requests.flatMap((r) => (r.operation ? [r.operation] : [])),
     async close() {

@@ -82,6 +82,30 @@ describe('the current details the Temporal Web UI shows', () => {
     expect(details).toContain('- launch: approved by alice at 2026-12-03T10:00:05.000Z (go)');
     expect(details).toContain('**W&B run:** https://wandb.ai/e/p/runs/exp-a');
   });
+
+  test('while an activity is retried: its failed attempts of the allowed, the last error and the next attempt', () => {
+    const details = experimentCurrentDetails({
+      ...status,
+      stage: 'validation',
+      waiting: undefined,
+      retrying: {
+        activity: 'validateDeliverables',
+        failed_attempts: 2,
+        max_attempts: 8,
+        failure_type: 'TrackerUnavailable',
+        last_error: 'W&B Run at http://127.0.0.1:1/graphql answered HTTP 500: internal error',
+        failed_at: '2026-12-03T10:05:00.000Z',
+        next_attempt_at: '2026-12-03T10:05:02.000Z',
+        give_up_at: '2026-12-03T10:19:58.000Z',
+      },
+    });
+    expect(details).toContain('**Stage:** checking deliverables');
+    expect(details).toContain(
+      '**Retrying:** validateDeliverables failed 2 of 8 attempts (TrackerUnavailable: W&B Run at ' +
+        'http://127.0.0.1:1/graphql answered HTTP 500: internal error); next attempt at ' +
+        '2026-12-03T10:05:02.000Z, giving up at 2026-12-03T10:19:58.000Z',
+    );
+  });
 });
 
 describe('Temporal Web UI links', () => {

@@ -241,3 +241,109 @@ test('a run that never reached W&B fails validation at once, naming entity, proj
   expect(status.stage).toBe('failed');
   expect(fake.requests.filter((r) => r.operation === 'Run' && r.variables?.name === id)).toHaveLength(1);
 });
+
+/** Waits (bounded) until the Web UI's current details of `id` satisfy `predicate`. */
+async function waitForDetails(id: string, predicate: (details: string) => boolean): Promise<string> {
+  const deadline = Date.now() + 30_000;
+  let last = '';
+  while (Date.now() < deadline) {
+    last = (await experimentHandle(env.client, id).query(metadataQuery)).currentDetails ?? '';
+    if (predicate(last)) return last;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`timed out waiting for the current details of ${id}; last:\n${last}`);
+}
+
+test('a W&B answering 500 during validation is retried within the settings, shown while retrying, then asks at the failure gate', async () => {
+  const rig = wandbRig();
+  const settings = {
+    ...rig.settings,
+    validation_retry: { max_attempts: 3, max_retry_seconds: 120, retry_interval_seconds: 0.1 },
+  };
+  const id = newId('w500');
+  const spec = wandbSpec(rig, id, [], { approvals: { ...noGates, failure: { approvers: ['alice'] } } });
+  // Only validation asks for `Run` (training follows `RunState`): its three attempts fail, W&B asking for 2 s each.
+  fake.script(
+    'Run',
+    { status: 500, headers: { 'retry-after': '2' }, body: '{"errors":[{"message":"internal error"}]}' },
+    3,
+  );
+  const { result, status } = await run({ ...rig, settings }, spec, async () => {
+    const retrying = await waitForStatus(env.client, id, (s) => s.retrying !== undefined);
+    expect(retrying.stage).toBe('validation');
+    const retry = retrying.retrying!;
+    expect(retry).toMatchObject({
+      activity: 'validateDeliverables',
+      max_attempts: 3,
+      failure_type: 'TrackerUnavailable',
+    });
+    expect(retry.failed_attempts).toBeGreaterThanOrEqual(1);
+    expect(retry.last_error).toMatch(
+      /W&B Run at \S+ answered HTTP 500; it asks to retry after 2 s: internal error/,
+    );
+    // W&B's Retry-After decides the wait, not the 0.1 s of the settings.
+    expect(Date.parse(retry.next_attempt_at!) - Date.parse(retry.failed_at!)).toBe(2000);
+    const details = await waitForDetails(id, (d) => d.includes('**Retrying:**'));
+    expect(details).toMatch(
+      /\*\*Retrying:\*\* validateDeliverables failed [12] of 3 attempts \(TrackerUnavailable: .*HTTP 500/,
+    );
+    const asked = await decideWhenWaiting(env.client, id, 'failure', 'approve');
+    expect(asked.stage).toBe('validation');
+    expect(asked.retrying).toBeUndefined();
+    expect(asked.waiting!.question).toMatch(
+      /validation could not read the tracked run: TrackerUnavailable, 3 of 3 attempts failed .*: W&B Run .* HTTP 500/,
+    );
+    expect(asked.waiting!.details).toMatchObject({ error_class: 'TrackerUnavailable' });
+    return experimentHandle(env.client, id).result();
+  });
+  // Approved at the failure gate, validation ran once more against a W&B that had recovered.
+  expect(result.end_stage).toBe('completed');
+  expect(status.retrying).toBeUndefined();
+  expect(fake.requests.filter((r) => r.operation === 'Run' && r.variables?.name === id)).toHaveLength(4);
+});
+
+test('with the failure gate disabled, retries used up end the experiment as failed, with the classified error', async () => {
+  const rig = wandbRig();
+  const settings = {
+    ...rig.settings,
+    validation_retry: { max_attempts: 2, max_retry_seconds: 60, retry_interval_seconds: 0.05 },
+  };
+  const id = newId('w503');
+  const spec = wandbSpec(rig, id, [], { approvals: { ...noGates, failure: { enabled: false } } });
+  fake.script('Run', { status: 503, body: 'upstream unavailable' }, 2);
+  const { result, status } = await run({ ...rig, settings }, spec, () =>
+    experimentHandle(env.client, id).result(),
+  );
+  expect(result.end_stage).toBe('failed');
+  expect(status.reason).toMatch(
+    /validation could not read the tracked run: TrackerUnavailable, 2 of 2 attempts failed .*HTTP 503: upstream unavailable \(the failure gate is disabled\)/,
+  );
+  expect(fake.requests.filter((r) => r.operation === 'Run' && r.variables?.name === id)).toHaveLength(2);
+});
+
+test('while an activity is retried by its Temporal retry policy (analysis reading a failing W&B), status shows the retry', async () => {
+  const rig = wandbRig();
+  const id = newId('a503');
+  const spec = wandbSpec(rig, id, [], { approvals: noGates });
+  // Only the analysis streams the history (validation reads summaries and last values): two 503s.
+  fake.script(
+    'RunHistoryKeys',
+    { status: 503, headers: { 'retry-after': '2' }, body: 'upstream unavailable' },
+    2,
+  );
+  const { result } = await run(rig, spec, async () => {
+    const retrying = await waitForStatus(env.client, id, (s) => s.retrying !== undefined);
+    expect(retrying.stage).toBe('analysis');
+    expect(retrying.retrying).toMatchObject({
+      activity: 'computeAnalysis',
+      failure_type: 'TrackerUnavailable',
+    });
+    expect(retrying.retrying!.failed_attempts).toBeGreaterThanOrEqual(1);
+    expect(retrying.retrying!.last_error).toMatch(/RunHistoryKeys .* answered HTTP 503/);
+    expect(Date.parse(retrying.retrying!.next_attempt_at!)).toBeGreaterThan(
+      Date.parse(retrying.retrying!.failed_at!),
+    );
+    return experimentHandle(env.client, id).result();
+  });
+  expect(result.end_stage).toBe('completed');
+});

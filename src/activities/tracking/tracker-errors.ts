@@ -4,7 +4,7 @@
  * Temporal owns every retry (and honours a server's Retry-After through `nextRetryDelay`).
  */
 import { ApplicationFailure } from '@temporalio/common';
-import { FailureType, NON_RETRYABLE_FAILURE_TYPES } from '../../experiment';
+import { FailureType, NON_RETRYABLE_FAILURE_TYPES, type TrackerRetryHint } from '../../experiment';
 
 /** A tracker call failed; `failureType` says how (see FailureType). */
 export class TrackerError extends Error {
@@ -64,7 +64,9 @@ function isFailureType(value: unknown): value is FailureType {
 /**
  * The failure an activity throws for an error of a tracker call: an `ApplicationFailure` of the error's
  * FailureType, non-retryable unless the type is retryable (then carrying the server's Retry-After as
- * `nextRetryDelay`). Errors without a failure type (bugs, file system errors) are returned as they are.
+ * `nextRetryDelay` for a retry policy, and as a {@link TrackerRetryHint} in its details for a workflow that
+ * retries itself: `nextRetryDelay` does not reach workflow code). Errors without a failure type (bugs, file
+ * system errors) are returned as they are.
  */
 export function trackerFailure(error: unknown): unknown {
   if (error instanceof ApplicationFailure) return error;
@@ -75,10 +77,13 @@ export function trackerFailure(error: unknown): unknown {
     return ApplicationFailure.create({ message: error.message, type: failureType, nonRetryable: true });
   }
   const retryAfterMs = error instanceof TrackerError ? error.retryAfterMs : undefined;
+  const hint: TrackerRetryHint | undefined =
+    retryAfterMs !== undefined ? { retry_after_ms: Math.ceil(retryAfterMs) } : undefined;
   return ApplicationFailure.create({
     message: error.message,
     type: failureType,
     nonRetryable: false,
     ...(retryAfterMs !== undefined ? { nextRetryDelay: Math.max(1, Math.ceil(retryAfterMs)) } : {}),
+    ...(hint ? { details: [hint] } : {}),
   });
 }
