@@ -9,6 +9,7 @@ import type { Command } from 'commander';
 import { setTimeout as sleep } from 'node:timers/promises';
 import * as path from 'node:path';
 import {
+  describeRunLiveness,
   FailureType,
   formatSeconds,
   nextAttempt,
@@ -92,7 +93,8 @@ function targetOf(
 /** The report for people: one line per deliverable, then the verdict. */
 export function formatValidation(check: DeliverablesCheck): string {
   const { report } = check;
-  const lines = [`Run ${report.run ?? '(unknown)'} (${check.state})`];
+  const state = report.run_state ? describeRunLiveness(report.run_state) : check.state;
+  const lines = [`Run ${report.run ?? '(unknown)'} (${state})`];
   const width = Math.max(...report.results.map((r) => r.name.length), 4);
   for (const result of report.results) {
     const mark = result.passed ? 'pass' : result.required ? 'FAIL' : 'miss';

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { HyperparameterValue } from './config';
 import type { MetricAggregate, ProbeResult, RunObservation } from './observation';
-import { readMetricValue } from './observation';
+import { describeRunLiveness, readMetricValue, RunLiveness } from './observation';
 import { withHint } from './spec-errors';
 
 /**
@@ -285,6 +285,8 @@ export const ValidationReport = z.object({
   results: z.array(ValidationResult),
   /** Where the run can be found (from the observation), so every verdict traces back to it. */
   run: z.string().optional(),
+  /** The run's state, last heartbeat and whether it went stale, when the tracker judges that (W&B). */
+  run_state: RunLiveness.optional(),
 });
 /** The verdicts on all deliverables of a spec against one run. */
 export type ValidationReport = z.infer<typeof ValidationReport>;
@@ -544,7 +546,8 @@ function judgeSynced(deliverable: SyncedAndDownloadableDeliverable, observation:
     deliverable.artifacts === undefined ? 'every artifact' : `artifacts ${names.join(', ')}`
   } committed and downloadable`;
   const problems: string[] = [];
-  if (observation.state !== 'finished') problems.push(`run is ${observation.state}, not finished`);
+  if (observation.liveness?.stale) problems.push(`run is ${describeRunLiveness(observation.liveness)}`);
+  else if (observation.state !== 'finished') problems.push(`run is ${observation.state}, not finished`);
   if (observation.synced === false) problems.push('run data has not finished syncing');
   if (deliverable.artifacts === undefined && observation.artifact_names === undefined)
     problems.push(`the list of logged artifacts was not gathered (${NOT_PROBED})`);
@@ -606,5 +609,6 @@ export function evaluateDeliverables(
     results,
   };
   if (observation.run !== undefined) report.run = observation.run;
+  if (observation.liveness !== undefined) report.run_state = observation.liveness;
   return report;
 }

@@ -18,6 +18,69 @@ export const RunState = z.enum([
 /** The state of a tracked run, lowercase as W&B reports it. */
 export type RunState = z.infer<typeof RunState>;
 
+/** States in which a run's process is alive and keeps heartbeating. */
+const LIVE_STATES: ReadonlySet<RunState> = new Set(['running', 'preempting']);
+
+/**
+ * How alive a tracked run looked when it was read. W&B keeps a run `running` until its process reports the end
+ * or W&B gives up on its heartbeats, which some servers do late or never; so a run still `running` (or
+ * `preempting`) whose last heartbeat is older than the threshold is `stale`: its process most likely crashed.
+ */
+export const RunLiveness = z.object({
+  /** The state the tracker reports. */
+  state: RunState,
+  /** The run's last heartbeat, ISO 8601 (W&B `heartbeatAt`). */
+  heartbeat_at: z.string().optional(),
+  /** Seconds from the last heartbeat to when the run was read (the tracker's clock against ours). */
+  heartbeat_age_seconds: z.number().nonnegative().optional(),
+  /** Alive by its state, but silent for longer than `stale_after_seconds`. */
+  stale: z.boolean(),
+  /** The threshold it was judged by, in seconds; absent when staleness was not judged. */
+  stale_after_seconds: z.number().nonnegative().optional(),
+});
+/** How alive a tracked run looked when it was read. */
+export type RunLiveness = z.infer<typeof RunLiveness>;
+
+/**
+ * Judges a run's liveness at `nowMs` (epoch milliseconds): stale when its state is alive (`running`,
+ * `preempting`) and its last heartbeat is more than `staleAfterSeconds` old. `0` never calls a run stale.
+ */
+export function runLivenessOf(
+  run: { state: RunState; heartbeatAt?: string | undefined },
+  nowMs: number,
+  staleAfterSeconds: number,
+): RunLiveness {
+  const heartbeatMs = run.heartbeatAt === undefined ? Number.NaN : Date.parse(run.heartbeatAt);
+  const age = Number.isNaN(heartbeatMs) ? undefined : Math.max(0, Math.round((nowMs - heartbeatMs) / 1000));
+  return {
+    state: run.state,
+    ...(run.heartbeatAt !== undefined ? { heartbeat_at: run.heartbeatAt } : {}),
+    ...(age !== undefined ? { heartbeat_age_seconds: age } : {}),
+    stale:
+      staleAfterSeconds > 0 && LIVE_STATES.has(run.state) && age !== undefined && age > staleAfterSeconds,
+    stale_after_seconds: staleAfterSeconds,
+  };
+}
+
+/**
+ * A run's state for people: the state, or for a stale run `running but stale: no heartbeat for 3 h 12 min,
+ * more than the 15 min allowed, so it probably crashed`.
+ */
+export function describeRunLiveness(liveness: RunLiveness): string {
+  if (!liveness.stale) return liveness.state;
+  return (
+    `${liveness.state} but stale: no heartbeat for ${formatAge(liveness.heartbeat_age_seconds ?? 0)}, ` +
+    `more than the ${formatAge(liveness.stale_after_seconds ?? 0)} allowed, so it probably crashed`
+  );
+}
+
+/** Seconds as people read an age: `3 h 12 min`, `15 min`, `40 s`. */
+function formatAge(seconds: number): string {
+  const minutes = Math.floor(seconds / 60);
+  if (minutes >= 60) return `${Math.floor(minutes / 60)} h ${minutes % 60} min`;
+  return minutes >= 1 ? `${minutes} min` : `${Math.round(seconds)} s`;
+}
+
 /**
  * What one metric's history came to, computed by the activity while it streams the history, so that a
  * threshold never needs the history itself. `min` and `max` are over finite values only.
@@ -71,6 +134,8 @@ export const RunObservation = z.object({
   run: z.string().optional(),
   /** The run's state. */
   state: RunState,
+  /** Its last heartbeat and whether it went stale, when the tracker judges that (W&B). */
+  liveness: RunLiveness.optional(),
   /**
    * Whether the tracker holds everything the trainer logged (W&B: the summary and files synced). Absent means
    * the tracker cannot tell; `synced_and_downloadable` then relies on the run having finished.

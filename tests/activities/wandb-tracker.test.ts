@@ -134,6 +134,31 @@ describe('runs', () => {
     expect(report.results[0]!.found).toMatch(/run is crashed, not finished/);
   });
 
+  test('a running run whose heartbeat is hours old is reported stale (probably crashed), with the heartbeat age', async () => {
+    const heartbeatAt = new Date(Date.now() - 3 * 3600_000).toISOString();
+    fake.addRun(finishedRun({ state: 'running', heartbeatAt }));
+    const deliverables = Deliverables.parse([{ name: 'synced', type: 'synced_and_downloadable' }]);
+    const { report } = await checkDeliverables(tracker(), ref(), deliverables);
+    expect(report.run_state).toMatchObject({ state: 'running', heartbeat_at: heartbeatAt, stale: true });
+    // Measured from when the run was read: three hours, give or take the test's own run time.
+    expect(report.run_state!.heartbeat_age_seconds).toBeGreaterThanOrEqual(3 * 3600);
+    expect(report.run_state!.heartbeat_age_seconds).toBeLessThan(3 * 3600 + 60);
+    expect(report.results[0]!.found).toMatch(
+      /run is running but stale: no heartbeat for 3 h 0 min, more than the 15 min allowed, so it probably crashed/,
+    );
+  });
+
+  test('a running run with a recent heartbeat is running, not stale; the threshold is an option', async () => {
+    const heartbeatAt = new Date(Date.now() - 5 * 60_000).toISOString();
+    fake.addRun(finishedRun({ state: 'running', heartbeatAt }));
+    const deliverables = Deliverables.parse([{ name: 'synced', type: 'synced_and_downloadable' }]);
+    const fresh = await checkDeliverables(tracker(), ref(), deliverables);
+    expect(fresh.report.run_state).toMatchObject({ state: 'running', stale: false });
+    expect(fresh.report.results[0]!.found).toMatch(/run is running, not finished/);
+    const strict = await checkDeliverables(tracker({ staleAfterMs: 60_000 }), ref(), deliverables);
+    expect(strict.report.run_state).toMatchObject({ state: 'running', stale: true, stale_after_seconds: 60 });
+  });
+
   test('a missing run is a RunNotFoundError naming entity, project and run', async () => {
     fake.addRun(finishedRun());
     const error = await failureOf(tracker().run(ref('no-such-run')));

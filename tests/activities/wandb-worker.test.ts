@@ -6,7 +6,7 @@ import { TrackerAuthError } from '../../src/activities/tracking/tracker-errors';
 import { WandbSettings, wandbLocationOf } from '../../src/activities/tracking/wandb-settings';
 import { checkWandbKey, wandbTrackerFromSettings } from '../../src/activities/tracking/wandb-worker';
 import { createLablineWorkers } from '../../src/workers/worker';
-import { startFakeWandb, type FakeWandb } from '../support/fake-wandb';
+import { finishedRun, startFakeWandb, type FakeWandb } from '../support/fake-wandb';
 
 let fake: FakeWandb;
 beforeEach(async () => {
@@ -101,4 +101,28 @@ test('a worker with a refused W&B key fails at creation, before it polls anythin
     else process.env.WANDB_API_KEY = previous;
   }
   expect(fake.operations()).toEqual(['Viewer']);
+});
+
+test('wandb.stale_after_seconds (default 900) decides when a running run counts as stale', async () => {
+  expect(WandbSettings.parse({}).stale_after_seconds).toBe(900);
+  expect(LablineSettings.safeParse({ wandb: { stale_after_seconds: -5 } }).error?.issues[0]?.path).toEqual([
+    'wandb',
+    'stale_after_seconds',
+  ]);
+  fake.addRun(
+    finishedRun({ state: 'running', heartbeatAt: new Date(Date.now() - 3 * 3600_000).toISOString() }),
+  );
+  const ref = { experimentId: 'exp-unused', entity: 'acme-ml', project: 'llm-finetune', runId: 'a1b2c3d4' };
+  const env = { WANDB_API_KEY: fake.apiKey };
+  const byDefault = wandbTrackerFromSettings(WandbSettings.parse({ base_url: fake.url }), env)!;
+  const lenient = wandbTrackerFromSettings(
+    WandbSettings.parse({ base_url: fake.url, stale_after_seconds: 86_400 }),
+    env,
+  )!;
+  try {
+    expect((await byDefault.run(ref)).liveness).toMatchObject({ stale: true, stale_after_seconds: 900 });
+    expect((await lenient.run(ref)).liveness).toMatchObject({ stale: false, stale_after_seconds: 86_400 });
+  } finally {
+    await Promise.all([byDefault.close(), lenient.close()]);
+  }
 });

@@ -171,6 +171,21 @@ test('--json prints a JSON document for errors that are not retried, with their 
   expect(settingsError.error.message).toMatch(/validation\.max_attempts: must be at least 1/);
 });
 
+test('a running run whose W&B heartbeat is hours old is reported stale, with the heartbeat age', async () => {
+  threshold = 0.9;
+  const heartbeatAt = new Date(Date.now() - 5 * 3600_000 - 7 * 60_000).toISOString();
+  fake.addRun(finishedRun({ name: 'stale', state: 'running', heartbeatAt }));
+  const text = await validate(['--run', 'acme-ml/llm-finetune/stale']);
+  expect(text.code).toBe(1);
+  expect(text.stdout).toMatch(
+    /Run \S+\/stale \(running but stale: no heartbeat for 5 h 7 min, more than the 15 min allowed, so it probably crashed\)/,
+  );
+  const json = await validate(['--run', 'acme-ml/llm-finetune/stale', '--json']);
+  const report = ValidationReport.parse(JSON.parse(json.stdout));
+  expect(report.run_state).toMatchObject({ state: 'running', stale: true, heartbeat_at: heartbeatAt });
+  expect(report.run_state!.heartbeat_age_seconds).toBeGreaterThanOrEqual(5 * 3600 + 7 * 60);
+});
+
 test('a spec tracked locally is checked against its run directory under runs/', async () => {
   const cwd = mkdtempSync(path.join(tmpdir(), 'labline-validate-local-'));
   execFileSync(process.execPath, [

@@ -84,6 +84,7 @@ export async function checkDeliverables(
   const observation: RunObservationInput = {
     run: info.url ?? runDir,
     state: info.state,
+    ...(info.liveness !== undefined ? { liveness: info.liveness } : {}),
     ...(info.synced !== undefined ? { synced: info.synced } : {}),
     summary: info.summary,
     config: info.config,

@@ -1,5 +1,11 @@
 import { z } from 'zod';
-import { FailureType, wandbRunIdFor, type ProbeResult, type TrackerSpec } from '../../experiment';
+import {
+  FailureType,
+  RunLiveness,
+  wandbRunIdFor,
+  type ProbeResult,
+  type TrackerSpec,
+} from '../../experiment';
 
 /**
  * The RunTracker seam: how Labline reads what a training run recorded (state, config, summary, history,
@@ -84,6 +90,11 @@ export const RunInfo = z.object({
   createdAt: z.string().optional(),
   /** When the run last reported anything, ISO 8601. */
   heartbeatAt: z.string().optional(),
+  /**
+   * Whether the run is stale: alive by its state, but silent for too long (see `RunLiveness`). Absent when the
+   * tracker does not judge it (the local tracker: a quiet trainer does not touch its files).
+   */
+  liveness: RunLiveness.optional(),
   /**
    * The last value logged for each history key, when the tracker keeps it (W&B: `historyKeys.keys.<key>.
    * previousValue`), so that a `final` threshold needs no history scan. Absent: read the history.

@@ -24,6 +24,12 @@ export const WandbSettings = z.strictObject({
    * stops the process as hung (the failure gate then asks whether to retry). Default 600; `0` never stops it.
    */
   stall_timeout_seconds: z.number().nonnegative().default(600),
+  /**
+   * Seconds the last heartbeat of a W&B run that is still `running` may be old before validation (and
+   * `labline validate`) reports the run stale, probably crashed, with the heartbeat's age. Default 900
+   * (15 minutes: well beyond the gaps between a live run's heartbeats, and ordinary clock skew); `0` never reports it.
+   */
+  stale_after_seconds: z.number().nonnegative().default(900),
   /** Whether a worker checks the API key with W&B when it starts. Default `true`. */
   check_key_at_start: z.boolean().default(true),
 });

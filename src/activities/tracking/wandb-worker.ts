@@ -22,6 +22,7 @@ export function wandbTrackerFromSettings(
     apiKey: env.WANDB_API_KEY ?? '',
     timeoutMs: resolved.timeout_ms,
     historyPageSize: resolved.history_page_size,
+    staleAfterMs: resolved.stale_after_seconds * 1000,
   });
 }
 

@@ -11,6 +11,7 @@
 import { createHash } from 'node:crypto';
 import {
   DEFAULT_WANDB_BASE_URL,
+  runLivenessOf,
   wandbAppUrlFor,
   wandbRunIdFor,
   wandbRunUrl,
@@ -82,6 +83,11 @@ export interface WandbTrackerOptions {
   connections?: number;
   /** Largest file or manifest parsed as JSON by a download check, in bytes. Default 64 MiB. */
   maxJsonBytes?: number;
+  /**
+   * How old the last heartbeat of a `running` run may be before `run` reports it stale (probably crashed), in
+   * milliseconds. Default 900000 (15 minutes); `0` never does.
+   */
+  staleAfterMs?: number;
 }
 
 /** Who the API key belongs to (`Viewer`). */
@@ -115,6 +121,7 @@ interface RunPath {
 
 const DEFAULT_TIMEOUT_MS = 30_000;
 const DEFAULT_HISTORY_PAGE_SIZE = 1000;
+const DEFAULT_STALE_AFTER_MS = 15 * 60_000;
 const ARTIFACTS_PER_PAGE = 100;
 const FILES_PER_PAGE = 50;
 const ARTIFACT_URI_PREFIX = 'wandb-artifact://';
@@ -169,6 +176,7 @@ export class WandbTracker implements RunTracker {
   private readonly transport: WandbTransport;
   private readonly historyPageSize: number;
   private readonly maxJsonBytes: number;
+  private readonly staleAfterMs: number;
 
   /** @throws TrackerAuthError when no API key is given and `WANDB_API_KEY` is not set */
   constructor(options: WandbTrackerOptions = {}) {
@@ -198,6 +206,10 @@ export class WandbTracker implements RunTracker {
     );
     this.historyPageSize = options.historyPageSize ?? DEFAULT_HISTORY_PAGE_SIZE;
     this.maxJsonBytes = options.maxJsonBytes ?? 64 * 1024 * 1024;
+    this.staleAfterMs = options.staleAfterMs ?? DEFAULT_STALE_AFTER_MS;
+    if (!(this.staleAfterMs >= 0)) {
+      throw new RangeError(`staleAfterMs must be 0 or more milliseconds, got ${this.staleAfterMs}`);
+    }
     if (!Number.isInteger(this.historyPageSize) || this.historyPageSize < 1) {
       throw new RangeError(`historyPageSize must be a positive integer, got ${this.historyPageSize}`);
     }
@@ -245,14 +257,17 @@ export class WandbTracker implements RunTracker {
     const createdAt = isoDate(run.createdAt);
     const heartbeatAt = isoDate(run.heartbeatAt);
     const synced = syncedOf(summary, historyKeys);
+    const state = runStateOf(run.state);
     return {
-      state: runStateOf(run.state),
+      state,
       config: unwrapConfig(config),
       summary: summary as RunValues,
       historyKeys: keys,
       url: wandbRunUrl(this.appUrl, path.entity, path.project, path.run),
       ...(createdAt ? { createdAt } : {}),
       ...(heartbeatAt ? { heartbeatAt } : {}),
+      // W&B's clock against ours: fine for a threshold of minutes; a skew that large is a problem of its own.
+      liveness: runLivenessOf({ state, heartbeatAt }, Date.now(), this.staleAfterMs / 1000),
       lastLogged: lastLoggedOf(historyKeys),
       ...(synced !== undefined ? { synced } : {}),
     };
