@@ -585,12 +585,21 @@ export class AnalysisAccumulator {
       facts.first !== null &&
       facts.best !== null &&
       relativeImprovement(facts.first, facts.best, facts.goal) > 0;
-    if (facts.plateau?.plateaued && improvedOverall)
+    const plateau = facts.plateau;
+    if (plateau?.plateaued && improvedOverall) {
+      const change = `${formatNumber(100 * plateau.relative_improvement)}%`;
+      const from = `from step ${plateau.window_start_step}`;
       found.push({
         kind: 'plateau',
         metric,
-        message: `${metric} improved ${formatNumber(100 * facts.plateau.relative_improvement)}% from step ${facts.plateau.window_start_step} to the end`,
+        message:
+          plateau.relative_improvement >= 0
+            ? `${metric} improved only ${change} ${from} to the end`
+            : plateau.within_noise
+              ? `${metric} levelled off ${from}: its change to the end, ${change}, is within its noise`
+              : `${metric} got worse ${from} to the end (relative change ${change})`,
       });
+    }
     if (facts.unstable)
       found.push({
         kind: 'instability',

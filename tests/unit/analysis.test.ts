@@ -236,6 +236,21 @@ describe('computeAnalysis: improvement and plateaus, against noise', () => {
     expect(loss.plateau?.relative_improvement).toBeLessThan(0);
   });
 
+  test('the plateau anomaly says "levelled off" for a change within noise, never "improved -0.2%"', () => {
+    const random = gaussian(7);
+    const values = Array.from(
+      { length: 200 },
+      (_, step) => 0.9 + 0.1 * Math.exp(-step / 15) + 0.004 * random(),
+    );
+    values[199] = Math.min(...values) - 0.001;
+    const facts = computeAnalysis(values.map((loss, step) => ({ _step: step, loss })));
+    const plateau = facts.anomalies.find((anomaly) => anomaly.kind === 'plateau');
+    expect(plateau?.message).toMatch(
+      /^loss levelled off from step 150: its change to the end, -0\.\d+%, is within its noise$/,
+    );
+    expect(plateau?.message).not.toMatch(/improved -/);
+  });
+
   test('a metric that really got worse over its last quarter is beyond the noise', () => {
     const random = gaussian(3);
     const facts = computeAnalysis(
