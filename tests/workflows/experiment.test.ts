@@ -266,6 +266,35 @@ test('a threshold not met opens the deliverables gate: abort fails the experimen
   expect(result.deliverables_status.accuracy).toBe('not_met');
 });
 
+test('cancelling an experiment whose trainer ignores SIGTERM kills it after the grace period and ends cancelled', async () => {
+  // A heartbeat timeout shorter than the kill grace and the waits after it: a watcher that stopped the
+  // trainer itself, without heartbeating, timed out and the experiment ended failed instead of cancelled.
+  const rig = experimentRig(1);
+  const id = newId('cancel-stubborn');
+  const stubborn = [
+    "process.on('SIGTERM', () => {});",
+    "require('fs').appendFileSync(process.env.LABLINE_RUN_DIR + '/starts.jsonl', JSON.stringify({ pid: process.pid }) + '\\n');",
+    'setInterval(() => {}, 1000);',
+  ].join(' ');
+  const spec: ExperimentSpecInput = {
+    ...trainerSpec(id, [], { approvals: noGates }),
+    training: { command: process.execPath, args: ['-e', stubborn] },
+  };
+  const { result: error, status } = await run(rig, spec, async () => {
+    await waitForStatus(env.client, id, () => existsSync(path.join(rig.runsRoot, id, 'starts.jsonl')));
+    await cancelExperiment(env.client, id);
+    return env.client.workflow
+      .getHandle(id)
+      .result()
+      .catch((e: unknown) => e);
+  });
+  expect(error).toBeInstanceOf(WorkflowFailedError);
+  expect(status.stage).toBe('cancelled');
+  const started = readLines(path.join(rig.runsRoot, id, 'starts.jsonl'))[0]!;
+  expect(() => process.kill(started.pid as number, 0)).toThrow();
+  expect((await env.client.workflow.getHandle(id).describe()).status.name).toBe('CANCELLED');
+});
+
 test('cancelling the experiment stops the training process and ends it cancelled', async () => {
   const rig = experimentRig();
   const id = newId('cancel');

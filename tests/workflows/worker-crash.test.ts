@@ -51,3 +51,46 @@ test('a worker killed during training: a new worker re-attaches and exactly one 
   expect(status.attempts[0]!.outcome).toBe('success');
   expect(existsSync(path.join(rig.runsRoot, id, 'attempts', `${id}-launch-2`))).toBe(false);
 });
+
+test('a worker stopped gracefully (SIGTERM) during training leaves the trainer running; a new worker re-attaches', async () => {
+  const rig = experimentRig(2);
+  const id = `exp-worker-stop-${process.pid}`;
+  const spec = ExperimentSpec.parse(
+    trainerSpec(id, ['--steps=150', '--step-delay-ms=20'], {
+      approvals: { launch: { enabled: false }, publish: { enabled: false } },
+    }),
+  );
+  const first = startTsProcess(workerProcessScript, [
+    'labline',
+    env.address,
+    env.namespace,
+    rig.taskQueue,
+    rig.runsRoot,
+    workflowBundle().codePath,
+  ]);
+  processes.push(first);
+  await first.waitFor(/worker ready/);
+  await submitExperiment({ client: env.client, spec, settings: rig.settings });
+  await waitForStatus(env.client, id, (s) => (s.attempts[0]?.step ?? 0) > 10);
+  const [trainer] = trainerStarts(rig.runsRoot, id);
+  await first.kill('SIGTERM');
+  // The worker has shut down; the trainer it was watching has not.
+  expect(() => process.kill(trainer!.pid, 0)).not.toThrow();
+
+  const status = await withWorker(env, { taskQueue: rig.taskQueue, activities: rig.activities }, async () => {
+    const result = await env.client.workflow.getHandle(id).result();
+    expect(result.end_stage).toBe('completed');
+    return experimentStatus(env.client, id);
+  });
+  expect(trainerStarts(rig.runsRoot, id)).toEqual([trainer]);
+  expect(status.attempts).toHaveLength(1);
+  expect(status.attempts[0]!.outcome).toBe('success');
+});
+
+/** Every start of the trainer process in the experiment's run directory (the example trainer records them). */
+function trainerStarts(runsRoot: string, id: string): { pid: number }[] {
+  return readFileSync(path.join(runsRoot, id, 'starts.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((line) => ({ pid: (JSON.parse(line) as { pid: number }).pid }));
+}

@@ -2,7 +2,7 @@
  * Training activities: launch the training command exactly once per intended launch, watch it with
  * heartbeats until it exits, and stop it. They run on the GPU task queue.
  */
-import { CancelledFailure, Context } from '@temporalio/activity';
+import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
@@ -163,8 +163,9 @@ export function createTrainingActivities(deps: TrainingActivityDeps) {
     },
 
     /**
-     * Heartbeats progress until the process exits; a cancelled experiment stops it. With `trackedRun`, also
-     * follows the tracked run, and stops a process whose run stopped heartbeating (reported as `lost`).
+     * Heartbeats progress until the process exits. Cancelling it never stops the process (see below). With
+     * `trackedRun`, also follows the tracked run, and stops a process whose run stopped heartbeating
+     * (reported as `lost`).
      */
     async awaitTraining(input: AwaitTrainingInput): Promise<TrainingExitReport> {
       const ctx = Context.current();
@@ -187,15 +188,10 @@ export function createTrainingActivities(deps: TrainingActivityDeps) {
           ...(state.progress ?? {}),
           ...(follower?.latest ? { tracker: follower.latest } : {}),
         });
-        try {
-          await ctx.sleep(input.pollIntervalMs);
-        } catch (error) {
-          if (error instanceof CancelledFailure) {
-            await launcher.cancel(input.handle);
-            throw error;
-          }
-          throw error;
-        }
+        // A cancelled watcher leaves the trainer alone: it is cancelled on a worker shutdown, a heartbeat
+        // timeout or a lost connection as well as on the experiment's cancellation, and only the last may stop
+        // training; the workflow does that itself (cancelTraining), and the next watcher re-attaches otherwise.
+        await ctx.sleep(input.pollIntervalMs);
         state = await launcher.status(input.handle);
       }
       const tracked = follower ? await follower.poll(true) : undefined;
