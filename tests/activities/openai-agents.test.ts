@@ -1,13 +1,32 @@
 import { ApplicationFailure } from '@temporalio/common';
+import { z } from 'zod';
 import type { HistoryRow } from '../../src/experiment';
 import { AgentsSettings, agentProviderFromSettings } from '../../src/activities/agents/agent-settings';
-import { createAgentActivities } from '../../src/activities/agents/activities';
+import {
+  ablationProblems,
+  baselineProblems,
+  createAgentActivities,
+  MAX_ABLATION_PROPOSALS,
+  performanceProblems,
+} from '../../src/activities/agents/activities';
 import { OpenAIAgentProvider, type OpenAIAgentOptions } from '../../src/activities/agents/openai';
 import { AgentError } from '../../src/activities/agents/provider';
 import { agentPrompt } from '../../src/activities/agents/prompts';
 import { PerformanceAnalysis } from '../../src/activities/agents/schemas';
 import { writePerformanceAnalysis } from '../../src/activities/agents/offline-performance';
-import { computeAnalysis, FailureType, UNVERIFIED_MARK } from '../../src/experiment';
+import {
+  compareWithBaseline,
+  computeAnalysis,
+  ComparisonVerdict,
+  ExperimentSpec,
+  FailureType,
+  HypothesisVerdict,
+  hypothesisVerdict,
+  UNVERIFIED_MARK,
+  type BaselineFacts,
+  type ValidationReport,
+} from '../../src/experiment';
+import { trainerSpec } from '../support/experiments';
 import { FakeOpenAI } from '../support/fake-openai';
 
 /** gpt-4o-mini's price: $0.15 per million prompt tokens, $0.60 per million completion tokens. */
@@ -162,11 +181,15 @@ describe('OpenAIAgentProvider against the Chat Completions wire format', () => {
     expect(error.message).toMatch(/within 2\d\d ms, what was left of the agent activity's time/);
   });
 
-  test('estimate: the prompt tokens of the request and the output limit at the model price', () => {
+  test('estimate: the answer and the schema retry it may need, each up to the output limit, at the model price', () => {
     const estimate = provider().estimate(request());
     expect(estimate.maxCompletionTokens).toBe(2_000);
     expect(estimate.promptTokens).toBeGreaterThan(JSON.stringify(facts).length / 4);
-    expect(estimate.usd).toBeCloseTo((estimate.promptTokens * 0.15 + 2_000 * 0.6) / 1e6, 12);
+    const answer = (estimate.promptTokens * 0.15 + 2_000 * 0.6) / 1e6;
+    // The retry sends the prompt, the answer and a bounded correction again, and may get as long an answer.
+    const retryAtLeast = ((estimate.promptTokens + 2_000) * 0.15 + 2_000 * 0.6) / 1e6;
+    expect(estimate.usd).toBeGreaterThan(answer + retryAtLeast);
+    expect(estimate.usd).toBeLessThan(answer + retryAtLeast + (1_000 * 0.15) / 1e6);
   });
 });
 
@@ -223,6 +246,7 @@ describe('agent activities on the OpenAI provider', () => {
       ],
     });
     fake.reply({ offline: true, edit: invented }, { offline: true, edit: invented });
+    // The answer schema names the anomalies found, so the answer does not parse: one correction, then a person.
     const failure = await activities()
       .analyzePerformance({ experimentId: 'exp-x', budget, analysis })
       .then(
@@ -233,8 +257,13 @@ describe('agent activities on the OpenAI provider', () => {
     const app = failure as ApplicationFailure;
     expect(app.type).toBe(FailureType.AgentOutputInvalid);
     expect(app.nonRetryable).toBe(true);
-    expect(app.message).toMatch(/detected no divergence in train\/loss/);
+    expect(app.message).toMatch(/does not fit the "performance" schema[\s\S]*findings\[\d+\]/);
     expect((app.details?.[0] as { calls: unknown[] }).calls).toHaveLength(2);
+    expect(fake.requests[1]!.body.messages[3]!.content).toMatch(/cannot be used: the answer does not fit/);
+    // A server without strict structured outputs let it through; the checks in code say the same in words.
+    expect(performanceProblems(PerformanceAnalysis.parse(invented(offlineAnswer)), analysis)).toEqual([
+      expect.stringMatching(/detected no divergence in train\/loss/),
+    ]);
   });
 
   test('429: the activity fails retryable with nextRetryDelay from Retry-After', async () => {
@@ -332,5 +361,186 @@ describe('agents settings', () => {
     } finally {
       await other.close();
     }
+  });
+});
+
+/**
+ * The JSON Schema a request carried, read back by an independent converter (zod's fromJSONSchema), so that a
+ * test asks what a server enforcing it (OpenAI's strict structured outputs) could let through.
+ */
+function wireSchema(index = 0): z.ZodType {
+  const format = fake.requests[index]?.body.response_format;
+  expect(format).toMatchObject({ type: 'json_schema', json_schema: { strict: true } });
+  return z.fromJSONSchema(format!.json_schema!.schema as Parameters<typeof z.fromJSONSchema>[0]);
+}
+
+describe('answer schemas: every closed set goes on the wire as an enum built from the facts', () => {
+  const activities = () => createAgentActivities({ provider: provider() });
+
+  test('performance: a strict server can write exactly the (kind, metric) findings the analysis supports', async () => {
+    await activities().analyzePerformance({ experimentId: 'exp-x', budget, analysis });
+    const wire = wireSchema();
+    const answer = (kind: string, metric: string) => ({
+      summary: 'Training went well.',
+      findings: [
+        { kind, metric, severity: 'info', observation: 'Seen.', likely_causes: [], recommendations: [] },
+      ],
+      recommendations: [],
+    });
+    // The quickstart's failure: a metric name the run does not have.
+    expect(wire.safeParse(answer('result', 'loss')).success).toBe(false);
+    expect(wire.safeParse(offlineAnswer).success).toBe(true);
+    const kinds = ['result', 'divergence', 'plateau', 'instability', 'overfitting', 'generalization_gap'];
+    const metrics = [...Object.keys(analysis.metrics), 'loss', 'val_loss'];
+    let accepted = 0;
+    for (const kind of kinds)
+      for (const metric of metrics) {
+        const candidate = answer(kind, metric);
+        const valid = performanceProblems(PerformanceAnalysis.parse(candidate), analysis).length === 0;
+        expect({ kind, metric, onTheWire: wire.safeParse(candidate).success }).toEqual({
+          kind,
+          metric,
+          onTheWire: valid,
+        });
+        if (valid) accepted += 1;
+      }
+    // Both metrics' results; the plateau, the overfitting and the generalization gap of eval/loss.
+    expect(accepted).toBe(5);
+  });
+
+  test('baselines: a reading names a baseline of the facts, with the verdict computed for it', async () => {
+    const facts: BaselineFacts = {
+      comparisons: [
+        compareWithBaseline({
+          baseline: 'logistic regression',
+          metric: 'eval/accuracy',
+          goal: 'max',
+          experiment: { values: [0.93, 0.94], sources: ['this run', 'exp-seed-1'], missing: [] },
+          baselineSample: { values: [0.8, 0.82, 0.81], sources: ['spec', 'spec', 'spec'], missing: [] },
+        }),
+      ],
+    };
+    const spec = ExperimentSpec.parse(trainerSpec('exp-baselines'));
+    await activities().compareBaselines({ experimentId: spec.experiment_id, budget, spec, baselines: facts });
+    const wire = wireSchema();
+    for (const baseline of ['logistic regression', 'random forest'])
+      for (const verdict of ComparisonVerdict.options) {
+        const candidate = {
+          summary: 'Better.',
+          comparisons: [{ baseline, verdict, interpretation: 'It is better.' }],
+          caveats: [],
+        };
+        const valid = baselineProblems(candidate, facts).length === 0;
+        expect({ baseline, verdict, onTheWire: wire.safeParse(candidate).success }).toEqual({
+          baseline,
+          verdict,
+          onTheWire: valid,
+        });
+      }
+  });
+
+  test('ablations: a modification names a parameter of the config and starts from its value', async () => {
+    const spec = ExperimentSpec.parse(trainerSpec('exp-ablations'));
+    await activities().designAblations({
+      experimentId: spec.experiment_id,
+      budget,
+      spec,
+      analysis,
+      validation: null,
+      performance: null,
+    });
+    const wire = wireSchema();
+    const changes: [string, number | string, number | string][] = [
+      ['learning_rate', 0.5, 0.25],
+      ['learning_rate', 0.1, 0.25],
+      ['learning_rate', 0.5, 'fast'],
+      ['steps', 60, 120],
+      ['lr', 0.5, 0.25],
+    ];
+    for (const [parameter, from, to] of changes) {
+      const candidate = {
+        summary: 'One follow-up.',
+        proposals: [
+          {
+            name: 'follow-up',
+            modifications: [{ parameter, from, to }],
+            rationale: 'To see.',
+            expected_effect: 'Something.',
+          },
+        ],
+      };
+      const valid = ablationProblems(candidate, spec, MAX_ABLATION_PROPOSALS).length === 0;
+      expect({ parameter, from, to, onTheWire: wire.safeParse(candidate).success }).toEqual({
+        parameter,
+        from,
+        to,
+        onTheWire: valid,
+      });
+    }
+  });
+
+  test('report: the verdict on the wire is the one the deliverables decided', async () => {
+    const validation: ValidationReport = {
+      passed: true,
+      results: [
+        {
+          name: 'accuracy',
+          type: 'threshold',
+          required: true,
+          passed: true,
+          expected: 'eval/accuracy >= 0.9',
+          found: '0.93',
+          message: 'met',
+        },
+      ],
+    };
+    const spec = ExperimentSpec.parse(trainerSpec('exp-report'));
+    await activities().writeReportNarrative({
+      experimentId: spec.experiment_id,
+      budget,
+      spec,
+      analysis,
+      validation,
+      performance: null,
+      baselines: null,
+      ablations: null,
+    });
+    const wire = wireSchema();
+    const decided = hypothesisVerdict(validation);
+    for (const verdict of HypothesisVerdict.options)
+      expect(
+        wire.safeParse({
+          summary: 'Done.',
+          hypothesis_outcome: { verdict, explanation: 'Because.' },
+          results: 'Results.',
+          analysis: 'Analysis.',
+        }).success,
+      ).toBe(verdict === decided);
+  });
+});
+
+describe('the LLM budget covers every paid request of a call', () => {
+  test('a call is not started when the budget covers its answer but not the schema retry it may need', async () => {
+    const one = provider().estimate(request());
+    // What one request may cost: the facts and instructions in, the output limit out.
+    const oneRequest = (one.promptTokens * PRICE.inputPerMillion + 2_000 * PRICE.outputPerMillion) / 1e6;
+    fake.reply({ content: '{"summary": "cut off' }, { offline: true });
+    const tight = await createAgentActivities({ provider: provider() }).analyzePerformance({
+      experimentId: 'exp-x',
+      budget: { limit_usd: 1.5 * oneRequest, spent_usd: 0, approved_over: false },
+      analysis,
+    });
+    expect(tight.status).toBe('over_budget');
+    expect(fake.requests).toHaveLength(0);
+    if (tight.status === 'over_budget') expect(tight.estimate_usd).toBeGreaterThan(2 * oneRequest);
+
+    const enough = await createAgentActivities({ provider: provider() }).analyzePerformance({
+      experimentId: 'exp-x',
+      budget: { limit_usd: 2.5 * oneRequest, spent_usd: 0, approved_over: false },
+      analysis,
+    });
+    expect(enough.status).toBe('completed');
+    if (enough.status === 'completed')
+      expect(enough.record.calls!.map((call) => call.purpose)).toEqual(['answer', 'schema_retry']);
   });
 });

@@ -15,18 +15,25 @@ import type {
 } from '../../experiment';
 import { ablationSpec, documentReferences, FailureType, hypothesisVerdict } from '../../experiment';
 import { documentFigures, documentTables } from '../artifacts/document-plan';
+import {
+  ablationsAnswer,
+  baselinesAnswer,
+  findingSubjects,
+  performanceAnswer,
+  reportAnswer,
+} from './answer-schemas';
 import type { AgentStep, AgentStepInput, GroundedTask, StepProviders } from './grounded-call';
 import { AgentStepError, runGroundedStep } from './grounded-call';
 import { OfflineAgentProvider } from './offline';
 import type { AgentProvider } from './provider';
 import {
-  AblationPlan,
-  BaselineInterpretation,
   BlogPost,
   PaperDraft,
-  PerformanceAnalysis,
-  ReportNarrative,
   type AblationFacts,
+  type AblationPlan,
+  type BaselineInterpretation,
+  type PerformanceAnalysis,
+  type ReportNarrative,
   type BaselineAgentFacts,
   type DocumentFigure,
   type DocumentTable,
@@ -141,26 +148,24 @@ export function citationProblems(
   return problems;
 }
 
-/** Findings that report an anomaly the analysis did not detect, or a metric it does not have. */
+/**
+ * Findings about a metric the analysis does not have, an anomaly it did not detect, or a gap it did not find:
+ * the same sets as the answer schema's enums (`findingSubjects`), checked again for answers that did not go
+ * through a strict schema (the offline rules, servers without strict structured outputs).
+ */
 export function performanceProblems(output: PerformanceAnalysis, analysis: AnalysisFacts): string[] {
+  const subjects = findingSubjects(analysis);
   const problems: string[] = [];
   output.findings.forEach((finding, index) => {
     const where = `findings[${index}] (${finding.kind} in ${finding.metric})`;
+    if (subjects[finding.kind].includes(finding.metric)) return;
     if (!Object.hasOwn(analysis.metrics, finding.metric))
       problems.push(`${where}: the analysis has no metric "${finding.metric}"`);
-    else if (
-      finding.kind !== 'result' &&
-      finding.kind !== 'generalization_gap' &&
-      !analysis.anomalies.some(
-        (anomaly) => anomaly.kind === finding.kind && anomaly.metric === finding.metric,
-      )
-    )
-      problems.push(`${where}: the analysis detected no ${finding.kind} in ${finding.metric}`);
-    else if (
-      finding.kind === 'generalization_gap' &&
-      !analysis.pairs.some((pair) => pair.eval === finding.metric || pair.train === finding.metric)
-    )
-      problems.push(`${where}: ${finding.metric} is not part of a train/eval pair`);
+    else if (finding.kind === 'generalization_gap')
+      problems.push(
+        `${where}: the analysis found no generalization gap beyond noise with ${finding.metric} as the eval metric`,
+      );
+    else problems.push(`${where}: the analysis detected no ${finding.kind} in ${finding.metric}`);
   });
   return problems;
 }
@@ -266,7 +271,7 @@ export function createAgentActivities(deps: { provider: AgentProvider; offline?:
         {
           agent: 'performance',
           facts,
-          schema: PerformanceAnalysis,
+          schema: performanceAnswer(input.analysis),
           sources: () => ({ analysis: input.analysis }),
           check: (output) => performanceProblems(output, input.analysis),
           skipKeys: ['metric', 'kind', 'severity'],
@@ -287,7 +292,7 @@ export function createAgentActivities(deps: { provider: AgentProvider; offline?:
         {
           agent: 'baselines',
           facts,
-          schema: BaselineInterpretation,
+          schema: baselinesAnswer(input.baselines),
           sources: () => ({ baselines: input.baselines, experiment: facts.experiment }),
           check: (output) => baselineProblems(output, input.baselines),
           skipKeys: ['baseline', 'verdict'],
@@ -313,7 +318,7 @@ export function createAgentActivities(deps: { provider: AgentProvider; offline?:
         {
           agent: 'ablations',
           facts,
-          schema: AblationPlan,
+          schema: ablationsAnswer(input.spec),
           sources: (output) => ({
             config: facts.config,
             experiment: facts.experiment,
@@ -336,7 +341,7 @@ export function createAgentActivities(deps: { provider: AgentProvider; offline?:
         {
           agent: 'report',
           facts,
-          schema: ReportNarrative,
+          schema: reportAnswer(facts.verdict),
           sources: () => writerSources(facts),
           check: (output) => [
             ...verdictProblem(output.hypothesis_outcome.verdict, facts.verdict),

@@ -64,6 +64,21 @@ export function costUsd(usage: AgentUsage, price: ModelPrice): number {
   return (usage.promptTokens * price.inputPerMillion + usage.completionTokens * price.outputPerMillion) / 1e6;
 }
 
+/**
+ * The longest problem text sent back with a schema retry, in characters: it bounds what the retry sends,
+ * so that the cost estimate of a call is an upper bound of what it spends.
+ */
+const MAX_PROBLEM_CHARS = 2_000;
+
+/** The correction that follows an answer which did not fit the schema, its problem cut to a bounded length. */
+function schemaRetryMessage(problem: string): string {
+  const shown = problem.length > MAX_PROBLEM_CHARS ? `${problem.slice(0, MAX_PROBLEM_CHARS - 1)}…` : problem;
+  return `Your answer cannot be used: ${shown}\nAnswer again with one JSON object that fits the response schema.`;
+}
+
+/** Tokens the correction of a schema retry sends at most, besides the first request and its answer. */
+const SCHEMA_RETRY_TOKENS = estimateTokens(schemaRetryMessage('x'.repeat(MAX_PROBLEM_CHARS))) + 16;
+
 /** The name of an agent's answer schema on the wire (`^[a-zA-Z0-9_-]{1,64}$`). */
 function schemaName(agent: string): string {
   return `${agent.replace(/[^a-zA-Z0-9_-]/g, '_').slice(0, 50)}_answer`;
@@ -144,11 +159,18 @@ export class OpenAIAgentProvider implements AgentProvider {
     const sent = JSON.stringify(agentMessages(request)) + JSON.stringify(format.json_schema);
     const promptTokens = estimateTokens(sent);
     const maxCompletionTokens = this.#options.maxOutputTokens;
-    return {
-      promptTokens,
-      maxCompletionTokens,
-      usd: costUsd({ promptTokens, completionTokens: maxCompletionTokens }, this.#options.price),
-    };
+    const price = this.#options.price;
+    // The answer, and the schema retry a call makes when the answer does not fit: the same messages, the
+    // answer (at most the output limit) and the correction in, another answer out.
+    const answer = costUsd({ promptTokens, completionTokens: maxCompletionTokens }, price);
+    const schemaRetry = costUsd(
+      {
+        promptTokens: promptTokens + maxCompletionTokens + SCHEMA_RETRY_TOKENS,
+        completionTokens: maxCompletionTokens,
+      },
+      price,
+    );
+    return { promptTokens, maxCompletionTokens, usd: answer + schemaRetry };
   }
 
   async call<Schema extends z.ZodType>(
@@ -192,10 +214,7 @@ export class OpenAIAgentProvider implements AgentProvider {
       // One correction, in the same conversation, with the validation error.
       messages.push(
         { role: 'assistant', content: choice.message.content ?? '' },
-        {
-          role: 'user',
-          content: `Your answer cannot be used: ${problem}\nAnswer again with one JSON object that fits the response schema.`,
-        },
+        { role: 'user', content: schemaRetryMessage(problem) },
       );
     }
     throw new AgentError(

@@ -71,11 +71,14 @@ export interface AgentResponse<Output> {
 
 /** What a call may cost at most, before it is made: for the LLM budget. */
 export interface AgentCostEstimate {
-  /** Tokens the request will send (estimated from its characters when no tokenizer is at hand). */
+  /** Tokens the first request will send (estimated from its characters when no tokenizer is at hand). */
   promptTokens: number;
-  /** The most tokens the model may generate (its output limit). */
+  /** The most tokens the model may generate per request (its output limit). */
   maxCompletionTokens: number;
-  /** US dollars of those tokens at the model's price: an upper bound of one request. */
+  /**
+   * US dollars the whole call may cost at the model's price: every request it may make, the schema retry
+   * included, so that a call started within the budget cannot end past it.
+   */
   usd: number;
 }
 
@@ -83,7 +86,7 @@ export interface AgentCostEstimate {
 export interface AgentProvider {
   /** Makes one call. Rejects with an {@link AgentError} whose `failureType` says whether a retry can help. */
   call<Schema extends z.ZodType>(request: AgentRequest<Schema>): Promise<AgentResponse<z.infer<Schema>>>;
-  /** The most one request of this call may cost; `0` for providers without a price. */
+  /** The most this call may cost, every request it may make included; `0` for providers without a price. */
   estimate(request: AgentRequest<z.ZodType>): AgentCostEstimate;
 }
 

@@ -14,11 +14,19 @@ import type {
   SummaryMetricValue,
   ValidationReport,
 } from '../../experiment';
+import { hypothesisVerdict } from '../../experiment';
 import { experimentBrief } from '../agents/activities';
+import { performanceAnswer, reportAnswer } from '../agents/answer-schemas';
 import { writeReportNarrative } from '../agents/offline-report';
 import type { AgentProvider } from '../agents/provider';
-import type { AblationPlan, BaselineInterpretation, BlogPost, PaperDraft } from '../agents/schemas';
-import { PerformanceAnalysis, ReportNarrative } from '../agents/schemas';
+import type {
+  AblationPlan,
+  BaselineInterpretation,
+  BlogPost,
+  PaperDraft,
+  PerformanceAnalysis,
+  ReportNarrative,
+} from '../agents/schemas';
 import { runRefFor, type RunTracker, type TrackerKind } from '../tracking/run-tracker';
 import { collectBaselineFacts } from './baselines';
 import type { AuthoredDocument } from './report';
@@ -89,7 +97,7 @@ export function createArtifactActivities(deps: {
         agent: 'performance',
         instructions: 'Analyse the training curves from the computed facts only.',
         facts: { analysis: input.facts },
-        schema: PerformanceAnalysis,
+        schema: performanceAnswer(input.facts),
         promptVersion: promptVersions.performance,
       });
       const narrative = await deps.provider.call({
@@ -106,7 +114,7 @@ export function createArtifactActivities(deps: {
           analysis: input.facts,
           performance: performance.output,
         },
-        schema: ReportNarrative,
+        schema: reportAnswer(hypothesisVerdict(input.validation)),
         promptVersion: promptVersions.report,
       });
       return {
