@@ -18,7 +18,9 @@ import {
   isOpen,
   keyOf,
   makeEvent,
+  materializeSpeculativeTask,
   nextEventId,
+  workflowTaskEvents,
   writeEvent,
   type ActivityState,
   type ExecutionState,
@@ -49,6 +51,8 @@ import {
   type SearchAttributeTypeName,
 } from './search-attributes';
 import type { WriteAheadLog } from './store';
+import { checkFirstRun, checkPollRequest, checkUpdateRequest } from './update-protocol';
+import { Updates, type UpdateAnswers } from './updates';
 import { listExecutions, type ListPage } from './visibility';
 
 const {
@@ -82,6 +86,11 @@ export interface EngineOptions {
   retentionMs?: number;
   /** Log bytes appended after which the write-ahead log is rewritten as a snapshot. Default 64 MiB. */
   compactAfterBytes?: number;
+  /**
+   * How long UpdateWorkflowExecution and PollWorkflowExecutionUpdate wait before answering with the stage
+   * reached, so that the SDK asks again. Default 20 s (Temporal's `history.longPollExpirationInterval`).
+   */
+  updateWaitTimeoutMs?: number;
   log?: (level: 'debug' | 'info' | 'warn' | 'error', message: string) => void;
 }
 
@@ -145,6 +154,7 @@ export class Engine {
   private readonly queues = new TaskQueues<TaskRef>();
   private readonly deadlines: Deadlines;
   private readonly queries = new Map<string, PendingQuery>();
+  private readonly updates: Updates;
   private readonly historyWaiters = new Map<string, Set<() => void>>();
   private readonly persistedEvents = new Map<string, number>();
   private dirty = new Set<ExecutionState>();
@@ -169,6 +179,10 @@ export class Engine {
     this.suggestEvents = options.suggestContinueAsNewEvents ?? 4096;
     this.suggestBytes = options.suggestContinueAsNewBytes ?? 4 * 1024 * 1024;
     this.compactAfterBytes = options.compactAfterBytes ?? 64 * 1024 * 1024;
+    this.updates = new Updates({
+      afterCommit: (effect) => this.afterCommit(effect),
+      waitTimeoutMs: options.updateWaitTimeoutMs ?? 20_000,
+    });
     for (const name of ['default', ...(options.namespaces ?? [])]) this.ensureNamespace(name);
   }
 
@@ -233,6 +247,8 @@ export class Engine {
     const from = this.persistedEvents.get(key) ?? 0;
     this.persistedEvents.set(key, ex.events.length);
     const { events, ...state } = ex;
+    // A speculative task is never persisted (as on Temporal): after a restart its updates are gone too.
+    if (state.wft?.speculative) state.wft = undefined;
     return { s: state, from, e: events.slice(from) };
   }
 
@@ -319,6 +335,7 @@ export class Engine {
     for (const query of this.queries.values())
       query.reject(new ServiceError(status.UNAVAILABLE, 'server is shutting down'));
     this.queries.clear();
+    this.updates.stop();
     for (const waiters of this.historyWaiters.values()) for (const wake of waiters) wake();
     await this.wal?.close();
     this.wal = undefined;
@@ -760,7 +777,7 @@ export class Engine {
   ): void {
     this.touch(ex);
     const wft = ex.wft;
-    if (wft && wft.startedEventId > 0 && !wft.transient) {
+    if (wft && wft.startedEventId > 0 && !wft.transient && !wft.speculative) {
       writeEvent(
         ex,
         makeEvent(
@@ -803,6 +820,9 @@ export class Engine {
     const children = Object.values(ex.children);
     ex.children = {};
     for (const child of children) this.applyParentClosePolicy(ex, child);
+    const hasNewRun =
+      eventType === E.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW || Boolean(attrs.newExecutionRunId);
+    this.updates.onRunClosed(ex, hasNewRun);
     if (eventType !== E.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW && !attrs.newExecutionRunId) {
       this.notifyParent(ex, eventType, attrs);
     }
@@ -915,14 +935,24 @@ export class Engine {
   // ---------------------------------------------------------------------------------------------
   // Workflow tasks
 
-  private scheduleWorkflowTask(ex: ExecutionState, attempt = 1, notBefore?: number): void {
+  /**
+   * Schedules a workflow task. `speculative`: only to deliver updates, its events are written only if they must
+   * be; `heartbeat`: the worker asked for it, and it re-sends no update already sent.
+   */
+  private scheduleWorkflowTask(
+    ex: ExecutionState,
+    attempt = 1,
+    notBefore?: number,
+    kind?: 'speculative' | 'heartbeat',
+  ): void {
+    const speculative = kind === 'speculative';
     if (!isOpen(ex) || ex.wft) return;
     this.touch(ex);
     const now = this.now();
     const transient = attempt > 1;
     const onSticky = Boolean(ex.stickyQueue);
     let scheduledEventId = 0;
-    if (!transient) {
+    if (!transient && !speculative) {
       scheduledEventId = writeEvent(
         ex,
         makeEvent(
@@ -943,6 +973,8 @@ export class Engine {
       startedEventId: 0,
       attempt,
       transient,
+      speculative: speculative || undefined,
+      heartbeat: kind === 'heartbeat' || undefined,
       onSticky,
       scheduledTime: now,
       notBefore,
@@ -997,8 +1029,13 @@ export class Engine {
   private fallBackFromSticky(ex: ExecutionState): void {
     this.touch(ex);
     const wft = ex.wft;
+    if (!wft || wft.startedEventId > 0) {
+      ex.stickyQueue = undefined;
+      return;
+    }
+    // A speculative task that timed out is recorded like any other (Temporal writes its events first).
+    materializeSpeculativeTask(ex);
     ex.stickyQueue = undefined;
-    if (!wft || wft.startedEventId > 0) return;
     this.deadlines.clear(`${keyOf(ex)}\u0000wft-sticky`);
     if (!wft.transient) {
       writeEvent(
@@ -1116,10 +1153,10 @@ export class Engine {
       suggestContinueAsNew,
     };
     let transientEvents: Pb[] = [];
-    if (wft.transient) {
+    if (wft.transient || wft.speculative) {
       wft.scheduledEventId = nextEventId(ex);
       wft.startedEventId = wft.scheduledEventId + 1;
-      transientEvents = this.transientWorkflowTaskEvents(ex, startedAttrs, now);
+      transientEvents = workflowTaskEvents(ex, startedAttrs, now);
     } else {
       wft.startedEventId = writeEvent(
         ex,
@@ -1129,6 +1166,12 @@ export class Engine {
           now,
         ),
       );
+    }
+    const messages = this.updates.requestMessages(ex, wft.startedEventId, !wft.heartbeat);
+    if (wft.speculative && messages.length === 0) {
+      // Its updates went away (the run's updates were answered otherwise): Temporal drops such a task.
+      ex.wft = undefined;
+      return undefined;
     }
     wft.startedTime = now;
     wft.identity = req.identity as string;
@@ -1164,39 +1207,22 @@ export class Engine {
       scheduledTime: timestamp(wft.scheduledTime),
       startedTime: timestamp(now),
       queries: Object.keys(queries).length ? queries : undefined,
+      messages: messages.length ? messages : undefined,
     };
   }
 
-  /** The events of a retried workflow task that history reads show: scheduled, and started while it runs. */
+  /**
+   * The events of a retried (transient) or speculative workflow task that history reads show, as Temporal's
+   * do: scheduled, and started while it runs.
+   */
   private transientHistoryEvents(ex: ExecutionState): Pb[] {
     const wft = ex.wft;
-    if (!wft?.transient || !isOpen(ex)) return [];
+    if (!(wft?.transient || wft?.speculative) || !isOpen(ex)) return [];
     if (wft.startedEventId > 0) {
-      return this.transientWorkflowTaskEvents(ex, { identity: wft.identity }, wft.startedTime ?? this.now());
+      return workflowTaskEvents(ex, { identity: wft.identity }, wft.startedTime ?? this.now());
     }
     const scheduled = { ...wft, scheduledEventId: nextEventId(ex) };
-    return this.transientWorkflowTaskEvents({ ...ex, wft: scheduled }, {}, this.now()).slice(0, 1);
-  }
-
-  private transientWorkflowTaskEvents(ex: ExecutionState, startedAttrs: Pb, now: number): Pb[] {
-    const wft = ex.wft!;
-    const scheduled = makeEvent(
-      E.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED,
-      {
-        taskQueue: { name: ex.taskQueue, kind: TaskQueueKind.TASK_QUEUE_KIND_NORMAL },
-        startToCloseTimeout: duration(ex.workflowTaskTimeoutMs),
-        attempt: wft.attempt,
-      },
-      wft.scheduledTime,
-      { eventId: String(wft.scheduledEventId) },
-    );
-    const started = makeEvent(
-      E.EVENT_TYPE_WORKFLOW_TASK_STARTED,
-      { scheduledEventId: String(wft.scheduledEventId), ...startedAttrs },
-      now,
-      { eventId: String(wft.startedEventId) },
-    );
-    return [scheduled, started];
+    return workflowTaskEvents({ ...ex, wft: scheduled }, {}, this.now()).slice(0, 1);
   }
 
   private armWorkflowTaskTimeout(ex: ExecutionState): void {
@@ -1235,6 +1261,8 @@ export class Engine {
     const wft = ex.wft!;
     const key = keyOf(ex);
     this.deadlines.clear(`${key}\u0000wft-timeout`);
+    // A failure must be visible: a speculative task's events are written before it (as Temporal does).
+    materializeSpeculativeTask(ex);
     if (!wft.transient) {
       writeEvent(
         ex,
@@ -1283,6 +1311,7 @@ export class Engine {
     const closes = commands.some((c) => closingCommands.has(c.commandType as number));
     if (closes && ex.buffered.length > 0) {
       // New events arrived while the task ran: the workflow must see them before it may close.
+      this.updates.onCompletionRefused(ex);
       this.endWorkflowTaskUnsuccessfully(ex, E.EVENT_TYPE_WORKFLOW_TASK_FAILED, {
         cause: Cause.WORKFLOW_TASK_FAILED_CAUSE_UNHANDLED_COMMAND,
         failure: { message: 'UnhandledCommand', source: 'Server' },
@@ -1291,8 +1320,10 @@ export class Engine {
       // Temporal answers the worker with the same error after recording it; the SDK then polls again.
       throw invalidArgument('UnhandledCommand');
     }
-    const invalid = this.validateCommands(ex, commands);
+    const { answers, failure: badMessage } = this.updates.checkAnswers(ex, commands, req.messages as Pb[]);
+    const invalid = this.validateCommands(ex, commands) ?? badMessage;
     if (invalid) {
+      this.updates.onCompletionRefused(ex);
       this.endWorkflowTaskUnsuccessfully(ex, E.EVENT_TYPE_WORKFLOW_TASK_FAILED, {
         cause: invalid.cause,
         failure: { message: invalid.message, source: 'Server' },
@@ -1303,12 +1334,11 @@ export class Engine {
 
     this.deadlines.clear(`${key}\u0000wft-timeout`);
     const now = this.now();
-    if (wft.transient) {
-      for (const event of this.transientWorkflowTaskEvents(
-        ex,
-        { identity: wft.identity },
-        wft.startedTime ?? now,
-      )) {
+    this.updates.applyRejections(ex, answers);
+    if (wft.speculative && this.updates.canDiscard(ex, req, answers))
+      return this.discardSpeculativeTask(ex, req);
+    if (wft.transient || wft.speculative) {
+      for (const event of workflowTaskEvents(ex, { identity: wft.identity }, wft.startedTime ?? now)) {
         writeEvent(ex, event);
       }
     }
@@ -1331,28 +1361,57 @@ export class Engine {
     );
     ex.previousStartedEventId = wft.startedEventId;
     ex.wft = undefined;
+    this.applyStickyAttributes(ex, req);
+
+    const heartbeat = Boolean(req.forceCreateNewWorkflowTask);
+    let needsTask = heartbeat;
+    const followUps: (() => boolean)[] = [];
+    for (const command of commands) {
+      if (!isOpen(ex)) break;
+      const followUp = this.applyCommand(ex, command, completedEventId, answers);
+      if (followUp === true) needsTask = true;
+      else if (followUp) followUps.push(followUp);
+    }
+    this.updates.applyRemaining(ex, answers, now);
+    if (isOpen(ex) && !heartbeat) this.updates.rejectUnanswered(ex);
+    if (flushBuffered(ex)) needsTask = true;
+    for (const followUp of followUps) if (followUp()) needsTask = true;
+    if (isOpen(ex) && needsTask) {
+      this.scheduleWorkflowTask(ex, 1, undefined, heartbeat ? 'heartbeat' : undefined);
+    } else if (isOpen(ex) && this.updates.hasUndelivered(ex)) {
+      // Updates that arrived while the task ran: a speculative task delivers them.
+      this.scheduleWorkflowTask(ex, 1, undefined, 'speculative');
+    }
+    this.dispatchQueriesWithoutTask(ex);
+    return {};
+  }
+
+  /**
+   * A speculative task that only rejected updates leaves no trace, as on Temporal: nothing is written, and the
+   * worker is told to roll its history back to the last completed task (`resetHistoryEventId`).
+   */
+  private discardSpeculativeTask(ex: ExecutionState, req: Pb): Pb {
+    ex.wft = undefined;
+    this.applyStickyAttributes(ex, req);
+    this.updates.rejectUnanswered(ex);
+    if (this.updates.hasUndelivered(ex)) this.scheduleWorkflowTask(ex, 1, undefined, 'speculative');
+    this.dispatchQueriesWithoutTask(ex);
+    return { resetHistoryEventId: String(ex.previousStartedEventId) };
+  }
+
+  private applyStickyAttributes(ex: ExecutionState, req: Pb): void {
     const stickyName = req.stickyAttributes?.workerTaskQueue?.name as string | undefined;
     ex.stickyQueue = stickyName || undefined;
     ex.stickyScheduleToStartMs =
       durationToMs(req.stickyAttributes?.scheduleToStartTimeout as Pb) || workflowTaskStickyDefaultMs;
+  }
 
-    let needsTask = Boolean(req.forceCreateNewWorkflowTask);
-    const followUps: (() => boolean)[] = [];
-    for (const command of commands) {
-      if (!isOpen(ex)) break;
-      const followUp = this.applyCommand(ex, command, completedEventId);
-      if (followUp === true) needsTask = true;
-      else if (followUp) followUps.push(followUp);
+  /** Queries waiting for a workflow task go out as query tasks when no task is pending. */
+  private dispatchQueriesWithoutTask(ex: ExecutionState): void {
+    if (ex.wft) return;
+    for (const query of this.queries.values()) {
+      if (query.key === keyOf(ex) && !query.dispatched) this.dispatchQueryTask(ex, query);
     }
-    if (flushBuffered(ex)) needsTask = true;
-    for (const followUp of followUps) if (followUp()) needsTask = true;
-    if (isOpen(ex) && needsTask) this.scheduleWorkflowTask(ex);
-    if (!ex.wft) {
-      for (const query of this.queries.values()) {
-        if (query.key === key && !query.dispatched) this.dispatchQueryTask(ex, query);
-      }
-    }
-    return {};
   }
 
   private validateCommands(
@@ -1423,6 +1482,7 @@ export class Engine {
             );
             break;
           case C.COMMAND_TYPE_PROTOCOL_MESSAGE:
+            break; // checked with the messages (Updates.checkAnswers)
           case C.COMMAND_TYPE_SCHEDULE_NEXUS_OPERATION:
           case C.COMMAND_TYPE_REQUEST_CANCEL_NEXUS_OPERATION:
             return {
@@ -1457,6 +1517,7 @@ export class Engine {
     ex: ExecutionState,
     command: Pb,
     completedEventId: number,
+    answers: UpdateAnswers,
   ): boolean | (() => boolean) | void {
     const type = command.commandType as number;
     const attrs = (command[commandAttributesField(type)] ?? {}) as Pb;
@@ -1511,6 +1572,9 @@ export class Engine {
         });
         return;
       }
+      case C.COMMAND_TYPE_PROTOCOL_MESSAGE:
+        this.updates.applyCommand(ex, answers, command, now);
+        return;
       case C.COMMAND_TYPE_RECORD_MARKER:
         write(E.EVENT_TYPE_MARKER_RECORDED, { ...attrs, workflowTaskCompletedEventId: wftCompleted });
         return;
@@ -2385,6 +2449,37 @@ export class Engine {
   }
 
   // ---------------------------------------------------------------------------------------------
+  // Updates (the protocol and its states are in updates.ts)
+
+  /**
+   * UpdateWorkflowExecution: admits the update, or finds the one with its id, and waits for the stage asked.
+   * A new update rides on the pending workflow task (the next one, if it is running), else on a speculative one.
+   * `deadline` is the caller's (epoch ms).
+   */
+  updateWorkflow(req: Pb, call: CallLike, deadline?: number): Promise<Pb> {
+    const stage = checkUpdateRequest(req);
+    const ns = this.namespace(req.namespace as string);
+    const ex = this.addressed(ns.name, req.workflowExecution as Pb);
+    checkFirstRun(ex, req.firstExecutionRunId as string);
+    const { update, isNew } = this.updates.admit(ex, req.request as Pb);
+    if (isNew && !ex.wft) this.scheduleWorkflowTask(ex, 1, undefined, 'speculative');
+    return this.updates
+      .wait(update, stage, deadline, call)
+      .then((reached) => this.updates.response(ex, update.id, req.request as Pb, reached));
+  }
+
+  /** PollWorkflowExecutionUpdate: waits for an admitted, accepted or completed update to reach a stage. */
+  pollWorkflowUpdate(req: Pb, call: CallLike, deadline?: number): Promise<Pb> {
+    checkPollRequest(req);
+    const ns = this.namespace(req.namespace as string);
+    const ex = this.addressed(ns.name, req.updateRef.workflowExecution as Pb);
+    const update = this.updates.findForPoll(ex, (req.updateRef.updateId as string) ?? '');
+    return this.updates
+      .wait(update, (req.waitPolicy?.lifecycleStage as number) ?? 0, deadline, call)
+      .then((reached) => this.updates.pollResponse(ex, update.id, reached));
+  }
+
+  // ---------------------------------------------------------------------------------------------
   // Workers
 
   shutdownWorker(req: Pb): void {
@@ -2620,6 +2715,7 @@ const commandAttributeFields: Record<number, string> = {
   [C.COMMAND_TYPE_SIGNAL_EXTERNAL_WORKFLOW_EXECUTION]: 'signalExternalWorkflowExecutionCommandAttributes',
   [C.COMMAND_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES]: 'upsertWorkflowSearchAttributesCommandAttributes',
   [C.COMMAND_TYPE_MODIFY_WORKFLOW_PROPERTIES]: 'modifyWorkflowPropertiesCommandAttributes',
+  [C.COMMAND_TYPE_PROTOCOL_MESSAGE]: 'protocolMessageCommandAttributes',
 };
 
 const commandAttributesField = (type: number) => commandAttributeFields[type] ?? '';

@@ -2,9 +2,9 @@
  * The mutable state of one workflow run, as the dev server keeps and persists it, and the primitives that
  * append to its history. Everything here is plain JSON so that the write-ahead log can store it as is.
  */
-import { enums, timestamp, type Pb } from './proto';
+import { duration, enums, timestamp, type Pb } from './proto';
 
-const { EventType } = enums;
+const { EventType, TaskQueueKind } = enums;
 
 /** A workflow task: scheduled, then started by a poller, then completed, failed or timed out. */
 export interface WorkflowTaskState {
@@ -14,6 +14,14 @@ export interface WorkflowTaskState {
   attempt: number;
   /** Attempts after the first are transient: their events are written only when one completes. */
   transient: boolean;
+  /**
+   * Scheduled only to deliver updates: its events are written when it completes with anything but
+   * rejections, or as soon as another event reaches the run; otherwise it leaves no trace (Temporal's
+   * speculative workflow task). Never persisted.
+   */
+  speculative?: boolean;
+  /** Scheduled because the worker asked for a new task (a heartbeat): it re-sends no update already sent. */
+  heartbeat?: boolean;
   onSticky: boolean;
   scheduledTime: number;
   startedTime?: number;
@@ -74,6 +82,12 @@ export interface ChildState {
   runId?: string;
 }
 
+/** Where an update that the workflow accepted is in history: its accepted and, once done, completed event. */
+export interface UpdateRecord {
+  acceptedEventId: number;
+  completedEventId?: number;
+}
+
 export interface ExecutionLink {
   namespace: string;
   workflowId: string;
@@ -121,6 +135,8 @@ export interface ExecutionState {
   events: Pb[];
   /** Events that arrived while a workflow task ran; written after it completes. */
   buffered: Pb[];
+  /** Updates in history by update id (absent in logs written before updates existed). */
+  updates?: Record<string, UpdateRecord>;
 }
 
 export const executionKey = (namespace: string, workflowId: string, runId: string) =>
@@ -162,10 +178,55 @@ export function writeEvent(ex: ExecutionState, event: Pb): number {
 }
 
 /**
+ * The scheduled and started events of a workflow task that are not in history yet (a transient retry or a
+ * speculative task): the worker gets them at the end of the task's history, and they are written when the
+ * task completes. Their ids are the next ones of the history.
+ */
+export function workflowTaskEvents(ex: ExecutionState, startedAttrs: Pb, startedTime: number): Pb[] {
+  const wft = ex.wft!;
+  const sticky = wft.onSticky && ex.stickyQueue;
+  const scheduled = makeEvent(
+    EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED,
+    {
+      taskQueue: sticky
+        ? { name: ex.stickyQueue, kind: TaskQueueKind.TASK_QUEUE_KIND_STICKY, normalName: ex.taskQueue }
+        : { name: ex.taskQueue, kind: TaskQueueKind.TASK_QUEUE_KIND_NORMAL },
+      startToCloseTimeout: duration(ex.workflowTaskTimeoutMs),
+      attempt: wft.attempt,
+    },
+    wft.scheduledTime,
+    { eventId: String(wft.scheduledEventId) },
+  );
+  const started = makeEvent(
+    EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED,
+    { scheduledEventId: String(wft.scheduledEventId), ...startedAttrs },
+    startedTime,
+    { eventId: String(wft.startedEventId) },
+  );
+  return [scheduled, started];
+}
+
+/**
+ * A speculative workflow task becomes an ordinary one: its scheduled (and, once started, started) events
+ * enter history now, so that whatever happens next follows them, as Temporal converts a speculative task to
+ * a normal one when the run changes. Nothing was written since the task got its ids, so they stay valid.
+ */
+export function materializeSpeculativeTask(ex: ExecutionState): void {
+  const wft = ex.wft;
+  if (!wft?.speculative) return;
+  wft.speculative = false;
+  if (wft.startedEventId === 0) wft.scheduledEventId = nextEventId(ex);
+  const [scheduled, started] = workflowTaskEvents(ex, { identity: wft.identity }, wft.startedTime ?? 0);
+  writeEvent(ex, scheduled!);
+  if (wft.startedEventId > 0) writeEvent(ex, started!);
+}
+
+/**
  * Adds an event that arrived from outside the workflow task (signal, activity result, timer…): written
  * now, or buffered while a workflow task is running so the worker's view of history stays consistent.
  */
 export function addExternalEvent(ex: ExecutionState, event: Pb): void {
+  materializeSpeculativeTask(ex);
   if (ex.wft && ex.wft.startedEventId > 0) ex.buffered.push(event);
   else writeEvent(ex, event);
 }
@@ -187,6 +248,7 @@ export function flushBuffered(ex: ExecutionState): boolean {
 
 /** Writes an activity attempt's started event and its outcome event, buffered together if need be. */
 export function addActivityOutcome(ex: ExecutionState, started: Pb, outcome: Pb): void {
+  materializeSpeculativeTask(ex);
   const attrs = outcome[attributesField(outcome.eventType as number)] as Pb;
   if (ex.wft && ex.wft.startedEventId > 0) {
     attrs.startedEventId = 'previous';

@@ -207,6 +207,9 @@ function workflowServiceHandlers(engine: Engine): Record<string, Handler> {
     TerminateWorkflowExecution: tx((req) => engine.terminateWorkflow(req)),
     DeleteWorkflowExecution: tx((req) => engine.deleteWorkflow(req)),
     QueryWorkflow: tx((req, call) => engine.queryWorkflow(req, call)),
+    UpdateWorkflowExecution: (req, call) =>
+      engine.transact(() => engine.updateWorkflow(req, call, deadlineOf(call))),
+    PollWorkflowExecutionUpdate: (req, call) => engine.pollWorkflowUpdate(req, call, deadlineOf(call)),
     DescribeWorkflowExecution: (req) => engine.describeWorkflow(req),
     GetWorkflowExecutionHistory: (req, call) => engine.getHistory(req, call),
     ListWorkflowExecutions: (req) => engine.listWorkflows(req),
@@ -232,6 +235,13 @@ function workflowServiceHandlers(engine: Engine): Record<string, Handler> {
   };
 }
 
+/** The caller's deadline in epoch milliseconds; undefined when it set none. */
+function deadlineOf(call: ServerCall): number | undefined {
+  const deadline = call.getDeadline();
+  const ms = deadline instanceof Date ? deadline.getTime() : deadline;
+  return Number.isFinite(ms) ? ms : undefined;
+}
+
 function describeNamespace(ns: { name: string; id: string; retentionMs: number }): Pb {
   return {
     namespaceInfo: {
@@ -239,7 +249,7 @@ function describeNamespace(ns: { name: string; id: string; retentionMs: number }
       id: ns.id,
       state: 1, // NAMESPACE_STATE_REGISTERED
       description: 'Labline dev server namespace',
-      capabilities: { workerPollCompleteOnShutdown: true },
+      capabilities: { workerPollCompleteOnShutdown: true, syncUpdate: true, asyncUpdate: true },
     },
     config: { workflowExecutionRetentionTtl: duration(ns.retentionMs) },
     isGlobalNamespace: false,
