@@ -10,6 +10,7 @@ import {
   continueAsNew,
   defineQuery,
   defineSignal,
+  defineUpdate,
   executeChild,
   isCancellation,
   proxyActivities,
@@ -242,4 +243,49 @@ export async function childOutcomeWorkflow(): Promise<string> {
   } catch (error) {
     return `${(error as Error).name}: ${((error as Error).cause as Error | undefined)?.name ?? ''}`;
   }
+}
+
+export const addItemUpdate = defineUpdate<number, [string]>('addItem');
+export const failItemUpdate = defineUpdate<never, [string]>('failItem');
+export const holdUpdate = defineUpdate<string, [string]>('hold');
+export const releaseSignal = defineSignal('release');
+export const itemsQuery = defineQuery<{ items: string[]; handled: number }>('items');
+
+/**
+ * Takes updates until a signal (`unblock`) ends it: `addItem` (its validator refuses an empty item) returns how
+ * many items there are; `failItem` is accepted, then fails; `hold` is accepted and completes on a `release` signal.
+ * Counts every handler run, so a test can tell that a duplicate update id did not run the handler twice.
+ */
+export async function updatableWorkflow(): Promise<string[]> {
+  const items: string[] = [];
+  let handled = 0;
+  let released = false;
+  let done = false;
+  setHandler(
+    addItemUpdate,
+    (item) => {
+      handled++;
+      items.push(item);
+      return Promise.resolve(items.length);
+    },
+    {
+      validator: (item) => {
+        if (!item) throw new Error('item must not be empty');
+      },
+    },
+  );
+  setHandler(failItemUpdate, (reason) => {
+    handled++;
+    throw ApplicationFailure.nonRetryable(reason, 'ItemRefused');
+  });
+  setHandler(holdUpdate, async (label) => {
+    handled++;
+    await condition(() => released);
+    return `${label} released`;
+  });
+  setHandler(releaseSignal, () => void (released = true));
+  setHandler(unblockSignal, () => void (done = true));
+  setHandler(itemsQuery, () => ({ items, handled }));
+  await condition(() => done);
+  return items;
 }
