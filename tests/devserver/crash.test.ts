@@ -1,4 +1,5 @@
-import { Client, Connection } from '@temporalio/client';
+import { Client, Connection, WorkflowUpdateStage } from '@temporalio/client';
+import { temporal } from '@temporalio/proto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
@@ -17,7 +18,16 @@ import {
   type TestTemporal,
 } from '../support/temporal';
 import { createConformanceActivities, readLog } from './activities';
-import { signalsAndTimerWorkflow, stateQuery, twoStepWorkflow, unblockSignal } from './workflows';
+import {
+  holdUpdate,
+  itemsQuery,
+  releaseSignal,
+  signalsAndTimerWorkflow,
+  stateQuery,
+  twoStepWorkflow,
+  unblockSignal,
+  updatableWorkflow,
+} from './workflows';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'labline-crash-'));
 const processes: RunningProcess[] = [];
@@ -140,6 +150,58 @@ describe(`the ${testServerKind()} server killed with SIGKILL`, () => {
       expect(result).toEqual(['before', 'after']);
       const history = await again.client.workflow.getHandle(workflowId).fetchHistory();
       expect(history.events!.some((e) => e.timerFiredEventAttributes)).toBe(true);
+    } finally {
+      await again.connection.close();
+    }
+  });
+});
+
+describe(`the ${testServerKind()} server killed with SIGKILL while an update is in flight`, () => {
+  test('an accepted update survives the restart: it completes after it, once, and its result comes back', async () => {
+    const db = path.join(mkdtempSync(path.join(tmpdir(), 'labline-db-')), 'devserver.wal');
+    const first = await startOwnServer(db, 0);
+    const port = Number(first.address.split(':')[1]);
+    const taskQueue = uniqueTaskQueue();
+    const workflowId = `update-restart-${taskQueue}`;
+    const env = await connectTo(first.address);
+    try {
+      await withWorker(env, { taskQueue, activities: createConformanceActivities(dir) }, async () => {
+        const handle = await env.client.workflow.start(updatableWorkflow, { taskQueue, workflowId });
+        await handle.startUpdate(holdUpdate, {
+          args: ['kept'],
+          waitForStage: WorkflowUpdateStage.ACCEPTED,
+          updateId: 'held-across-restart',
+        });
+      });
+    } finally {
+      await env.connection.close();
+    }
+    await first.kill();
+
+    const restarted = await startOwnServer(db, port);
+    const again = await connectTo(restarted.address);
+    try {
+      await withWorker(again, { taskQueue, activities: createConformanceActivities(dir) }, async () => {
+        const handle = again.client.workflow.getHandle<typeof updatableWorkflow>(workflowId);
+        await handle.signal(releaseSignal);
+        expect(await handle.getUpdateHandle<string>('held-across-restart').result()).toBe('kept released');
+        // The same id again: the recorded outcome, without running the handler a second time.
+        expect(
+          await handle.executeUpdate(holdUpdate, { args: ['again'], updateId: 'held-across-restart' }),
+        ).toBe('kept released');
+        expect((await handle.query(itemsQuery)).handled).toBe(1);
+        await handle.signal(unblockSignal, 'done');
+        await handle.result();
+      });
+      const history = await again.client.workflow.getHandle(workflowId).fetchHistory();
+      const { EventType } = temporal.api.enums.v1;
+      const types = history.events!.map((e) => e.eventType);
+      expect(types.filter((t) => t === EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED)).toHaveLength(
+        1,
+      );
+      expect(
+        types.filter((t) => t === EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED),
+      ).toHaveLength(1);
     } finally {
       await again.connection.close();
     }
