@@ -15,6 +15,7 @@ export * from './failures';
 export * from './grounding';
 export * from './observation';
 export * from './quantities';
+export * from './redaction';
 export * from './results';
 export * from './retries';
 export * from './spec';

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { SECRET_NAME } from './redaction';
 import { MetricGoal } from './analysis';
 import { HyperparameterConfig, HyperparameterValue } from './config';
 import { Deliverables, RunRelativePath } from './deliverables';
@@ -22,9 +23,6 @@ export type ExperimentId = z.infer<typeof ExperimentId>;
 
 const SpecDuration = withHint(Duration, DURATION_HINT);
 
-/** Names of environment variables that hold secrets, which must never enter a spec (specs go into workflow history). */
-const SECRET_NAME =
-  /(^|_)(API_?KEY|ACCESS_?KEY|TOKEN|SECRET|PASSWORD|PASSWD|PASSPHRASE|CREDENTIALS?|PRIVATE_?KEY)($|_)/i;
 
 /** Variables the launcher sets itself; a spec that set them would fight it. */
 const RESERVED_ENV = new Map<string, string>([

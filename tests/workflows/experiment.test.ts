@@ -205,6 +205,39 @@ test('a trainer crash opens the failure gate; retry then succeeds', async () => 
   expect(status.failures).toBe(1);
 });
 
+test('secrets a trainer prints reach neither the status, the failure gate nor the history', async () => {
+  const rig = experimentRig();
+  const id = newId('secrets');
+  const key = 'wandb-secret-value-0123456789abcdef';
+  const leaky = [
+    "console.log('WANDB_API_KEY=' + process.env.WANDB_API_KEY);",
+    "console.error('Error: bad request with key sk-proj-AbCdEfGhIjKlMnOpQrStUvWx1234');",
+    'process.exit(1);',
+  ].join(' ');
+  const spec: ExperimentSpecInput = {
+    ...trainerSpec(id, [], { approvals: { ...noGates, failure: { approvers: ['alice'] } } }),
+    training: { command: process.execPath, args: ['-e', leaky] },
+  };
+  const previous = process.env.WANDB_API_KEY;
+  process.env.WANDB_API_KEY = key;
+  try {
+    const { status } = await run(rig, spec, async () => {
+      const waiting = await decideWhenWaiting(env.client, id, 'failure', 'reject');
+      expect(waiting.waiting!.question).toContain('[redacted WANDB_API_KEY]');
+      expect(waiting.waiting!.question).toContain('[redacted openai-key]');
+      return experimentHandle(env.client, id).result();
+    });
+    const history = JSON.stringify(await experimentHandle(env.client, id).fetchHistory());
+    for (const text of [JSON.stringify(status), history]) {
+      expect(text).not.toContain(key);
+      expect(text).not.toContain('sk-proj-AbCdEfGh');
+    }
+  } finally {
+    if (previous === undefined) delete process.env.WANDB_API_KEY;
+    else process.env.WANDB_API_KEY = previous;
+  }
+});
+
 test('the attempt budget exhausted ends the experiment failed, with the reason in the status', async () => {
   const rig = experimentRig();
   const id = newId('budget');

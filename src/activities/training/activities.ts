@@ -6,7 +6,7 @@ import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { FailureType, renderTrainingArgs, type TrainingSpec } from '../../experiment';
+import { FailureType, redactSecrets, renderTrainingArgs, type TrainingSpec } from '../../experiment';
 import type { RunRef, RunTracker, TrackerKind } from '../tracking/run-tracker';
 import { TrackedRunFollower, type TrackedRunObservation } from './tracked-run-follower';
 import {
@@ -199,8 +199,10 @@ export function createTrainingActivities(deps: TrainingActivityDeps) {
         exitCode: state.exitCode ?? null,
         signal: state.signal ?? null,
         reason: stalled ? 'lost' : state.reason,
-        detail: stalled ?? state.detail,
-        logTail: await launcher.logTail(input.handle, 40),
+        // What leaves here goes into history, status, reports and Slack: no secret the trainer printed.
+        detail:
+          stalled ?? (state.detail === undefined ? undefined : redactSecrets(state.detail, process.env)),
+        logTail: redactSecrets(await launcher.logTail(input.handle, 40), process.env),
         startedAt: state.startedAt,
         endedAt: state.endedAt,
         step: state.progress?.step,
