@@ -89,9 +89,12 @@ export const TrainingResources = z.strictObject({
   ).optional(),
   /**
    * Wall-clock limit of one training attempt, written `"2h"`, `"30m"`, `"90s"`; **seconds** once parsed.
-   * Default: no limit.
+   * Longer than 0s (the launcher refuses 0, so it is refused here, before anything runs). Default: no limit.
    */
-  time_limit: SpecDuration.optional(),
+  time_limit: SpecDuration.refine((seconds) => seconds > 0, {
+    message: 'must be longer than 0s',
+    params: { hint: 'remove time_limit for no limit, or write a duration like "2h"' },
+  }).optional(),
 });
 /** What training needs from the machine that runs it. `time_limit` is in seconds. */
 export type TrainingResources = z.infer<typeof TrainingResources>;

@@ -157,6 +157,20 @@ describe('ExperimentSpec rules', () => {
     expect(errors).toEqual([expect.objectContaining({ path: 'approvals.launch.timeout' })]);
   });
 
+  test.each([0, '0s', '0h'])(
+    'a training time limit of %j is refused at validation, not at launch, with how to write no limit',
+    (limit) => {
+      const errors = errorsOf(withSpec({ training: { command: 'node', resources: { time_limit: limit } } }));
+      expect(errors).toEqual([
+        expect.objectContaining({
+          path: 'training.resources.time_limit',
+          problem: 'must be longer than 0s',
+          hint: expect.stringContaining('remove time_limit'),
+        }),
+      ]);
+    },
+  );
+
   test('an experiment cannot be its own parent', () => {
     const errors = errorsOf(
       withSpec({ parent: { experiment_id: 'exp-minimal', rationale: 'loop', modifications: [] } }),
