@@ -21,15 +21,39 @@ const SECONDS_PER_UNIT: Record<string, number> = {
 export const DURATION_HINT = 'write a duration like "90s", "30m", "2h" or "1h30m", or a number of seconds';
 
 /**
+ * The longest duration Labline accepts anywhere: 3650 days (about 10 years), in seconds. Durations become
+ * Temporal timers and deadlines (`new Date(now + duration)`); far longer ones overflow them (a Date past
+ * year 275760 is "Invalid time value", a Go duration past 292 years wraps), and a workflow that computes
+ * one fails every task forever. No approval or training waits longer than this.
+ */
+export const MAX_DURATION_SECONDS = 3650 * 86_400;
+
+const MAX_DURATION_TEXT = '3650d (about 10 years)';
+
+/** What to tell a user whose duration is longer than {@link MAX_DURATION_SECONDS}. */
+export const MAX_DURATION_HINT = `Temporal timers and deadlines cannot wait much longer; write at most ${MAX_DURATION_TEXT}, like "30d"`;
+
+/**
  * Parses a duration such as `"2h"`, `"30m"`, `"90s"` or `"1h30m"` into seconds.
  *
  * Surrounding whitespace is ignored. A bare number without a unit is refused, because `"90"` could mean
  * seconds or minutes; numbers of seconds belong in specs as YAML numbers, not strings.
  *
- * @returns the duration in seconds (may be fractional, e.g. `"500ms"` → `0.5`)
- * @throws RangeError naming the text and the accepted forms when it is not a duration
+ * @returns the duration in seconds (may be fractional, e.g. `"500ms"` → `0.5`), at most
+ *   {@link MAX_DURATION_SECONDS}
+ * @throws RangeError naming the text and the accepted forms when it is not a duration, or the maximum when it
+ *   is longer
  */
 export function parseDuration(text: string): number {
+  const seconds = durationSeconds(text);
+  if (!(seconds <= MAX_DURATION_SECONDS)) {
+    throw new RangeError(`"${text}" is longer than the maximum of ${MAX_DURATION_TEXT}`);
+  }
+  return seconds;
+}
+
+/** The seconds a duration text stands for, unbounded (`Infinity` for absurd lengths). */
+function durationSeconds(text: string): number {
   const compact = text.trim();
   if (!DURATION_PATTERN.test(compact)) {
     throw new RangeError(`"${text}" is not a duration: ${DURATION_HINT}`);
@@ -65,15 +89,20 @@ export function formatDuration(seconds: number): string {
 }
 
 /**
- * A duration field of a spec: a string such as `"2h"` or a number of seconds. Parses to seconds, and
- * accepts its own output, so a parsed spec parses again unchanged.
+ * A duration field of a spec: a string such as `"2h"` or a number of seconds, at most
+ * {@link MAX_DURATION_SECONDS}. Parses to seconds, and accepts its own output, so a parsed spec parses again
+ * unchanged.
  */
 export const Duration = z
   .union([
     z.number().nonnegative(),
     z.string().trim().regex(DURATION_PATTERN, 'is not a duration such as "90s", "30m", "2h" or "1h30m"'),
   ])
-  .transform((value) => (typeof value === 'number' ? value : parseDuration(value)));
+  .transform((value) => (typeof value === 'number' ? value : durationSeconds(value)))
+  .refine((seconds) => seconds <= MAX_DURATION_SECONDS, {
+    message: `must be at most ${MAX_DURATION_TEXT}`,
+    params: { hint: MAX_DURATION_HINT },
+  });
 
 /**
  * Memory sizes as Slurm and container runtimes take them: a number and a unit `K`, `M`, `G` or `T`

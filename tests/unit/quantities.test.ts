@@ -1,4 +1,10 @@
-import { Duration, formatDuration, parseDuration, parseMemorySize } from '../../src/experiment';
+import {
+  Duration,
+  formatDuration,
+  MAX_DURATION_SECONDS,
+  parseDuration,
+  parseMemorySize,
+} from '../../src/experiment';
 
 describe('parseDuration', () => {
   test.each([
@@ -13,6 +19,12 @@ describe('parseDuration', () => {
     [' 2h ', 7200],
   ])('reads %j as %d seconds', (text, seconds) => {
     expect(parseDuration(text)).toBe(seconds);
+  });
+
+  test('refuses a duration longer than ten years, naming the maximum', () => {
+    expect(() => parseDuration('99999999999w')).toThrow(
+      /longer than the maximum of 3650d \(about 10 years\)/,
+    );
   });
 
   test.each(['90', '2 hours', 'h', '', '-5m', '1h-30m', '2x'])(
@@ -45,6 +57,25 @@ describe('Duration schema', () => {
     expect(Duration.safeParse(-1).success).toBe(false);
     expect(Duration.safeParse('soon').success).toBe(false);
   });
+
+  test('accepts up to ten years, which Temporal timers and JavaScript dates both represent', () => {
+    expect(MAX_DURATION_SECONDS).toBe(3650 * 86_400);
+    expect(Duration.parse('3650d')).toBe(MAX_DURATION_SECONDS);
+    expect(Duration.parse(MAX_DURATION_SECONDS)).toBe(MAX_DURATION_SECONDS);
+    const deadline = new Date(Date.now() + MAX_DURATION_SECONDS * 1000);
+    expect(deadline.toISOString()).toMatch(/^20\d\d-/);
+  });
+
+  test.each(['99999999999w', '3651d', `${'9'.repeat(400)}s`, 1e12, MAX_DURATION_SECONDS + 1])(
+    'refuses %j as longer than the maximum, naming the maximum',
+    (value) => {
+      const result = Duration.safeParse(value);
+      expect(result.success).toBe(false);
+      expect(result.error?.issues).toEqual([
+        expect.objectContaining({ message: 'must be at most 3650d (about 10 years)' }),
+      ]);
+    },
+  );
 });
 
 describe('parseMemorySize', () => {

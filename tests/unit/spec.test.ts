@@ -171,6 +171,20 @@ describe('ExperimentSpec rules', () => {
     },
   );
 
+  test.each([
+    ['approvals.launch.timeout', { approvals: { launch: { timeout: '99999999999w' } } }],
+    ['approvals.failure.reminder_interval', { approvals: { failure: { reminder_interval: 1e13 } } }],
+    ['training.resources.time_limit', { training: { command: 'node', resources: { time_limit: '3651d' } } }],
+  ])('a duration past ten years (%s) is refused with the field and the maximum', (path, patch) => {
+    expect(errorsOf(withSpec(patch))).toEqual([
+      expect.objectContaining({
+        path,
+        problem: 'must be at most 3650d (about 10 years)',
+        hint: expect.stringContaining('Temporal'),
+      }),
+    ]);
+  });
+
   test('an experiment cannot be its own parent', () => {
     const errors = errorsOf(
       withSpec({ parent: { experiment_id: 'exp-minimal', rationale: 'loop', modifications: [] } }),
