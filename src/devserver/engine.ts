@@ -777,6 +777,8 @@ export class Engine {
   ): void {
     this.touch(ex);
     const wft = ex.wft;
+    // A running speculative task is recorded, then failed; one not yet started goes without a trace (as on Temporal).
+    if (wft?.speculative && wft.startedEventId > 0) materializeSpeculativeTask(ex);
     if (wft && wft.startedEventId > 0 && !wft.transient && !wft.speculative) {
       writeEvent(
         ex,
@@ -1324,6 +1326,9 @@ export class Engine {
     const invalid = this.validateCommands(ex, commands) ?? badMessage;
     if (invalid) {
       this.updates.onCompletionRefused(ex);
+      // A retried task that fails again is not recorded: it stays started until it times out, as Temporal
+      // drops "a workflow task that keeps failing".
+      if (wft.attempt > 1) throw invalidArgument(invalid.message);
       this.endWorkflowTaskUnsuccessfully(ex, E.EVENT_TYPE_WORKFLOW_TASK_FAILED, {
         cause: invalid.cause,
         failure: { message: invalid.message, source: 'Server' },

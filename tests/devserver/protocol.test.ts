@@ -177,6 +177,44 @@ test('a failed workflow task is recorded once; retries are transient until one c
   ]);
 });
 
+test('a retried workflow task completed with a bad command is refused and stays started, unrecorded', async () => {
+  const taskQueue = uniqueTaskQueue();
+  const { workflowId } = await startRaw(taskQueue);
+  const first = await poll(taskQueue);
+  await service.respondWorkflowTaskFailed({
+    namespace: env.namespace,
+    taskToken: first.taskToken,
+    cause: WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_WORKFLOW_WORKER_UNHANDLED_FAILURE,
+    failure: { message: 'nondeterminism' },
+  });
+  const second = await poll(taskQueue);
+  expect(second.attempt).toBe(2);
+  await expect(
+    service.respondWorkflowTaskCompleted({
+      namespace: env.namespace,
+      taskToken: second.taskToken,
+      commands: [{ commandType: CommandType.COMMAND_TYPE_START_TIMER, startTimerCommandAttributes: {} }],
+    }),
+  ).rejects.toMatchObject({ code: grpc.status.INVALID_ARGUMENT });
+  // No second failure event: the retry's events are still the transient scheduled and started ones.
+  expect(await eventTypes(workflowId)).toEqual([
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED,
+    EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED,
+    EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED,
+    EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED,
+    EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED,
+    EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED,
+  ]);
+  const { pendingWorkflowTask } = await service.describeWorkflowExecution({
+    namespace: env.namespace,
+    execution: { workflowId },
+  });
+  expect(pendingWorkflowTask).toMatchObject({
+    state: temporal.api.enums.v1.PendingWorkflowTaskState.PENDING_WORKFLOW_TASK_STATE_STARTED,
+    attempt: 2,
+  });
+});
+
 test('a stale task token is NOT_FOUND and a garbled one INVALID_ARGUMENT', async () => {
   const taskQueue = uniqueTaskQueue();
   await startRaw(taskQueue);

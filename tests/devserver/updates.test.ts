@@ -502,6 +502,29 @@ describe('the update protocol, driven with raw calls', () => {
     ]);
   });
 
+  test('terminating the run aborts its updates; a running speculative task is then recorded as failed', async () => {
+    const run = await rawWorkflow();
+    const sent = run.update('sent');
+    sent.catch(() => undefined); // checked below, once the run is terminated
+    const task = await run.poll();
+    expect(task.messages?.map((m) => m.protocolInstanceId)).toEqual(['sent']);
+    await service.terminateWorkflowExecution({
+      namespace: env.namespace,
+      workflowExecution: { workflowId: run.workflowId },
+      reason: 'enough',
+    });
+    await expect(sent).rejects.toMatchObject({
+      code: grpc.status.NOT_FOUND,
+      details: 'workflow update was aborted by closing workflow',
+    });
+    expect((await run.history()).slice(4)).toEqual([
+      E.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED,
+      E.EVENT_TYPE_WORKFLOW_TASK_STARTED,
+      E.EVENT_TYPE_WORKFLOW_TASK_FAILED,
+      E.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED,
+    ]);
+  });
+
   test("malformed requests get Temporal's errors; a missing update id is filled in", async () => {
     const run = await rawWorkflow();
     const request = (inner: object) => ({
