@@ -23,7 +23,6 @@ export type ExperimentId = z.infer<typeof ExperimentId>;
 
 const SpecDuration = withHint(Duration, DURATION_HINT);
 
-
 /** Variables the launcher sets itself; a spec that set them would fight it. */
 const RESERVED_ENV = new Map<string, string>([
   ['WANDB_RUN_ID', 'the launcher derives it from the experiment id so resumed attempts continue one run'],
@@ -351,6 +350,41 @@ export const BaselineSpec = z
 /** A baseline the experiment is compared with. */
 export type BaselineSpec = z.infer<typeof BaselineSpec>;
 
+const NUL_HINT =
+  'remove it: a process cannot receive a NUL byte in its command, arguments, environment or working ' +
+  'directory (config values reach the arguments through ${config.KEY}), so no text in a spec may hold one';
+
+/**
+ * Where NUL bytes sit in a spec: the path of every string (and key) holding one, and the 1-based character.
+ * The launcher hands the command, arguments, environment and working directory to the operating system,
+ * which cannot represent a NUL (Node throws, and the launch supervisor died of it), so specs are refused
+ * at validation instead.
+ */
+function nulBytesIn(value: unknown): { path: PropertyKey[]; at: number; inKey: boolean }[] {
+  const found: { path: PropertyKey[]; at: number; inKey: boolean }[] = [];
+  const visited = new Set<object>();
+  const visit = (node: unknown, path: PropertyKey[]): void => {
+    if (typeof node === 'string') {
+      const index = node.indexOf('\u0000');
+      if (index >= 0) found.push({ path, at: index + 1, inKey: false });
+      return;
+    }
+    if (typeof node !== 'object' || node === null || visited.has(node)) return;
+    visited.add(node);
+    if (Array.isArray(node)) {
+      node.forEach((item, index) => visit(item, [...path, index]));
+      return;
+    }
+    for (const [key, item] of Object.entries(node)) {
+      const index = key.indexOf('\u0000');
+      if (index >= 0) found.push({ path: [...path, key], at: index + 1, inKey: true });
+      else visit(item, [...path, key]);
+    }
+  };
+  visit(value, []);
+  return found;
+}
+
 /**
  * An experiment as a researcher writes it (YAML or JSON, snake_case keys). Unknown keys are errors, so
  * typos are caught. Durations are written as `"2h"` and parsed to seconds; the parsed spec is itself a
@@ -407,7 +441,21 @@ export const ExperimentSpec = z
         params: { hint: 'give the id of the experiment this one modifies, or remove `parent`' },
       });
     }
-  });
+  })
+  // Runs even when other fields are invalid (`when`), so that every problem is reported in one pass.
+  .superRefine(
+    (spec, ctx) => {
+      for (const { path, at, inKey } of nulBytesIn(spec)) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `${inKey ? 'the key ' : ''}contains a NUL byte (\\0) at character ${at}`,
+          path,
+          params: { hint: NUL_HINT },
+        });
+      }
+    },
+    { when: () => true },
+  );
 /** A parsed experiment spec: defaults filled in, durations in seconds. */
 export type ExperimentSpec = z.infer<typeof ExperimentSpec>;
 /** An experiment spec as written, before defaults and parsing. */

@@ -100,6 +100,16 @@ describe('parseExperimentSpec', () => {
     });
   });
 
+  test('a NUL byte written as "\\0" in YAML is refused with its path, line and column', () => {
+    const text =
+      'experiment_id: exp-x1\nname: n\nhypothesis: h\ntraining:\n  command: node\n  args: ["a\\0b"]\n';
+    const result = parseExperimentSpec(text, 'nul.yaml');
+    expect(result).toEqual({
+      ok: false,
+      errors: [expect.objectContaining({ path: 'training.args[0]', line: 6, column: 10 })],
+    });
+  });
+
   test('an empty file is one error that says where to start', () => {
     const result = parseExperimentSpec('# nothing yet\n', 'empty.yaml');
     expect(result).toEqual({

@@ -185,6 +185,26 @@ describe('ExperimentSpec rules', () => {
     ]);
   });
 
+  test.each([
+    ['training.command', { command: 'no\u0000de' }],
+    ['training.args[1]', { command: 'node', args: ['train.js', '--lr=0.1\u0000'] }],
+    ['training.env.OMP_NUM_THREADS', { command: 'node', env: { OMP_NUM_THREADS: '4\u0000' } }],
+    ['training.working_directory', { command: 'node', working_directory: 'exp\u0000/' }],
+  ])('a NUL byte in %s is refused at validation, with where it is', (path, training) => {
+    expect(errorsOf(withSpec({ training }))).toEqual([
+      expect.objectContaining({
+        path,
+        problem: expect.stringMatching(/^contains a NUL byte \(\\0\) at character \d+$/),
+        hint: expect.stringContaining('remove it'),
+      }),
+    ]);
+  });
+
+  test('a NUL byte anywhere else is refused too: config values become arguments through ${config.KEY}', () => {
+    const errors = errorsOf(withSpec({ config: { optimizer: 'adam\u0000w', 'a\u0000b': 1 } }));
+    expect(errors.map((error) => error.path)).toEqual(['config.optimizer', 'config["a\\u0000b"]']);
+  });
+
   test('an experiment cannot be its own parent', () => {
     const errors = errorsOf(
       withSpec({ parent: { experiment_id: 'exp-minimal', rationale: 'loop', modifications: [] } }),
