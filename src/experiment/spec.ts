@@ -153,6 +153,12 @@ export const TrainingSpec = z.strictObject({
   launcher: LauncherName.default('local'),
   /** Checkpoints and resume. Default: `checkpoints/`, resume through `LABLINE_RESUME_FROM`. */
   checkpoint: CheckpointSpec.prefault({}),
+  /**
+   * How long the trainer may run without writing a new metric (`metrics.jsonl` in the run directory) before
+   * it counts as hung: it is stopped and the failure gate opens with the class `hung`. Written like
+   * `time_limit`; **seconds** once parsed. Default `"30m"`.
+   */
+  stall_timeout: SpecDuration.default(1800),
 });
 /** How to run training. */
 export type TrainingSpec = z.infer<typeof TrainingSpec>;

@@ -293,6 +293,7 @@ export async function experimentWorkflow(input: ExperimentInput): Promise<Experi
         handle,
         pollIntervalMs: settings.training_poll_interval_ms,
         checkpointDirectory: spec.training.checkpoint.directory,
+        stallTimeoutMs: spec.training.stall_timeout * 1000,
         ...(trackedRun
           ? {
               trackedRun: {
@@ -483,6 +484,8 @@ function outcomeOf(exit: TrainingExitReport): { outcome: string; detail: string 
     return { outcome: 'error', detail: 'the training job ran over its time limit' };
   if (exit.reason === 'lost')
     return { outcome: 'error', detail: exit.detail ?? 'the training process disappeared' };
+  if (exit.reason === 'hung')
+    return { outcome: 'hung', detail: exit.detail ?? 'no new metric; stopped as hung' };
   if (exit.reason === 'preempted' || exit.reason === 'node-failure') {
     return { outcome: 'preempted', detail: exit.detail ?? `the job was ${exit.reason}` };
   }

@@ -93,7 +93,7 @@ describe('with its secrets', () => {
     );
     expect(answer!.body).toMatchObject({
       response_type: 'ephemeral',
-      text: 'There is no experiment `exp-not-submitted`.',
+      text: 'There is no experiment or campaign `exp-not-submitted`.',
     });
     const exited = new Promise<number | null>((resolve) => cli!.child.once('exit', (code) => resolve(code)));
     cli.child.kill('SIGTERM');

@@ -39,7 +39,7 @@ describe('ExperimentSpec defaults', () => {
     expect(spec.budgets).toEqual({ max_training_attempts: 3, max_preemption_restarts: 5, llm_cost_usd: 1 });
   });
 
-  test('training defaults to the local launcher, 0 GPUs, 1 CPU, checkpoints/ and resume through LABLINE_RESUME_FROM', () => {
+  test('training defaults to the local launcher, 0 GPUs, 1 CPU, checkpoints/, resume through LABLINE_RESUME_FROM and a 30 minute stall timeout', () => {
     expect(spec.training).toEqual({
       command: 'node',
       args: ['train.js'],
@@ -47,6 +47,7 @@ describe('ExperimentSpec defaults', () => {
       resources: { gpus: 0, cpus: 1 },
       launcher: 'local',
       checkpoint: { directory: 'checkpoints', resume: { env: 'LABLINE_RESUME_FROM' } },
+      stall_timeout: 1800,
     });
   });
 

@@ -238,6 +238,30 @@ test('secrets a trainer prints reach neither the status, the failure gate nor th
   }
 });
 
+test('a trainer that stops writing metrics is stopped as hung after its stall timeout, and the failure gate says so', async () => {
+  const rig = experimentRig();
+  const id = newId('hung');
+  const hangs = [
+    "require('fs').appendFileSync(process.env.LABLINE_RUN_DIR + '/metrics.jsonl',",
+    "JSON.stringify({ _step: 1, 'train/loss': 0.5, _timestamp: Date.now() / 1000 }) + '\\n');",
+    'setInterval(() => {}, 1000);',
+  ].join(' ');
+  const spec: ExperimentSpecInput = {
+    ...trainerSpec(id, [], { approvals: { ...noGates, failure: { approvers: ['alice'] } } }),
+    training: { command: process.execPath, args: ['-e', hangs], stall_timeout: '2s' },
+  };
+  const { status } = await run(rig, spec, async () => {
+    const waiting = await decideWhenWaiting(env.client, id, 'failure', 'reject');
+    expect(waiting.waiting!.question).toMatch(
+      /launch 1 ended hung: no new metric for .* \(training.stall_timeout is 2s\); stopped as hung/,
+    );
+    expect(waiting.waiting!.details?.error_class).toBe('hung');
+    return experimentHandle(env.client, id).result();
+  });
+  expect(status.attempts.map((a) => a.outcome)).toEqual(['hung']);
+  expect(status.stage).toBe('failed');
+});
+
 test('the attempt budget exhausted ends the experiment failed, with the reason in the status', async () => {
   const rig = experimentRig();
   const id = newId('budget');

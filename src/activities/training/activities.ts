@@ -8,6 +8,7 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { FailureType, redactSecrets, renderTrainingArgs, type TrainingSpec } from '../../experiment';
 import type { RunRef, RunTracker, TrackerKind } from '../tracking/run-tracker';
+import { ProgressWatchdog } from './progress-watchdog';
 import { TrackedRunFollower, type TrackedRunObservation } from './tracked-run-follower';
 import {
   LaunchRejectedError,
@@ -48,6 +49,11 @@ export interface AwaitTrainingInput {
    * Absent: only the process is watched.
    */
   trackedRun?: { tracker: TrackerKind; ref: RunRef };
+  /**
+   * How long the process may run without a new metric before it is stopped as hung (reason `hung`), in
+   * milliseconds; the spec's `training.stall_timeout`. Absent (workflows before it) or `0`: never.
+   */
+  stallTimeoutMs?: number;
 }
 
 /** What the watcher learnt of the tracked run, at the end. */
@@ -171,7 +177,9 @@ export function createTrainingActivities(deps: TrainingActivityDeps) {
       const ctx = Context.current();
       const launcher = launcherFor(input.handle.launcher);
       const follower = followerFor(input.trackedRun);
+      const watchdog = new ProgressWatchdog(input.stallTimeoutMs ?? 0);
       let stalled: string | undefined;
+      let hung: string | undefined;
       let state: TrainingState = await launcher.status(input.handle);
       while (state.phase !== 'exited') {
         if (follower && !stalled) {
@@ -181,6 +189,13 @@ export function createTrainingActivities(deps: TrainingActivityDeps) {
             ctx.log.warn('tracked run stopped heartbeating; stopping the training process', {
               reason: stalled,
             });
+            await launcher.cancel(input.handle);
+          }
+        }
+        if (!stalled && !hung && state.phase === 'running') {
+          hung = watchdog.observe(state.progress);
+          if (hung) {
+            ctx.log.warn('no new metric; stopping the training process as hung', { reason: hung });
             await launcher.cancel(input.handle);
           }
         }
@@ -198,10 +213,12 @@ export function createTrainingActivities(deps: TrainingActivityDeps) {
       return {
         exitCode: state.exitCode ?? null,
         signal: state.signal ?? null,
-        reason: stalled ? 'lost' : state.reason,
+        reason: stalled ? 'lost' : hung ? 'hung' : state.reason,
         // What leaves here goes into history, status, reports and Slack: no secret the trainer printed.
         detail:
-          stalled ?? (state.detail === undefined ? undefined : redactSecrets(state.detail, process.env)),
+          stalled ??
+          hung ??
+          (state.detail === undefined ? undefined : redactSecrets(state.detail, process.env)),
         logTail: redactSecrets(await launcher.logTail(input.handle, 40), process.env),
         startedAt: state.startedAt,
         endedAt: state.endedAt,
