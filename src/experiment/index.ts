@@ -20,6 +20,7 @@ export * from './results';
 export * from './retries';
 export * from './spec';
 export * from './spec-errors';
+export * from './spec-limits';
 export * from './statistics';
 export * from './status';
 export * from './tracker';

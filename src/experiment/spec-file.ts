@@ -1,11 +1,12 @@
 // Reading spec files (YAML or JSON text). The workflow bundler resolves yaml's browser build, which needs no
 // Node built-ins, so this module stays safe to import from workflow code like the rest of the domain.
-import type { Document, Node } from 'yaml';
-import { isMap, isScalar, isSeq, LineCounter, parseDocument } from 'yaml';
+import type { Document, Node, Pair } from 'yaml';
+import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument } from 'yaml';
 import type { SpecValidationResult } from './spec';
 import { ExperimentSpec } from './spec';
 import type { LocateSpecPath, SpecError, SpecPosition } from './spec-errors';
-import { specErrorsFromIssues } from './spec-errors';
+import { formatSpecPath, specErrorsFromIssues } from './spec-errors';
+import { formatCount, MAX_SPEC_DEPTH, MAX_SPEC_ENTRIES } from './spec-limits';
 
 const YAML_HINT =
   'check the indentation and quoting around this line; quote values that contain ": " or start with {, [, *, & or #';
@@ -41,6 +42,133 @@ function locator(document: Document.Parsed, lineCounter: LineCounter): LocateSpe
   };
 }
 
+/** What a value holds once its aliases are expanded: keys and list items, and levels of nesting. */
+interface Expanded {
+  /** Keys and list items, aliases expanded. */
+  entries: number;
+  /** Keys and list items written out (an alias counts as none). */
+  written: number;
+  /** Levels of mappings and lists, the value's own included. */
+  depth: number;
+}
+
+const NOTHING: Expanded = { entries: 0, written: 0, depth: 0 };
+
+/**
+ * Checks what `toJS` would otherwise find by throwing (an alias to no anchor, an alias inside the value it
+ * names) or by running out of memory (an alias "bomb"), in one pass over the document and without expanding
+ * anything: each anchored value's expanded size is computed once and reused at every alias to it. Also
+ * counts keys and list items and measures nesting, both through aliases, against the spec limits.
+ */
+function checkStructure(document: Document.Parsed, lineCounter: LineCounter): SpecError[] {
+  const errors: SpecError[] = [];
+  const at = (node: Node | null | undefined): Partial<SpecPosition> => positionOf(node, lineCounter) ?? {};
+  // The last node that set each anchor so far, in document order, as YAML resolves aliases.
+  const anchors = new Map<string, Node>();
+  const sizes = new Map<Node, Expanded>();
+  const open = new Set<Node>();
+  let tooBig = false;
+  let tooDeep = false;
+  const nestsTooDeep = (node: Node, path: PropertyKey[], throughAlias: boolean): void => {
+    if (tooDeep) return;
+    tooDeep = true;
+    errors.push({
+      path: formatSpecPath(path),
+      problem: `${throughAlias ? 'expands through an alias to' : 'nests'} more than ${MAX_SPEC_DEPTH} levels of mappings and lists`,
+      hint: 'a spec needs a few levels; flatten this value, or keep deep data in a file the trainer reads',
+      ...at(node),
+    });
+  };
+
+  const anchor = (node: Node): void => {
+    if (node.anchor) anchors.set(node.anchor, node);
+  };
+  const visit = (node: unknown, path: PropertyKey[], level: number): Expanded => {
+    if (isAlias(node)) {
+      const target = anchors.get(node.source);
+      if (!target) {
+        errors.push({
+          path: formatSpecPath(path),
+          problem: `refers to the anchor &${node.source}, which is not defined before it`,
+          hint: `define the anchor first (key: &${node.source} value) and refer to it below with *${node.source}, or write the value out`,
+          ...at(node),
+        });
+        return NOTHING;
+      }
+      if (open.has(target)) {
+        errors.push({
+          path: formatSpecPath(path),
+          problem: `refers to the anchor &${node.source}, which contains it: the value would never end`,
+          hint: 'write the value out instead of the alias',
+          ...at(node),
+        });
+        return NOTHING;
+      }
+      const size = sizes.get(target) ?? NOTHING;
+      if (level + size.depth > MAX_SPEC_DEPTH) nestsTooDeep(node, path, true);
+      return { ...size, written: 0 };
+    }
+    if (isScalar(node)) {
+      anchor(node);
+      return NOTHING;
+    }
+    if (!isMap(node) && !isSeq(node)) return NOTHING;
+    anchor(node);
+    if (level >= MAX_SPEC_DEPTH) {
+      nestsTooDeep(node, path, false);
+      return NOTHING;
+    }
+    open.add(node);
+    let entries = 0;
+    let written = 0;
+    let depth = 0;
+    const add = (child: Expanded): void => {
+      entries += 1 + child.entries;
+      written += 1 + child.written;
+      depth = Math.max(depth, child.depth);
+    };
+    const visitPair = (pair: Pair, pairPath: PropertyKey[], pairLevel: number): Expanded => {
+      if (isScalar(pair.key)) anchor(pair.key);
+      return visit(pair.value, [...pairPath, keyOf(pair)], pairLevel + 1);
+    };
+    if (isMap(node)) {
+      for (const pair of node.items) add(visitPair(pair, path, level));
+    } else {
+      node.items.forEach((item, index) => {
+        if (!isPair(item)) return add(visit(item, [...path, index], level + 1));
+        // A flow list may hold `key: value` items, each a mapping of one key.
+        const value = visitPair(item, [...path, index], level + 1);
+        add({ entries: 1 + value.entries, written: 1 + value.written, depth: value.depth + 1 });
+      });
+    }
+    open.delete(node);
+    const size = { entries, written, depth: depth + 1 };
+    sizes.set(node, size);
+    if (!tooBig && size.entries > MAX_SPEC_ENTRIES) {
+      tooBig = true;
+      const expanded = size.entries > size.written;
+      errors.push({
+        path: formatSpecPath(path),
+        problem: expanded
+          ? `expands through aliases to more than ${formatCount(MAX_SPEC_ENTRIES)} keys and list items (${formatCount(size.entries)})`
+          : `has ${formatCount(size.entries)} keys and list items; a spec may have at most ${formatCount(MAX_SPEC_ENTRIES)}`,
+        hint: expanded
+          ? 'each alias (*name) copies everything under its anchor; write the values out, or alias smaller parts'
+          : 'keep large data (grids, tables, lists of files) in files the trainer reads, and name them here',
+        ...at(node),
+      });
+    }
+    return size;
+  };
+  visit(document.contents, [], 0);
+  return errors;
+}
+
+/** A mapping key as the parsed spec will have it (keys are read as strings, see `stringKeys`). */
+function keyOf(pair: Pair): string {
+  return isScalar(pair.key) ? String(pair.key.value) : String(pair.key);
+}
+
 /**
  * Reads an experiment spec from the text of a YAML or JSON file and validates it. YAML syntax errors and
  * duplicate keys are reported with line and column; schema problems are reported by path (e.g.
@@ -52,16 +180,32 @@ function locator(document: Document.Parsed, lineCounter: LineCounter): LocateSpe
 export function parseExperimentSpec(text: string, fileName: string): SpecValidationResult {
   const lineCounter = new LineCounter();
   // YAML 1.2 is a superset of JSON, so one parser serves both and JSON errors get positions too.
-  const document = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  // `stringKeys`: keys are read as written (`1:` is "1", as JSON would have it) and a list, mapping or alias as
+  // a key is an error, so every key of the parsed spec is the string the file shows.
+  const document = parseDocument(text, {
+    lineCounter,
+    prettyErrors: false,
+    uniqueKeys: true,
+    stringKeys: true,
+  });
   if (document.errors.length > 0) {
     return {
       ok: false,
       errors: document.errors.map((error): SpecError => {
         const start = lineCounter.linePos(error.pos[0]);
+        const position = { line: start.line, column: start.col };
+        if (error.code === 'NON_STRING_KEY') {
+          return {
+            path: '',
+            problem: 'has a key that is a list, a mapping or an alias (*name)',
+            hint: 'write each key as plain text, like "learning_rate:"',
+            ...position,
+          };
+        }
         const problem = `is not valid YAML or JSON: ${error.message.split('\n')[0] ?? error.message}`;
         const hint =
           error.code === 'DUPLICATE_KEY' ? 'remove one of the two entries with this key' : YAML_HINT;
-        return { path: '', problem, hint, line: start.line, column: start.col };
+        return { path: '', problem, hint, ...position };
       }),
     };
   }
@@ -77,7 +221,19 @@ export function parseExperimentSpec(text: string, fileName: string): SpecValidat
       ],
     };
   }
-  const input: unknown = document.toJS({ maxAliasCount: 1000 });
+  const structural = checkStructure(document, lineCounter);
+  if (structural.length > 0) return { ok: false, errors: structural };
+  let input: unknown;
+  try {
+    // Aliases are checked above (defined, acyclic, bounded expansion), so yaml's own alias-count guard, which
+    // throws a bare ReferenceError, is turned off; anything else it throws is still reported, not raised.
+    input = document.toJS({ maxAliasCount: -1 });
+  } catch (error) {
+    return {
+      ok: false,
+      errors: [{ path: '', problem: `could not be read: ${(error as Error).message}`, hint: YAML_HINT }],
+    };
+  }
   const parsed = ExperimentSpec.safeParse(input);
   if (parsed.success) return { ok: true, spec: parsed.data };
   const errors = specErrorsFromIssues(

@@ -1,4 +1,4 @@
-import { experimentSpecJsonSchema, formatSpecErrors } from '../../src/experiment';
+import { experimentSpecJsonSchema, formatSpecErrors, type SpecError } from '../../src/experiment';
 import { parseExperimentSpec } from '../../src/experiment/spec-file';
 
 const quickstartYaml = `# yaml-language-server: $schema=./labline.schema.json
@@ -140,6 +140,81 @@ describe('parseExperimentSpec', () => {
         problem: 'must be a number or a string, not true',
         hint: expect.stringContaining('duration'),
       }),
+    ]);
+  });
+});
+
+/** A valid spec to which a test appends one line of YAML (at line 6). */
+const head = 'experiment_id: exp-x1\nname: n\nhypothesis: h\ntraining:\n  command: node\n';
+
+function errorsIn(text: string): SpecError[] {
+  const result = parseExperimentSpec(text, 'spec.yaml');
+  if (result.ok) throw new Error('expected errors');
+  return result.errors;
+}
+
+describe('YAML anchors and aliases', () => {
+  test('an alias reads the anchored value, so a gate can be written once and reused', () => {
+    const text = `${head}approvals:\n  launch: &gate { timeout: 2h, on_timeout: reject }\n  publish: *gate\n`;
+    const result = parseExperimentSpec(text, 'spec.yaml');
+    expect(result.ok && result.spec.approvals.publish.timeout).toBe(7200);
+  });
+
+  test.each([
+    ['an alias to no anchor', 'description: *nope', 'description', 6, 14],
+    [
+      'an alias used before its anchor',
+      'description: *later\nresearch_question: &later x',
+      'description',
+      6,
+      14,
+    ],
+    ['a merge key to no anchor', 'config: { <<: *base }', 'config["<<"]', 6, 15],
+  ])('%s is an error at its line, not an exception', (_case, line, path, lineNumber, column) => {
+    expect(errorsIn(`${head}${line}\n`)).toEqual([
+      expect.objectContaining({
+        path,
+        problem: expect.stringMatching(/^refers to the anchor &\w+, which is not defined before it$/),
+        hint: expect.stringContaining('&'),
+        line: lineNumber,
+        column,
+      }),
+    ]);
+  });
+
+  test('an alias inside the value it names (a cycle) is an error, not an endless value', () => {
+    expect(errorsIn(`${head}config: &loop { a: 1, b: *loop }\n`)).toEqual([
+      expect.objectContaining({
+        path: 'config.b',
+        problem: 'refers to the anchor &loop, which contains it: the value would never end',
+        line: 6,
+        column: 26,
+      }),
+    ]);
+  });
+
+  test('a "billion laughs" document is refused by its expanded size, at once', () => {
+    const levels = ['a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]'];
+    for (const [index, name] of ['b', 'c', 'd', 'e', 'f', 'g', 'h', 'i'].entries()) {
+      const previous = String.fromCharCode('a'.charCodeAt(0) + index);
+      levels.push(`${name}: &${name} [${Array(9).fill(`*${previous}`).join(', ')}]`);
+    }
+    const started = Date.now();
+    const errors = errorsIn(`${head}config:\n  ${levels.join('\n  ')}\n`);
+    expect(Date.now() - started).toBeLessThan(2000);
+    expect(errors).toEqual([
+      expect.objectContaining({
+        path: expect.stringMatching(/^config\./),
+        problem: expect.stringMatching(/^expands through aliases to more than 10,000 keys and list items/),
+        hint: expect.stringContaining('alias'),
+        line: expect.any(Number),
+      }),
+    ]);
+  });
+
+  test('a key written as an alias or a collection is refused with its position', () => {
+    expect(errorsIn(`${head}description: &k desc\n*k : 2\n`)).toEqual([
+      expect.objectContaining({ problem: expect.stringContaining('key'), line: 7, column: 1 }),
     ]);
   });
 });
