@@ -588,7 +588,8 @@ interface Measured {
 /** One server and worker: the warm-up campaign, then the measured ones, alternating the poll intervals. */
 async function measure(bundlePath: string, dir: string): Promise<Measured> {
   const { variants, seeds, pollIntervalsMs, campaignsPerInterval } = parameters.campaign;
-  return await withLablineStack(dir, 'campaigns', bundlePath, parameters.timeouts, async (stack) => {
+  const stackOptions = { dir, label: 'campaigns', bundlePath, timeouts: parameters.timeouts };
+  return await withLablineStack(stackOptions, async (stack) => {
     console.log('warm-up campaign…');
     const warm = await runCampaign(stack, 'camp-warmup', parameters.warmup, pollIntervalsMs[0]!);
     const runs: CampaignRun[] = [];

@@ -3,10 +3,17 @@
  * so its RSS is the server's own footprint. SIGTERM or SIGINT stops it.
  * Usage: devserver-server.ts [<data file>]
  */
+import { lablineSearchAttributes } from '../src/devserver/labline-search-attributes';
 import { startDevServer } from '../src/devserver/server';
 
 async function run(): Promise<void> {
-  const server = await startDevServer({ port: 0, db: process.argv[2], logLevel: 'warn' });
+  // Labline's search attributes, as `labline devserver` registers them: the listing benchmark filters on one.
+  const server = await startDevServer({
+    port: 0,
+    db: process.argv[2],
+    logLevel: 'warn',
+    searchAttributes: lablineSearchAttributes,
+  });
   console.log(`listening on ${server.address}`);
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);

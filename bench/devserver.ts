@@ -1,30 +1,69 @@
 /**
- * Benchmark of the embedded dev server (src/devserver) driven by the real Temporal SDK.
+ * Benchmark of the embedded dev server (src/devserver) against the real Temporal dev server
+ * (`temporal server start-dev`), both driven by the real Temporal SDK with the same workloads.
  *
- *   npx tsx bench/devserver.ts        (npm run bench:devserver)
+ *   npx tsx bench/devserver.ts                         (npm run bench:devserver; both servers)
+ *   npx tsx bench/devserver.ts --embedded-only         (no Temporal CLI needed)
+ *   npx tsx bench/devserver.ts --servers=temporal-cli  (one of them; default --servers=embedded,temporal-cli)
  *
- * 1. Throughput: workflows of one activity each, completed per second, with the server in memory and
- *    with the server persisting to a data file (--db, fsync on every change).
+ * On each server:
+ * 1. Throughput: workflows of one activity each, completed per second, and their start→result latency, with
+ *    the server in memory and with it persisting to a data file (embedded: --db, fsync on every change;
+ *    real: its SQLite store, --db-filename).
  * 2. Memory: RSS of the server and of the worker holding 1,000 open workflows that wait for a signal.
+ * 3. Listing: 1,000 closed workflows carrying a search attribute (LablineProject), listed by it: the time to
+ *    page through all of them, after waiting (bounded) until visibility counts all 1,000, since the real
+ *    server's visibility is eventually consistent.
+ * Then the comparison: every ratio embedded / real, and whether the embedded server's goals hold
+ * (throughput at least the real server's, less memory).
  *
- * The server and the worker each run in their own process (the server through the `labline devserver`
- * CLI, the worker through bench/devserver-worker.ts), so each RSS and CPU time is its own and the
- * client load generated here does not share their event loops. Writes bench/results/devserver.json.
+ * The server and the worker each run in their own process (the embedded server through the `labline
+ * devserver` CLI, the real one as the Temporal CLI's own process; the worker through
+ * bench/devserver-worker.ts), so each RSS and CPU time is its own and the client load generated here does
+ * not share their event loops. Writes bench/results/devserver.json.
  *
- * `--bare-server` runs the server through bench/devserver-server.ts instead, a process that loads only
- * src/devserver: the CLI also loads the rest of Labline, which the server's RSS then includes.
+ * `--bare-server` runs the embedded server through bench/devserver-server.ts instead, a process that loads
+ * only src/devserver: the CLI also loads the rest of Labline, which the server's RSS then includes.
  */
 import type { Client, WorkflowHandle } from '@temporalio/client';
-import { closeSync, fdatasyncSync, mkdtempSync, openSync, rmSync, statSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  fdatasyncSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  writeSync,
+} from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { cliScript, type RunningProcess } from '../tests/support/processes';
+import {
+  compareServers,
+  summary,
+  type ListingResult,
+  type MemoryResult,
+  type ServerResult,
+  type ThroughputResult,
+} from './devserver-report';
 import { oneActivityWorkflow, releaseSignal, waitForSignalWorkflow } from './devserver-workflows';
-import { bundleWorkflows, startServerProcess, withServerAndWorker, type Server } from './stack';
+import {
+  bundleWorkflows,
+  selectServers,
+  startEmbeddedServer,
+  startRealServer,
+  withServerAndWorker,
+  type Server,
+  type ServerKind,
+  type ServerTarget,
+} from './stack';
 import {
   cpuSecondsOf,
   killAllNow,
+  loadAverages,
   machineInfo,
   memoryOf,
   pool,
@@ -32,8 +71,8 @@ import {
   round,
   runBenchmark,
   sleep,
+  sourceState,
   stats,
-  stopProcess,
   withTimeout,
   writeResult,
 } from './support';
@@ -42,51 +81,82 @@ const resultFile = path.join(__dirname, 'results', 'devserver.json');
 const workerScript = path.join(__dirname, 'devserver-worker.ts');
 const namespace = 'default';
 
-const serverLaunchers = {
+const embeddedLaunchers = {
   cli: { script: cliScript, args: ['devserver', '--port', '0', '--log-level', 'warn'], dbFlag: ['--db'] },
   bare: { script: path.join(__dirname, 'devserver-server.ts'), args: [], dbFlag: [] },
 } as const;
-type ServerLauncher = keyof typeof serverLaunchers;
+type EmbeddedLauncher = keyof typeof embeddedLaunchers;
 
-const serverLauncher: ServerLauncher = process.argv.includes('--bare-server') ? 'bare' : 'cli';
+const selection = selectServers();
+const embeddedLauncher: EmbeddedLauncher = process.argv.includes('--bare-server') ? 'bare' : 'cli';
 
 const parameters = {
-  serverLauncher,
+  servers: selection.targets.map((t) => t.kind),
+  embeddedLauncher,
   // The warm-up is long because throughput kept rising over the first few hundred workflows (JIT in
   // three processes); 1,000 measured workflows keep the ramp-up and drain of the batch a small share.
   throughput: { warmupWorkflows: 300, workflows: 1000, concurrency: 50 },
   memory: { openWorkflows: 1000, startConcurrency: 50, settleMs: 2000 },
+  listing: {
+    closedWorkflows: 1000,
+    startConcurrency: 50,
+    // The real server refuses ORDER BY, so the query does not sort; both servers page in their own order.
+    query: 'LablineProject = "bench-list" AND ExecutionStatus = "Completed"',
+    searchAttributes: { LablineProject: ['bench-list'] },
+    // One unmeasured listing first (the client's JIT and the server's caches), then the measured ones.
+    warmupListings: 1,
+    listings: 5,
+    countPollMs: 250,
+  },
   // Above the number of open workflows, so the worker keeps all of them cached on any machine.
   workerMaxCachedWorkflows: 1500,
   timeouts: {
     processStartMs: 60_000,
     batchMs: 180_000,
     firstTaskMs: 120_000,
+    visibilityMs: 120_000,
+    listMs: 60_000,
     processStopMs: 10_000,
-    wholeRunMs: 10 * 60_000,
+    wholeRunMs: 25 * 60_000,
   },
 };
 
 // ---------------------------------------------------------------------------------------------------
-// Processes: a server through the chosen launcher, a worker polling one task queue, a client here
+// Processes: a server of the chosen kind, a worker polling one task queue, a client here
 
-function startServer(db?: string, launcher = parameters.serverLauncher): Promise<Server> {
-  const { script, args, dbFlag } = serverLaunchers[launcher];
-  return startServerProcess(
+function startServer(
+  target: ServerTarget,
+  dataFile?: string,
+  launcher = parameters.embeddedLauncher,
+): Promise<Server> {
+  if (target.kind === 'temporal-cli')
+    return startRealServer(target.cli, {
+      dbFile: dataFile,
+      processStartMs: parameters.timeouts.processStartMs,
+    });
+  const { script, args, dbFlag } = embeddedLaunchers[launcher];
+  return startEmbeddedServer(
     script,
-    [...args, ...(db ? [...dbFlag, db] : [])],
-    parameters.timeouts.processStartMs,
+    [...args, ...(dataFile ? [...dbFlag, dataFile] : [])],
+    parameters.timeouts,
   );
+}
+
+interface StackOptions {
+  target: ServerTarget;
+  dataFile?: string;
+  taskQueue: string;
+  bundlePath: string;
 }
 
 /** A server, a worker polling `taskQueue` and a client, stopped together. */
 function withStack<T>(
-  options: { db?: string; taskQueue: string; bundlePath: string },
+  options: StackOptions,
   fn: (stack: { server: Server; worker: RunningProcess; client: Client }) => Promise<T>,
 ): Promise<T> {
   return withServerAndWorker(
     {
-      startServer: () => startServer(options.db),
+      startServer: () => startServer(options.target, options.dataFile),
       worker: {
         script: workerScript,
         args: (address) => [
@@ -105,21 +175,10 @@ function withStack<T>(
   );
 }
 
+const loadNow = () => loadAverages()[0]!;
+
 // ---------------------------------------------------------------------------------------------------
 // 1. Throughput
-
-interface ThroughputResult {
-  server: 'in memory' | 'data file (--db, fsync per change)';
-  workflows: number;
-  concurrency: number;
-  totalSeconds: number;
-  workflowsPerSecond: number;
-  latencyMs: { p50: number; p95: number; max: number };
-  cpuSeconds: { server: number; worker: number; client: number };
-  cpuMsPerWorkflow: { server: number; worker: number };
-  rssAfterMiB: { server: number; worker: number };
-  dataFileBytes?: number;
-}
 
 /** Starts `count` one-activity workflows, `concurrency` at a time; returns each start→result latency. */
 async function runBatch(
@@ -128,6 +187,7 @@ async function runBatch(
   prefix: string,
   count: number,
   concurrency: number,
+  searchAttributes?: Record<string, string[]>,
 ) {
   return await withTimeout(
     pool(count, concurrency, async (i) => {
@@ -138,6 +198,7 @@ async function runBatch(
         workflowId: value,
         args: [value],
         workflowRunTimeout: '2 minutes',
+        searchAttributes,
       });
       if (result !== value) throw new Error(`workflow ${value} returned ${result}`);
       return performance.now() - started;
@@ -147,10 +208,20 @@ async function runBatch(
   );
 }
 
-async function measureThroughput(bundlePath: string, db?: string): Promise<ThroughputResult> {
+const bytesIn = (dir: string) =>
+  readdirSync(dir).reduce((sum, file) => sum + statSync(path.join(dir, file)).size, 0);
+
+async function measureThroughput(
+  target: ServerTarget,
+  bundlePath: string,
+  dataDir?: string,
+): Promise<ThroughputResult> {
   const { warmupWorkflows, workflows, concurrency } = parameters.throughput;
-  const taskQueue = `bench-throughput-${db ? 'db' : 'memory'}`;
-  return await withStack({ db, taskQueue, bundlePath }, async ({ server, worker, client }) => {
+  const taskQueue = `bench-throughput-${dataDir ? 'db' : 'memory'}`;
+  const dataFile =
+    dataDir && path.join(dataDir, target.kind === 'embedded' ? 'devserver.wal' : 'temporal.db');
+  const load = loadNow();
+  return await withStack({ target, dataFile, taskQueue, bundlePath }, async ({ server, worker, client }) => {
     // Warm-up: JIT, the worker's workflow sandbox and the gRPC channels, outside the measured window.
     await runBatch(client, taskQueue, 'warmup', warmupWorkflows, concurrency);
 
@@ -169,7 +240,7 @@ async function measureThroughput(bundlePath: string, db?: string): Promise<Throu
 
     const latency = stats(latencies);
     return {
-      server: db ? 'data file (--db, fsync per change)' : 'in memory',
+      storage: dataDir ? 'data file' : 'in memory',
       workflows,
       concurrency,
       totalSeconds: round(totalSeconds, 2),
@@ -181,25 +252,14 @@ async function measureThroughput(bundlePath: string, db?: string): Promise<Throu
         worker: round((cpuSeconds.worker * 1000) / workflows, 2),
       },
       rssAfterMiB: { server: memoryOf(server.pid).rssMiB, worker: memoryOf(workerPid).rssMiB },
-      dataFileBytes: db ? statSync(db).size : undefined,
+      dataBytes: dataDir ? bytesIn(dataDir) : undefined,
+      loadAverage1m: { before: load, after: loadNow() },
     };
   });
 }
 
 // ---------------------------------------------------------------------------------------------------
 // 2. Memory with open workflows
-
-interface MemoryResult {
-  server: 'in memory';
-  openWorkflows: number;
-  idle: { serverMiB: number; workerMiB: number };
-  open: { serverMiB: number; workerMiB: number; serverPeakMiB: number; workerPeakMiB: number };
-  perOpenWorkflowKiB: { server: number; worker: number };
-  afterRelease: { serverMiB: number; workerMiB: number };
-  startSeconds: number;
-  firstTaskSeconds: number;
-  releaseSeconds: number;
-}
 
 /**
  * Waits until every workflow has completed its first workflow task: no pending task and at least the
@@ -219,10 +279,11 @@ async function waitForFirstTasks(handles: WorkflowHandle[]): Promise<void> {
   }
 }
 
-async function measureMemory(bundlePath: string): Promise<MemoryResult> {
+async function measureMemory(target: ServerTarget, bundlePath: string): Promise<MemoryResult> {
   const { openWorkflows, startConcurrency, settleMs } = parameters.memory;
   const taskQueue = 'bench-memory';
-  return await withStack({ taskQueue, bundlePath }, async ({ server, worker, client }) => {
+  const load = loadNow();
+  return await withStack({ target, taskQueue, bundlePath }, async ({ server, worker, client }) => {
     const workerPid = worker.child.pid!;
     await sleep(settleMs);
     const idle = { server: memoryOf(server.pid), worker: memoryOf(workerPid) };
@@ -266,7 +327,7 @@ async function measureMemory(bundlePath: string): Promise<MemoryResult> {
     const perWorkflowKiB = (openMiB: number, idleMiB: number) =>
       round(((openMiB - idleMiB) * 1024) / openWorkflows);
     return {
-      server: 'in memory',
+      storage: 'in memory',
       openWorkflows,
       idle: { serverMiB: idle.server.rssMiB, workerMiB: idle.worker.rssMiB },
       open: {
@@ -283,25 +344,90 @@ async function measureMemory(bundlePath: string): Promise<MemoryResult> {
       startSeconds: round(startSeconds, 2),
       firstTaskSeconds: round(firstTaskSeconds, 2),
       releaseSeconds: round(releaseSeconds, 2),
+      loadAverage1m: { before: load, after: loadNow() },
     };
   });
 }
 
 // ---------------------------------------------------------------------------------------------------
-// Context for reading the numbers: what each launcher costs at rest, how fast this disk syncs
+// 3. Listing closed workflows by a search attribute
+
+/** Polls the count of `query` (bounded) until it reaches `expected`; returns how many counts it took. */
+async function waitForVisibility(client: Client, query: string, expected: number): Promise<number> {
+  const deadline = Date.now() + parameters.timeouts.visibilityMs;
+  for (let counts = 1; ; counts++) {
+    const last = (await client.workflow.count(query)).count;
+    if (last >= expected) return counts;
+    if (Date.now() > deadline)
+      throw new Error(
+        `visibility counted ${last} of ${expected} for ${query} after ${parameters.timeouts.visibilityMs} ms`,
+      );
+    await sleep(parameters.listing.countPollMs);
+  }
+}
+
+/** Pages through every workflow `query` matches; returns how many and how long it took (ms). */
+async function listAll(client: Client, query: string): Promise<{ listed: number; ms: number }> {
+  const started = performance.now();
+  let listed = 0;
+  const listing = async () => {
+    // Bounded by the time limit around it; the count check below catches a short or long listing.
+    for await (const _ of client.workflow.list({ query })) listed++;
+  };
+  await withTimeout(listing(), parameters.timeouts.listMs, `listing ${query}`);
+  return { listed, ms: performance.now() - started };
+}
+
+async function measureListing(target: ServerTarget, bundlePath: string): Promise<ListingResult> {
+  const { closedWorkflows, startConcurrency, query, searchAttributes, warmupListings, listings } =
+    parameters.listing;
+  const taskQueue = 'bench-listing';
+  const load = loadNow();
+  return await withStack({ target, taskQueue, bundlePath }, async ({ client }) => {
+    let mark = performance.now();
+    await runBatch(client, taskQueue, 'listed', closedWorkflows, startConcurrency, searchAttributes);
+    const runSeconds = (performance.now() - mark) / 1000;
+    mark = performance.now();
+    const counts = await waitForVisibility(client, query, closedWorkflows);
+    const visibilityCatchUpSeconds = (performance.now() - mark) / 1000;
+
+    const perListingMs: number[] = [];
+    for (let i = 0; i < warmupListings + listings; i++) {
+      const { listed, ms } = await listAll(client, query);
+      if (listed !== closedWorkflows)
+        throw new Error(`listing ${query} returned ${listed} workflows, expected ${closedWorkflows}`);
+      if (i >= warmupListings) perListingMs.push(round(ms));
+    }
+    return {
+      storage: 'in memory',
+      query,
+      closedWorkflows,
+      runSeconds: round(runSeconds, 2),
+      visibilityCatchUpSeconds: round(visibilityCatchUpSeconds, 2),
+      counts,
+      listMs: stats(perListingMs),
+      perListingMs,
+      loadAverage1m: { before: load, after: loadNow() },
+    };
+  });
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Context for reading the numbers: what each embedded launcher costs at rest, how fast this disk syncs
 
 /**
- * Idle RSS of a freshly started server through each launcher: the CLI's share beyond the bare server is
- * the rest of Labline that `labline devserver` loads. A launcher that fails to start is reported, not fatal.
+ * Idle RSS of a freshly started embedded server through each launcher: the CLI's share beyond the bare
+ * server is the rest of Labline that `labline devserver` loads. A launcher that fails to start is reported,
+ * not fatal.
  */
-async function idleServerRss(): Promise<Record<ServerLauncher, number | string>> {
-  const result = {} as Record<ServerLauncher, number | string>;
-  for (const launcher of Object.keys(serverLaunchers) as ServerLauncher[]) {
+async function idleEmbeddedServerRss(): Promise<Record<EmbeddedLauncher, number | string>> {
+  const result = {} as Record<EmbeddedLauncher, number | string>;
+  for (const launcher of Object.keys(embeddedLaunchers) as EmbeddedLauncher[]) {
     try {
-      const server = await startServer(undefined, launcher);
+      const server = await startServer({ kind: 'embedded' }, undefined, launcher);
       await sleep(parameters.memory.settleMs);
       result[launcher] = memoryOf(server.pid).rssMiB;
-      await stopProcess(server.process, parameters.timeouts.processStopMs);
+      await server.stop();
     } catch (error) {
       result[launcher] = `failed to start: ${String((error as Error).message).split('\n')[0]}`;
     }
@@ -309,7 +435,7 @@ async function idleServerRss(): Promise<Record<ServerLauncher, number | string>>
   return result;
 }
 
-/** Mean time of one small append + fdatasync in `dir`, what the --db server pays per group commit. */
+/** Mean time of one small append + fdatasync in `dir`, what a data file pays per group commit. */
 function fsyncMs(dir: string): number {
   const file = path.join(dir, 'fsync-probe');
   const fd = openSync(file, 'a');
@@ -328,69 +454,89 @@ function fsyncMs(dir: string): number {
 }
 
 // ---------------------------------------------------------------------------------------------------
-// Run, record, summarise
+// One server, every measurement
 
-function summary(report: {
-  throughput: { memory: ThroughputResult; dataFile: ThroughputResult };
-  memory: MemoryResult & { idleServerByLauncherMiB: Record<ServerLauncher, number | string> };
-}): string {
-  const line = (name: string, t: ThroughputResult) =>
-    `  ${name.padEnd(10)} ${t.workflowsPerSecond} workflows/s (${t.workflows} in ${t.totalSeconds} s, ` +
-    `${t.concurrency} in flight), latency p50 ${t.latencyMs.p50} ms, p95 ${t.latencyMs.p95} ms; ` +
-    `CPU ms/workflow server ${t.cpuMsPerWorkflow.server}, worker ${t.cpuMsPerWorkflow.worker}`;
-  const m = report.memory;
-  return [
-    'Throughput (one activity per workflow):',
-    line('in memory', report.throughput.memory),
-    line('data file', report.throughput.dataFile),
-    `Memory with ${m.openWorkflows} open workflows waiting on a signal (RSS):`,
-    `  server ${m.open.serverMiB} MiB (idle ${m.idle.serverMiB}, ~${m.perOpenWorkflowKiB.server} KiB/workflow, ` +
-      `${m.afterRelease.serverMiB} after release)`,
-    `  worker ${m.open.workerMiB} MiB (idle ${m.idle.workerMiB}, ~${m.perOpenWorkflowKiB.worker} KiB/workflow, ` +
-      `${m.afterRelease.workerMiB} after release)`,
-    `  started in ${m.startSeconds} s, first tasks done ${m.firstTaskSeconds} s later, released in ${m.releaseSeconds} s`,
-    `Idle server RSS by launcher (MiB): cli ${m.idleServerByLauncherMiB.cli}, bare ${m.idleServerByLauncherMiB.bare}`,
-  ].join('\n');
+async function measureServer(target: ServerTarget, bundlePath: string, dir: string): Promise<ServerResult> {
+  const name = target.kind;
+  console.log(`${name}: throughput, server in memory…`);
+  const memoryServer = await measureThroughput(target, bundlePath);
+  console.log(`${name}: throughput, server with a data file…`);
+  const dataDir = path.join(dir, `${name}-data`);
+  mkdirSync(dataDir);
+  const dataFileServer = await measureThroughput(target, bundlePath, dataDir);
+  console.log(`${name}: memory with ${parameters.memory.openWorkflows} open workflows…`);
+  const memory = await measureMemory(target, bundlePath);
+  console.log(
+    `${name}: listing ${parameters.listing.closedWorkflows} closed workflows by a search attribute…`,
+  );
+  const listing = await measureListing(target, bundlePath);
+  let idleServerByLauncherMiB: ServerResult['idleServerByLauncherMiB'];
+  if (target.kind === 'embedded') {
+    console.log(`${name}: idle server RSS by launcher…`);
+    idleServerByLauncherMiB = await idleEmbeddedServerRss();
+  }
+  return {
+    server:
+      target.kind === 'embedded'
+        ? `embedded (${parameters.embeddedLauncher === 'cli' ? '`labline devserver`' : 'bench/devserver-server.ts'}; data file: --db, fsync per change)`
+        : `real Temporal dev server (${selection.temporalCliVersion}; \`temporal server start-dev --headless\`; data file: SQLite, --db-filename)`,
+    throughput: { memory: memoryServer, dataFile: dataFileServer },
+    memory,
+    listing,
+    idleServerByLauncherMiB,
+  };
 }
 
+// ---------------------------------------------------------------------------------------------------
+// Run and record
+
 async function main(): Promise<void> {
+  const loadAtStart = loadAverages();
   const dir = mkdtempSync(path.join(os.tmpdir(), 'labline-bench-'));
   try {
     console.log('bundling workflow code…');
     const bundlePath = await bundleWorkflows(path.join(__dirname, 'devserver-workflows.ts'), dir);
-    console.log('throughput, server in memory…');
-    const memoryServer = await measureThroughput(bundlePath);
-    console.log('throughput, server with a data file…');
-    const dataFileServer = await measureThroughput(bundlePath, path.join(dir, 'devserver.wal'));
-    console.log(`memory with ${parameters.memory.openWorkflows} open workflows…`);
-    const memory = await measureMemory(bundlePath);
-    console.log('idle server RSS by launcher…');
-    const idleServerByLauncherMiB = await idleServerRss();
+    const results: Partial<Record<ServerKind, ServerResult>> = {};
+    for (const target of selection.targets)
+      results[target.kind] = await measureServer(target, bundlePath, dir);
+    const comparison = compareServers(results);
 
     const report = {
       ...resultHeader('devserver'),
+      source: sourceState(),
       machine: {
         ...machineInfo(),
-        // fsync is what makes --db slow on a real disk; on this machine it may be nearly free.
+        // fsync is what makes a data file slow on a real disk; on this machine it may be nearly free.
         appendAndFdatasyncMs: fsyncMs(dir),
+        loadAverageAtStart: loadAtStart,
+        loadAverageAtEnd: loadAverages(),
       },
+      temporalCli: selection.temporalCliVersion ?? 'not used',
       parameters: {
         ...parameters,
         topology:
-          `server: ${parameters.serverLauncher === 'cli' ? '`labline devserver`' : 'bench/devserver-server.ts'} ` +
-          'process on 127.0.0.1; worker: bench/devserver-worker.ts process (SDK defaults except ' +
-          'maxCachedWorkflows); client: this process',
+          'server: the embedded one through ' +
+          `${parameters.embeddedLauncher === 'cli' ? '`labline devserver`' : 'bench/devserver-server.ts'}, or ` +
+          "`temporal server start-dev --headless --log-level warn` with Labline's search attributes, one " +
+          'process on 127.0.0.1, fresh for each measurement; worker: bench/devserver-worker.ts process (SDK ' +
+          'defaults except maxCachedWorkflows); client: this process; the servers measured one after the ' +
+          'other, never at the same time',
       },
-      throughput: { memory: memoryServer, dataFile: dataFileServer },
-      memory: { ...memory, idleServerByLauncherMiB },
+      servers: results,
+      comparison,
       notes: [
         'latencyMs: from client.workflow.start to its result, per workflow; p50/p95 by nearest rank.',
         'cpuSeconds: user + system CPU of each process (all threads) during the measured batch, from /proc.',
         'RSS from VmRSS (peak: VmHWM) in /proc/<pid>/status. perOpenWorkflowKiB = (open - idle RSS) / ' +
-          'openWorkflows; it includes V8 heap headroom, so expect it to move by tens of percent between runs.',
+          'openWorkflows; it includes V8 (embedded) or Go (real) heap headroom, so expect it to move by tens ' +
+          'of percent between runs.',
+        'listMs: paging through every match of the query with client.workflow.list (decoding included), ' +
+          'after visibility counted all of them; the real server pages by its default page size.',
+        "loadAverage1m: the machine's 1-minute load average before and after each measurement; on 2 cores, " +
+          'a load above ~2 at either point means other work competed with the measured processes.',
       ],
     };
-    writeResult(resultFile, report, summary(report));
+    writeResult(resultFile, report, summary(results, comparison));
   } finally {
     killAllNow();
     rmSync(dir, { recursive: true, force: true });

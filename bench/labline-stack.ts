@@ -1,8 +1,8 @@
 /**
- * The Labline that bench/pipeline.ts and bench/campaign.ts measure: a `labline devserver` process, a
- * bench/pipeline-worker.ts process (built like `labline worker`) and a client in the benchmark's process;
- * experiments that train the example trainer (examples/trainer/train.js); and the run's temporary folder,
- * whose clean-up also stops trainers left running.
+ * The Labline that bench/pipeline.ts and bench/campaign.ts measure: a server process (the embedded
+ * `labline devserver`, or the real `temporal server start-dev`), a bench/pipeline-worker.ts process (built
+ * like `labline worker`) and a client in the benchmark's process; experiments that train the example trainer
+ * (examples/trainer/train.js); and the run's temporary folder, whose clean-up also stops trainers left running.
  */
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
@@ -10,7 +10,15 @@ import * as path from 'node:path';
 import { LocalLauncher } from '../src/activities/training/local';
 import type { ExperimentSpecInput, WorkflowSettingsInput } from '../src/experiment';
 import { cliScript } from '../tests/support/processes';
-import { bundleWorkflows, startServerProcess, withServerAndWorker, type Stack } from './stack';
+import {
+  bundleWorkflows,
+  startEmbeddedServer,
+  startRealServer,
+  withServerAndWorker,
+  type Server,
+  type ServerTarget,
+  type Stack,
+} from './stack';
 import { killAllNow, withTimeout } from './support';
 
 const root = path.resolve(__dirname, '..');
@@ -26,26 +34,35 @@ export interface LablineStack extends Stack {
   maxCachedWorkflows: number;
 }
 
+export interface LablineStackOptions {
+  /** The run's folder; this stack's runs and worker data go under `dir/label`. */
+  dir: string;
+  label: string;
+  bundlePath: string;
+  /** Default: the embedded server. Either way in memory: these benchmarks measure the pipeline, not storage. */
+  server?: ServerTarget;
+  timeouts: { processStartMs: number; processStopMs: number };
+}
+
+function startServer(target: ServerTarget, timeouts: LablineStackOptions['timeouts']): Promise<Server> {
+  if (target.kind === 'temporal-cli')
+    return startRealServer(target.cli, { processStartMs: timeouts.processStartMs });
+  return startEmbeddedServer(cliScript, ['devserver', '--port', '0', '--log-level', 'warn'], timeouts);
+}
+
 /** A fresh server, worker and runs folder under `dir/label`; every process is stopped afterwards. */
 export async function withLablineStack<T>(
-  dir: string,
-  label: string,
-  bundlePath: string,
-  timeouts: { processStartMs: number; processStopMs: number },
+  options: LablineStackOptions,
   fn: (stack: LablineStack) => Promise<T>,
 ): Promise<T> {
+  const { dir, label, bundlePath, timeouts } = options;
   const runsRoot = path.join(dir, label, 'runs');
   const dataDir = path.join(dir, label, 'data');
   mkdirSync(runsRoot, { recursive: true });
   mkdirSync(dataDir, { recursive: true });
   return await withServerAndWorker(
     {
-      startServer: () =>
-        startServerProcess(
-          cliScript,
-          ['devserver', '--port', '0', '--log-level', 'warn'],
-          timeouts.processStartMs,
-        ),
+      startServer: () => startServer(options.server ?? { kind: 'embedded' }, timeouts),
       worker: {
         script: workerScript,
         args: (address) => [address, namespace, runsRoot, dataDir, bundlePath],

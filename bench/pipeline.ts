@@ -246,7 +246,8 @@ interface LatencyRun {
 async function measureLatency(bundlePath: string, dir: string, pollIntervalMs: number): Promise<LatencyRun> {
   const { warmupExperiments, experiments, trainer } = parameters.latency;
   const label = `latency-${pollIntervalMs}ms`;
-  return await withLablineStack(dir, label, bundlePath, parameters.timeouts, async (stack) => {
+  const stackOptions = { dir, label, bundlePath, timeouts: parameters.timeouts };
+  return await withLablineStack(stackOptions, async (stack) => {
     const warmupWallMs: number[] = [];
     for (let i = 1; i <= warmupExperiments; i++) {
       const warm = await runExperiment(
@@ -407,7 +408,8 @@ async function waitAllQuiet(client: Client, ids: string[]): Promise<void> {
 
 async function measureWaitingMemory(bundlePath: string, dir: string): Promise<WaitingMemory> {
   const { waitingExperiments, concurrency, settleMs } = parameters.memory;
-  return await withLablineStack(dir, 'memory', bundlePath, parameters.timeouts, async (stack) => {
+  const stackOptions = { dir, label: 'memory', bundlePath, timeouts: parameters.timeouts };
+  return await withLablineStack(stackOptions, async (stack) => {
     const pids = { worker: stack.worker.child.pid!, server: stack.server.pid };
     const rss = () => ({ worker: memoryOf(pids.worker), server: memoryOf(pids.server) });
     await sleep(settleMs);

@@ -130,8 +130,18 @@ export async function stopProcess(p: RunningProcess, graceMs: number): Promise<v
   }
 }
 
+// Processes started by other means (the real Temporal server, through src/client/temporal-cli-server.ts):
+// how to kill each at once.
+const otherKills: (() => void)[] = [];
+
+/** Has `killAllNow` also call `kill`, which must SIGKILL a process this module did not spawn, if alive. */
+export function trackKill(kill: () => void): void {
+  otherKills.push(kill);
+}
+
 export function killAllNow(): void {
   for (const p of children) if (!hasExited(p)) p.child.kill('SIGKILL');
+  for (const kill of otherKills) kill();
 }
 
 /** Rejects when `p` exits, with the end of its output. */
