@@ -60,6 +60,7 @@ export function workflowSettingsOf(settings: ResolvedSettings) {
     runs_root: settings.runsRoot,
     task_queues: settings.task_queues,
     training_heartbeat_timeout_seconds: settings.training.heartbeat_timeout_seconds,
+    activity_heartbeat_timeout_seconds: settings.worker.heartbeat_timeout_seconds,
     training_poll_interval_ms: settings.training.poll_interval_ms,
     launch_timeout_seconds: settings.training.launch_timeout_seconds,
     validation_retry: settings.validation,

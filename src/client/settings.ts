@@ -49,6 +49,12 @@ export const LablineSettings = z.strictObject({
        * so a smaller cache trades a little latency for memory: about 3 MiB per cached experiment. Default 250.
        */
       max_cached_workflows: z.number().int().nonnegative().default(250),
+      /**
+       * Seconds validation, analysis, report writing and agents may go without a heartbeat (their worker
+       * sends them while they run) before another worker takes over: how long a dead worker stalls those
+       * stages. Default 60.
+       */
+      heartbeat_timeout_seconds: z.number().positive().default(60),
     })
     .prefault({}),
   /** This host's GPUs for the local launcher. */

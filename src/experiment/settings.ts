@@ -24,6 +24,12 @@ export const WorkflowSettings = z.object({
    * in seconds. Default 30; tests shorten it.
    */
   training_heartbeat_timeout_seconds: z.number().positive().default(30),
+  /**
+   * How long validation, analysis, report writing and agents may go without a heartbeat (their worker
+   * heartbeats for them while they run) before Temporal retries them on another worker, in seconds: how
+   * long a dead worker stalls those stages. Default 60.
+   */
+  activity_heartbeat_timeout_seconds: z.number().positive().default(60),
   /** How often the watcher checks the training process, in milliseconds. Default 250. */
   training_poll_interval_ms: z.number().int().positive().default(250),
   /**

@@ -3,6 +3,7 @@
  * and agent provider. Tests build the same factories with their own dependencies.
  */
 import { createArtifactActivities } from '../activities/artifacts/activities';
+import { keptAlive } from '../activities/keep-alive';
 import { createCampaignActivities } from '../activities/campaign/activities';
 import { createAgentActivities } from '../activities/agents/activities';
 import { OfflineAgentProvider } from '../activities/agents/offline';
@@ -47,25 +48,29 @@ export interface ActivityHost {
 export function createLablineActivities(host: ActivityHost) {
   const wandb = host.wandbTracker ?? wandbTrackerFromSettings(host.wandb);
   const trackers = { local: new LocalTracker({ runsRoot: host.runsRoot }), ...(wandb ? { wandb } : {}) };
-  return {
-    ...createTrainingActivities({
-      launchers: {
-        local: new LocalLauncher({
-          gpuIds: host.gpuIds.length ? host.gpuIds : undefined,
-          slotsDir: host.slotsDir,
-          killGraceMs: host.killGraceSeconds * 1000,
-        }),
-        ...(host.slurm ? { slurm: new SlurmLauncher(slurmLauncherOptionsOf(host.slurm)) } : {}),
-      },
-      trackers,
-      follow: followOptionsOf(host.wandb),
-    }),
-    ...createTrackingActivities({ trackers }),
-    ...createNotifyActivities({ notifier: notifierOf(host) }),
-    ...createArtifactActivities({ provider: host.agentProvider ?? new OfflineAgentProvider(), trackers }),
-    ...createAgentActivities({ provider: host.agentProvider ?? new OfflineAgentProvider() }),
-    ...createCampaignActivities({ tracker: trackers.local }),
-  };
+  // The training watchers heartbeat with their progress; every other activity gets its heartbeats here.
+  return keptAlive(
+    {
+      ...createTrainingActivities({
+        launchers: {
+          local: new LocalLauncher({
+            gpuIds: host.gpuIds.length ? host.gpuIds : undefined,
+            slotsDir: host.slotsDir,
+            killGraceMs: host.killGraceSeconds * 1000,
+          }),
+          ...(host.slurm ? { slurm: new SlurmLauncher(slurmLauncherOptionsOf(host.slurm)) } : {}),
+        },
+        trackers,
+        follow: followOptionsOf(host.wandb),
+      }),
+      ...createTrackingActivities({ trackers }),
+      ...createNotifyActivities({ notifier: notifierOf(host) }),
+      ...createArtifactActivities({ provider: host.agentProvider ?? new OfflineAgentProvider(), trackers }),
+      ...createAgentActivities({ provider: host.agentProvider ?? new OfflineAgentProvider() }),
+      ...createCampaignActivities({ tracker: trackers.local }),
+    },
+    ['awaitTraining', 'awaitTrainingStart'],
+  );
 }
 
 function notifierOf(host: ActivityHost): Notifier {

@@ -81,6 +81,7 @@ export class AgentPipeline {
     this.agents = proxyActivities<AgentActivities>({
       taskQueue: context.settings.task_queues.agents,
       startToCloseTimeout: `${AGENT_START_TO_CLOSE_SECONDS} seconds`,
+      heartbeatTimeout: `${context.settings.activity_heartbeat_timeout_seconds} seconds`,
       retry: {
         initialInterval: '2s',
         maximumInterval: '2 minutes',

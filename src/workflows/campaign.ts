@@ -116,11 +116,13 @@ export async function campaignWorkflow(input: CampaignInput): Promise<CampaignRe
   const light = proxyActivities<CampaignActivities>({
     taskQueue: settings.task_queues.workflow,
     startToCloseTimeout: '10 minutes',
+    heartbeatTimeout: `${settings.activity_heartbeat_timeout_seconds} seconds`,
     retry: { initialInterval: '1s', maximumInterval: '1 minute' },
   });
   const agents = proxyActivities<AgentActivities>({
     taskQueue: settings.task_queues.agents,
     startToCloseTimeout: '10 minutes',
+    heartbeatTimeout: `${settings.activity_heartbeat_timeout_seconds} seconds`,
     retry: { initialInterval: '1s', maximumInterval: '1 minute', maximumAttempts: 6 },
   });
   const status: CampaignStatus = {

@@ -92,9 +92,12 @@ export async function experimentWorkflow(input: ExperimentInput): Promise<Experi
   // W&B: the run id, its URL and the trainer's WANDB_* variables are known before anything runs.
   const trackedRun = trackedRunOf(spec.tracker, runName, settings.wandb);
 
+  // Validation, analysis and writing: their worker heartbeats for them (keep-alive.ts), so a dead worker is
+  // noticed within the heartbeat timeout rather than at the 10-minute limit.
   const light = proxyActivities<TrackingActivities & NotifyActivities & ArtifactActivities>({
     taskQueue: settings.task_queues.workflow,
     startToCloseTimeout: '10 minutes',
+    heartbeatTimeout: `${settings.activity_heartbeat_timeout_seconds} seconds`,
     retry: { initialInterval: '1s', maximumInterval: '1 minute', nonRetryableErrorTypes: ['InvalidSpec'] },
   });
   // Notifications run beside the gate's wait (approval-gate.ts): they retry while the notifier is down or
@@ -199,6 +202,7 @@ export async function experimentWorkflow(input: ExperimentInput): Promise<Experi
     patched(VALIDATION_RETRIES_PATCH)
       ? validateWithRetries(input, {
           taskQueue: settings.task_queues.workflow,
+          heartbeatTimeoutSeconds: settings.activity_heartbeat_timeout_seconds,
           retries: settings.validation_retry,
           status,
           showDetails,

@@ -42,6 +42,8 @@ export const VALIDATION_RETRIES_PATCH = 'labline-validation-bounded-retries';
 export interface ValidationRetryContext {
   /** The task queue of light activities. */
   taskQueue: string;
+  /** How long the check may go without a heartbeat (its worker sends them) before it is retried elsewhere. */
+  heartbeatTimeoutSeconds: number;
   /** The bounds: attempts, time, first wait. */
   retries: ValidationRetrySettings;
   /** The experiment's status: `retrying` is set while an attempt waits to be retried. */
@@ -99,6 +101,7 @@ async function attemptRound(
   const { validateDeliverables } = proxyActivities<TrackingActivities>({
     taskQueue: context.taskQueue,
     startToCloseTimeout: '10 minutes',
+    heartbeatTimeout: `${context.heartbeatTimeoutSeconds} seconds`,
     retry: { maximumAttempts: 1 },
   });
   const { status, retries } = context;

@@ -2,7 +2,10 @@
  * A worker in its own process, for crash tests: the conformance activities or Labline's own.
  * Usage: worker-process.ts <conformance|labline> <address> <namespace> <taskQueue> <dir> <bundle>
  * where <dir> is the activity log folder (conformance) or the runs root (labline).
+ * LABLINE_TEST_SLOW_ACTIVITY=<name>:<ms> makes that activity wait (heartbeating) before it runs, so that a
+ * test can kill the worker while it is in progress.
  */
+import { Context } from '@temporalio/activity';
 import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import * as path from 'node:path';
 import { createLablineActivities } from '../../src/workers/activities';
@@ -20,6 +23,13 @@ async function run(): Promise<void> {
           killGraceSeconds: 1,
         })
       : createConformanceActivities(dir!);
+  const slow = process.env.LABLINE_TEST_SLOW_ACTIVITY?.split(':');
+  if (slow)
+    slowDown(
+      activities as Record<string, (...args: unknown[]) => Promise<unknown>>,
+      slow[0]!,
+      Number(slow[1]),
+    );
   const connection = await NativeConnection.connect({ address: address! });
   const worker = await Worker.create({
     connection,
@@ -31,6 +41,25 @@ async function run(): Promise<void> {
   console.log('worker ready');
   await worker.run();
   await connection.close();
+}
+
+/** Makes `name` wait `ms` first, heartbeating so that the wait itself never times out. */
+function slowDown(
+  activities: Record<string, (...args: unknown[]) => Promise<unknown>>,
+  name: string,
+  ms: number,
+) {
+  const activity = activities[name];
+  if (!activity) throw new Error(`LABLINE_TEST_SLOW_ACTIVITY: no activity ${name}`);
+  activities[name] = async (...args: unknown[]) => {
+    const ctx = Context.current();
+    const deadline = Date.now() + ms;
+    while (Date.now() < deadline) {
+      ctx.heartbeat();
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    return activity(...args);
+  };
 }
 
 run().catch((error: unknown) => {

@@ -1,3 +1,4 @@
+import { temporal } from '@temporalio/proto';
 import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { ExperimentSpec } from '../../src/experiment';
@@ -94,3 +95,59 @@ function trainerStarts(runsRoot: string, id: string): { pid: number }[] {
     .split('\n')
     .map((line) => ({ pid: (JSON.parse(line) as { pid: number }).pid }));
 }
+
+describe('a worker killed in the middle of a stage after training', () => {
+  const heartbeatTimeoutSeconds = 2;
+  test.each([
+    ['validation', 'validateDeliverables'],
+    ['analysis', 'computeAnalysis'],
+    ['writing', 'writeReport'],
+  ])(
+    '%s (%s): another worker takes the stage over within 90 s',
+    async (stage, activityType) => {
+      const rig = experimentRig(2);
+      const settings = { ...rig.settings, activity_heartbeat_timeout_seconds: heartbeatTimeoutSeconds };
+      const id = `exp-stage-crash-${stage}-${process.pid}`;
+      const spec = ExperimentSpec.parse(
+        trainerSpec(id, ['--steps=20'], {
+          approvals: { launch: { enabled: false }, publish: { enabled: false } },
+        }),
+      );
+      const first = startTsProcess(
+        workerProcessScript,
+        ['labline', env.address, env.namespace, rig.taskQueue, rig.runsRoot, workflowBundle().codePath],
+        { LABLINE_TEST_SLOW_ACTIVITY: `${activityType}:120000` },
+      );
+      processes.push(first);
+      await first.waitFor(/worker ready/);
+      await submitExperiment({ client: env.client, spec, settings });
+      const handle = env.client.workflow.getHandle(id);
+      const deadline = Date.now() + 60_000;
+      const inProgress = async () =>
+        (await handle.describe()).raw.pendingActivities?.some(
+          (a) =>
+            a.activityType?.name === activityType &&
+            a.state === temporal.api.enums.v1.PendingActivityState.PENDING_ACTIVITY_STATE_STARTED,
+        );
+      while (!(await inProgress())) {
+        if (Date.now() > deadline) throw new Error(`${activityType} never started`);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      await first.kill('SIGKILL');
+
+      const killedAt = Date.now();
+      await withWorker(env, { taskQueue: rig.taskQueue, activities: rig.activities }, async () => {
+        const ended = await waitForStatus(
+          env.client,
+          id,
+          (s) => s.stage === 'completed' || s.stage === 'failed',
+          90_000,
+        );
+        expect(ended.stage).toBe('completed');
+      });
+      // Well within 90 s: the heartbeat timeout notices the dead worker, not the 10-minute limit.
+      expect(Date.now() - killedAt).toBeLessThan(90_000);
+    },
+    180_000,
+  );
+});
