@@ -1,6 +1,6 @@
 /**
  * The dev server's history and matching engine: workflow runs, their histories, workflow and activity
- * tasks, timers, children, queries. It follows Temporal's history service (temporalio/temporal
+ * tasks, timers, children, queries, and the seams where updates (updates.ts) meet workflow tasks. It follows Temporal's history service (temporalio/temporal
  * `service/history`) for the behaviour the SDK depends on; see shared/docs/temporal-devserver-notes.md.
  *
  * Every change happens inside a transaction: mutations are synchronous, then the touched runs are written
@@ -1147,7 +1147,9 @@ export class Engine {
     this.deadlines.clear(`${key}\u0000wft-sticky`);
     const historySizeBytes = ex.historySizeBytes;
     const suggestContinueAsNew =
-      ex.events.length >= this.suggestEvents || historySizeBytes >= this.suggestBytes;
+      ex.events.length >= this.suggestEvents ||
+      historySizeBytes >= this.suggestBytes ||
+      this.updates.nearTotalLimit(ex);
     const startedAttrs = {
       identity: req.identity as string,
       requestId: randomUUID(),

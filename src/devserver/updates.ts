@@ -35,9 +35,10 @@ import {
 
 const { UpdateWorkflowExecutionLifecycleStage: Stage, EventType: E, CommandType: C } = enums;
 
-/** Temporal's `history.maxInFlightUpdates` and `history.maxTotalUpdates` defaults. */
+/** Temporal's `history.maxInFlightUpdates`, `history.maxTotalUpdates` and its continue-as-new threshold. */
 const maxInFlightUpdates = 10;
 const maxTotalUpdates = 2000;
+const suggestContinueAsNewAtUpdates = Math.ceil(maxTotalUpdates * 0.9);
 /** A workflow task failing this often makes new updates fail fast (Temporal's `failUpdateWorkflowTaskAttemptCount`). */
 const failingTaskAttempts = 3;
 /** Temporal's `history.discardSpeculativeWorkflowTaskMaximumEventsCount`. */
@@ -181,10 +182,7 @@ export class Updates {
         `limit on number of concurrent in-flight updates has been reached (${maxInFlightUpdates})`,
       );
     }
-    const admittedOnly = [...(live?.values() ?? [])].filter(
-      (u) => u.phase === 'admitted' || u.phase === 'sent',
-    );
-    if (recorded.length + admittedOnly.length >= maxTotalUpdates) {
+    if (this.total(ex) >= maxTotalUpdates) {
       throw failedPrecondition(
         `The limit on the total number of distinct updates in this workflow has been reached (${maxTotalUpdates}). ` +
           'Make sure any duplicate updates share an Update ID so the server can deduplicate them, and consider ' +
@@ -192,6 +190,20 @@ export class Updates {
           'recommend you check Continue-as-New Suggested in your Workflow.',
       );
     }
+  }
+
+  /** Updates the run has taken: recorded in history, or admitted and not yet answered (rejections do not count). */
+  private total(ex: ExecutionState): number {
+    let admitted = 0;
+    for (const update of this.runs.get(keyOf(ex))?.values() ?? []) {
+      if (update.phase === 'admitted' || update.phase === 'sent') admitted++;
+    }
+    return Object.keys(ex.updates ?? {}).length + admitted;
+  }
+
+  /** Whether workflow tasks suggest continue-as-new: 90% of the updates a run may take are taken (as Temporal). */
+  nearTotalLimit(ex: ExecutionState): boolean {
+    return this.total(ex) >= suggestContinueAsNewAtUpdates;
   }
 
   /**
