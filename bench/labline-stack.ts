@@ -41,6 +41,8 @@ export interface LablineStackOptions {
   bundlePath: string;
   /** Default: the embedded server. Either way in memory: these benchmarks measure the pipeline, not storage. */
   server?: ServerTarget;
+  /** The worker's `worker.max_cached_workflows`; default: Labline's production default. */
+  maxCachedWorkflows?: number;
   timeouts: { processStartMs: number; processStopMs: number };
 }
 
@@ -60,12 +62,13 @@ export async function withLablineStack<T>(
   const dataDir = path.join(dir, label, 'data');
   mkdirSync(runsRoot, { recursive: true });
   mkdirSync(dataDir, { recursive: true });
+  const maxCached = options.maxCachedWorkflows === undefined ? [] : [String(options.maxCachedWorkflows)];
   return await withServerAndWorker(
     {
       startServer: () => startServer(options.server ?? { kind: 'embedded' }, timeouts),
       worker: {
         script: workerScript,
-        args: (address) => [address, namespace, runsRoot, dataDir, bundlePath],
+        args: (address) => [address, namespace, runsRoot, dataDir, bundlePath, ...maxCached],
         ready: /worker ready maxCachedWorkflows=(\d+)/,
       },
       namespace,

@@ -5,21 +5,27 @@
  * tracker, the console notifier, the offline agent provider), with the pre-built workflow bundle.
  * SIGTERM shuts it down cleanly: the SDK's Runtime listens for it.
  *
- * Usage: pipeline-worker.ts <address> <namespace> <runsRoot> <dataDir> <workflowBundlePath>
+ * Usage: pipeline-worker.ts <address> <namespace> <runsRoot> <dataDir> <workflowBundlePath> [<maxCachedWorkflows>]
+ * (`worker.max_cached_workflows`; without it Labline's production default).
  */
 import { NativeConnection } from '@temporalio/worker';
 import { LablineSettings, type ResolvedSettings } from '../src/client/settings';
 import { createLablineWorkers, installWorkerRuntime, runWorkers } from '../src/workers/worker';
 
 async function run(): Promise<void> {
-  const [address, namespace, runsRoot, dataDir, bundle] = process.argv.slice(2);
+  const [address, namespace, runsRoot, dataDir, bundle, maxCached] = process.argv.slice(2);
   if (!address || !namespace || !runsRoot || !dataDir || !bundle) {
-    throw new Error('usage: pipeline-worker.ts <address> <namespace> <runsRoot> <dataDir> <bundle>');
+    throw new Error(
+      'usage: pipeline-worker.ts <address> <namespace> <runsRoot> <dataDir> <bundle> [<maxCachedWorkflows>]',
+    );
   }
   installWorkerRuntime('ERROR');
   // Production defaults for everything else; a short kill grace only matters if the bench cancels a run.
   const settings: ResolvedSettings = {
-    ...LablineSettings.parse({ training: { kill_grace_seconds: 1 } }),
+    ...LablineSettings.parse({
+      training: { kill_grace_seconds: 1 },
+      ...(maxCached === undefined ? {} : { worker: { max_cached_workflows: Number(maxCached) } }),
+    }),
     runsRoot,
     dataDir,
   };
@@ -30,7 +36,7 @@ async function run(): Promise<void> {
     settings,
     workflowBundle: { codePath: bundle },
   });
-  // The cache size decides whether 500 open workflows all stay in memory; the bench records it.
+  // The cache size decides how many parked experiments stay in memory; the bench records it.
   console.log(`worker ready maxCachedWorkflows=${workers[0]!.options.maxCachedWorkflows}`);
   await runWorkers(workers, new Promise<void>(() => undefined));
   await connection.close();

@@ -1,27 +1,47 @@
 /**
- * Benchmark of the experiment pipeline (src/workflows/experiment.ts) with the real local activities, the
- * example trainer and the embedded dev server.
+ * Benchmark of the experiment pipeline (src/workflows/experiment.ts) with the real local activities and the
+ * example trainer, on the embedded dev server and on the real Temporal dev server, with the same workloads.
  *
- *   npx tsx bench/pipeline.ts
+ *   npx tsx bench/pipeline.ts                               (npm run bench:pipeline; both servers)
+ *   npx tsx bench/pipeline.ts --embedded-only               (no Temporal CLI needed)
+ *   npx tsx bench/pipeline.ts --servers=temporal-cli --parked=1000
  *
+ * Flags: `--servers=embedded,temporal-cli` (the default; `--embedded-only` = `--servers=embedded`);
+ * `--parked=1000,10000` (the default: the levels of experiments parked at the launch gate);
+ * `--max-cached-workflows=N` (the worker's `worker.max_cached_workflows`; default: Labline's production
+ * default, 250); `--result=<file>` (default bench/results/pipeline.json), so that a run with another cache
+ * size does not replace the reference result.
+ *
+ * On each server:
  * 1. Orchestration overhead: experiments with both approval gates disabled, run one at a time; wall time
  *    from submit to result minus the trainer process's own time (exit.json startedAt → endedAt).
  * 2. Trainer exit → validation: from the trainer's exit (exit.json endedAt) to the ActivityTaskScheduled
  *    event of `validateDeliverables` in the workflow history, at the production poll interval of the
  *    training watcher (1000 ms) and at 100 ms.
- * 3. Worker RSS with 500 experiments waiting at the launch gate (nobody approves), then terminated.
+ * 3. Experiments parked at the launch gate (bench/pipeline-parked.ts), with the worker on Labline's
+ *    production settings: worker and server RSS at each level, worker CPU and time to park them, and the
+ *    latency of approving a few of them (answered, out of the gate); then all terminated, RSS once more.
+ * Then the comparison (ratios embedded / real) and whether the goals of issue #11 hold: 10,000 parked on one
+ * worker within 1 GB of worker RSS, and an approval answered in under a second.
  *
- * The server (`labline devserver`) and the worker (bench/pipeline-worker.ts, built like `labline worker`)
- * each run in their own process; this process is the client. Writes bench/results/pipeline.json.
+ * The server (`labline devserver` or `temporal server start-dev`, in memory) and the worker
+ * (bench/pipeline-worker.ts, built like `labline worker`) each run in their own process; this process is the
+ * client. Writes bench/results/pipeline.json (or the `--result` file).
  */
-import type { Client } from '@temporalio/client';
 import { readdirSync, readFileSync } from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { ExitRecord, readRecord } from '../src/activities/training/local-attempt';
-import { submitExperiment } from '../src/client/experiments';
+import { decide, submitExperiment } from '../src/client/experiments';
 import { ExperimentSpec, type ExperimentSpecInput } from '../src/experiment';
-import { statusQuery } from '../src/workflows';
-import type { RunningProcess } from '../tests/support/processes';
+import {
+  compareServers,
+  summary,
+  type ExperimentTiming,
+  type LatencyRun,
+  type Segments,
+  type ServerResult,
+} from './pipeline-report';
 import { activitiesOf, EventType, eventTime, only } from './history';
 import {
   bundleLablineWorkflows,
@@ -31,55 +51,92 @@ import {
   workflowSettings as lablineWorkflowSettings,
   type LablineStack,
 } from './labline-stack';
+import { measureParked, type ApproveFn, type ParkedParameters, type ParkedResult } from './pipeline-parked';
+import { selectServers, type ServerKind, type ServerTarget } from './stack';
 import {
-  cpuSecondsOf,
-  formatStats,
   loadAverages,
   machineInfo,
   meanByKey,
   meanOf,
-  memoryOf,
-  pool,
   resultHeader,
   round,
   runBenchmark,
-  sleep,
   sourceState,
   stats,
   withTimeout,
   writeResult,
-  type Stats,
 } from './support';
 
-const resultFile = path.join(__dirname, 'results', 'pipeline.json');
+/** The value of `--name=…`, if given. */
+const flag = (name: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
+
+const resultFile = path.resolve(flag('result') ?? path.join(__dirname, 'results', 'pipeline.json'));
+
+const selection = selectServers();
+
+/** `--parked=1000,10000`: positive integers, ascending. */
+function parkedLevels(): number[] {
+  const given = flag('parked');
+  const levels = (given ?? '1000,10000').split(',').map(Number);
+  if (levels.some((n, i) => !Number.isInteger(n) || n <= 0 || (i > 0 && n <= levels[i - 1]!)))
+    throw new Error(`--parked=${given}: give ascending positive whole numbers, e.g. --parked=1000,10000`);
+  return levels;
+}
+
+/** `--max-cached-workflows=N`, or undefined for Labline's production default. */
+function maxCachedWorkflows(): number | undefined {
+  const given = flag('max-cached-workflows');
+  if (given === undefined) return undefined;
+  const n = Number(given);
+  if (!Number.isInteger(n) || n < 0) throw new Error(`--max-cached-workflows=${given}: give a whole number`);
+  return n;
+}
 
 const parameters = {
+  servers: selection.targets.map((t) => t.kind),
   latency: {
     // Not counted: the first experiments on a fresh worker pay for JIT and the workflow sandbox.
     warmupExperiments: 2,
-    experiments: 20,
+    // Ten per interval and server (twenty before the real server was added) keep the whole run bounded.
+    experiments: 10,
     /** The watcher's `training_poll_interval_ms`: the production default, then a fast one. */
     pollIntervalsMs: [1000, 100],
     trainer: {
       steps: 60,
-      // Experiment i sleeps (first + i) ms after each step, so its run lasts 60 × (5 + i) ms ≈ 0.3–1.4 s.
+      // Experiment i sleeps (first + i × increment) ms after each step, so its run lasts 60 × 5…23 ms ≈ 0.3–1.4 s.
       // The spread is wider than one poll interval: exits then fall at every phase of the watcher's poll
       // instead of all at the same one, which would measure a single point of the saw-tooth.
       stepDelayMsFirst: 5,
-      stepDelayMsIncrement: 1,
+      stepDelayMsIncrement: 2,
     },
     heartbeatTimeoutSeconds: 30,
   },
-  memory: { waitingExperiments: 500, concurrency: 20, settleMs: 2000, recheckMs: 500 },
+  parked: {
+    levels: parkedLevels(),
+    concurrency: 20,
+    settleMs: 3000,
+    recheckMs: 2000,
+    // A third of the machine's memory: far above any bounded cache, low enough to leave the rest running.
+    workerRssLimitMiB: Math.round(os.totalmem() / 1024 / 1024 / 3),
+    approvals: { random: 5, mostRecent: 3 },
+    timeouts: {
+      // Generous: trial runs parked at 35–47 ms of worker CPU per experiment on 2 cores shared with the
+      // server and this client; 10,000 then take minutes, more when other work loads the machine.
+      parkBaseMs: 120_000,
+      parkPerExperimentMs: 120,
+      approvalMs: 60_000,
+      terminateBaseMs: 60_000,
+      terminatePerExperimentMs: 20,
+    },
+  } satisfies ParkedParameters,
+  /** undefined: Labline's production default, which the worker reports. */
+  maxCachedWorkflows: maxCachedWorkflows(),
   timeouts: {
     processStartMs: 60_000,
     experimentMs: 60_000,
-    submitAllMs: 180_000,
-    allWaitingMs: 300_000,
-    terminateAllMs: 120_000,
-    processStopMs: 10_000,
+    processStopMs: 15_000,
     trainerCleanupMs: 30_000,
-    wholeRunMs: 20 * 60_000,
+    wholeRunMs: 55 * 60_000,
   },
 };
 
@@ -139,35 +196,6 @@ function trainerTimes(runDir: string): {
 // ---------------------------------------------------------------------------------------------------
 // 1 + 2. One experiment at a time: overhead and trainer-exit-to-validation latency
 
-/**
- * Consecutive stretches of one experiment, in ms; they add up to its wall time. Times come from three
- * clocks of the same machine: this process (submit, result), the server (history event times) and the
- * supervisor (exit.json).
- */
-interface Segments {
-  submitToLaunchScheduled: number;
-  launchScheduledToTrainerStart: number;
-  trainerProcess: number;
-  trainerExitToWatcherDone: number;
-  watcherDoneToValidationScheduled: number;
-  validationScheduledToWorkflowClosed: number;
-  workflowClosedToClientResult: number;
-}
-
-interface ExperimentTiming {
-  id: string;
-  stepDelayMs: number;
-  wallMs: number;
-  trainerProcessMs: number;
-  trainerLoopMs: number;
-  overheadMs: number;
-  overheadVsTrainerLoopMs: number;
-  exitToValidationMs: number;
-  segments: Segments;
-  /** Per activity type: time in the queue (scheduled → started) and running (started → closed). */
-  activities: Record<string, { queueMs: number; runMs: number }>;
-}
-
 async function runExperiment(
   stack: LablineStack,
   id: string,
@@ -223,30 +251,15 @@ async function runExperiment(
   };
 }
 
-interface LatencyRun {
-  pollIntervalMs: number;
-  experiments: number;
-  maxCachedWorkflows: number;
-  warmupWallMs: number[];
-  wallMs: Stats;
-  trainerProcessMs: Stats;
-  trainerLoopMs: Stats;
-  overheadMs: Stats;
-  overheadVsTrainerLoopMs: Stats;
-  exitToValidationMs: Stats;
-  exitToValidationBreakdownMeanMs: {
-    trainerExitToWatcherDone: number;
-    watcherDoneToValidationScheduled: number;
-  };
-  segmentsMeanMs: Record<string, number>;
-  activitiesMeanMs: Record<string, { queueMs: number; runMs: number }>;
-  perExperiment: Omit<ExperimentTiming, 'segments' | 'activities'>[];
-}
-
-async function measureLatency(bundlePath: string, dir: string, pollIntervalMs: number): Promise<LatencyRun> {
+async function measureLatency(
+  target: ServerTarget,
+  bundlePath: string,
+  dir: string,
+  pollIntervalMs: number,
+): Promise<LatencyRun> {
   const { warmupExperiments, experiments, trainer } = parameters.latency;
-  const label = `latency-${pollIntervalMs}ms`;
-  const stackOptions = { dir, label, bundlePath, timeouts: parameters.timeouts };
+  const label = `${target.kind}-latency-${pollIntervalMs}ms`;
+  const stackOptions = { dir, label, bundlePath, server: target, timeouts: parameters.timeouts };
   return await withLablineStack(stackOptions, async (stack) => {
     const warmupWallMs: number[] = [];
     for (let i = 1; i <= warmupExperiments; i++) {
@@ -316,7 +329,7 @@ function explainExitToValidation(runs: LatencyRun[]): string {
     `${parts.join('. ')}. awaitTraining sleeps a whole interval between status checks and the trainer ` +
     'exits at a random point of that sleep, so the latency spreads from ~0 to one interval (see min and ' +
     'max): its mean is interval / 2 plus a small fixed cost (one status read, the log tail and checkpoint ' +
-    'lookup, the activity completion, one workflow task that schedules validation). Twenty exit phases ' +
+    `lookup, the activity completion, one workflow task that schedules validation). ${runs[0]?.experiments} exit phases ` +
     'sample the saw-tooth only roughly, so at 1000 ms the fixed cost is lost in that error (it can even come ' +
     'out negative); the 100 ms run resolves it. Temporal and the dev ' +
     'server account only for that fixed part; a watcher woken by the exit itself (the supervisor, or ' +
@@ -325,193 +338,77 @@ function explainExitToValidation(runs: LatencyRun[]): string {
 }
 
 // ---------------------------------------------------------------------------------------------------
-// 3. Worker memory with experiments waiting at the launch gate
+// 3. Experiments parked at the launch gate
 
-interface WaitingMemory {
-  experiments: number;
-  maxCachedWorkflows: number;
-  idle: { workerMiB: number; serverMiB: number };
-  allWaiting: { workerMiB: number; serverMiB: number; workerPeakMiB: number; serverPeakMiB: number };
-  perWaitingExperimentKiB: { worker: number; server: number };
-  afterTerminate: { workerMiB: number; serverMiB: number };
-  approvalRequestsLogged: number;
-  trainingStarted: number;
-  /** From the first submit until all are submitted / all quiet (describe) / all confirmed at the gate. */
-  submitSeconds: number;
-  quietSeconds: number;
-  allWaitingSeconds: number;
-  /** Worker CPU from the first submit until all were quiet, per experiment: its first workflow task and request. */
-  workerCpuMsPerExperimentToGate: number;
-  terminateSeconds: number;
-}
+/** Approves a launch as `labline approve <id> --gate launch` does: the client API's `decide`. */
+const approveLaunch: ApproveFn = (client, id) =>
+  decide(client, id, 'approve', {
+    gate: 'launch',
+    by: 'bench',
+    source: 'cli',
+    comment: 'approval latency benchmark',
+  });
 
-/** At the launch gate: status says so, and neither a workflow task nor an activity (the request) is pending. */
-async function atLaunchGate(client: Client, id: string): Promise<boolean> {
-  const handle = client.workflow.getHandle(id);
-  try {
-    const status = await handle.query(statusQuery);
-    if (status.stage !== 'launch_review' || status.waiting?.gate !== 'launch') return false;
-    const { raw } = await handle.describe();
-    return !raw.pendingWorkflowTask && (raw.pendingActivities?.length ?? 0) === 0;
-  } catch {
-    return false; // not queryable until its first workflow task has run
-  }
-}
-
-async function waitAllAtLaunchGate(client: Client, ids: string[]): Promise<void> {
-  const { concurrency, recheckMs } = parameters.memory;
-  const deadline = Date.now() + parameters.timeouts.allWaitingMs;
-  let pending = ids;
-  while (pending.length > 0) {
-    if (Date.now() > deadline) {
-      const example = await client.workflow
-        .getHandle(pending[0]!)
-        .query(statusQuery)
-        .then((status) => JSON.stringify(status).slice(0, 2000), String);
-      throw new Error(
-        `${pending.length} experiments never reached the launch gate; ${pending[0]}: ${example}`,
-      );
-    }
-    const waiting = await pool(pending.length, concurrency, (i) => atLaunchGate(client, pending[i]!));
-    pending = pending.filter((_, i) => !waiting[i]);
-    if (pending.length > 0) await sleep(recheckMs);
-  }
-}
-
-const approvalRequestsIn = (worker: RunningProcess) =>
-  worker.output().match(/waits for launch approval/g)?.length ?? 0;
-
-/** Nothing left to do for now: no pending workflow task or activity. Asks the server only, not the worker. */
-async function isQuiet(client: Client, id: string): Promise<boolean> {
-  const description = await client.workflow.getHandle(id).describe();
-  const { pendingWorkflowTask, pendingActivities } = description.raw;
-  // At least started, task scheduled, task started, task completed: it has run its first task.
-  return description.historyLength >= 4 && !pendingWorkflowTask && (pendingActivities?.length ?? 0) === 0;
-}
-
-/**
- * Waits (bounded) until every experiment has gone quiet (describe: no pending workflow task or activity).
- * Describe is answered by the server, so the worker's CPU up to here is the experiments' own work;
- * `waitAllAtLaunchGate` then confirms through the status query that they are quiet at the launch gate.
- */
-async function waitAllQuiet(client: Client, ids: string[]): Promise<void> {
-  const { concurrency, recheckMs } = parameters.memory;
-  const deadline = Date.now() + parameters.timeouts.allWaitingMs;
-  let pending = ids;
-  while (pending.length > 0) {
-    if (Date.now() > deadline) throw new Error(`${pending.length} experiments never went quiet`);
-    const quiet = await pool(pending.length, concurrency, (i) => isQuiet(client, pending[i]!));
-    pending = pending.filter((_, i) => !quiet[i]);
-    if (pending.length > 0) await sleep(recheckMs);
-  }
-}
-
-async function measureWaitingMemory(bundlePath: string, dir: string): Promise<WaitingMemory> {
-  const { waitingExperiments, concurrency, settleMs } = parameters.memory;
-  const stackOptions = { dir, label: 'memory', bundlePath, timeouts: parameters.timeouts };
+async function measureParkedOn(target: ServerTarget, bundlePath: string, dir: string): Promise<ParkedResult> {
+  const stackOptions = {
+    dir,
+    label: `${target.kind}-parked`,
+    bundlePath,
+    server: target,
+    maxCachedWorkflows: parameters.maxCachedWorkflows,
+    timeouts: parameters.timeouts,
+  };
   return await withLablineStack(stackOptions, async (stack) => {
-    const pids = { worker: stack.worker.child.pid!, server: stack.server.pid };
-    const rss = () => ({ worker: memoryOf(pids.worker), server: memoryOf(pids.server) });
-    await sleep(settleMs);
-    const idle = rss();
-
-    const ids = Array.from(
-      { length: waitingExperiments },
-      (_, i) => `exp-bench-wait-${String(i + 1).padStart(3, '0')}`,
-    );
-    const settings = workflowSettings(stack.runsRoot, 1000);
-    const cpuBefore = cpuSecondsOf(pids.worker);
-    let mark = Date.now();
-    await withTimeout(
-      pool(ids.length, concurrency, (i) =>
-        submitExperiment({
-          client: stack.client,
-          spec: benchSpec(ids[i]!, { gates: true, stepDelayMs: 0 }),
-          settings,
-        }),
-      ),
-      parameters.timeouts.submitAllMs,
-      `submitting ${ids.length} experiments`,
-    );
-    const submitSeconds = (Date.now() - mark) / 1000;
-    await waitAllQuiet(stack.client, ids);
-    const workerCpuSeconds = cpuSecondsOf(pids.worker) - cpuBefore;
-    const quietSeconds = (Date.now() - mark) / 1000;
-    await waitAllAtLaunchGate(stack.client, ids);
-    const allWaitingSeconds = (Date.now() - mark) / 1000;
-    // Let in-flight replies and garbage collection settle before reading RSS.
-    await sleep(settleMs);
-    const open = rss();
-    const approvalRequestsLogged = approvalRequestsIn(stack.worker);
-    const trainingStarted = readdirSync(stack.runsRoot).length;
-
-    mark = Date.now();
-    await withTimeout(
-      pool(ids.length, concurrency, (i) =>
-        stack.client.workflow.getHandle(ids[i]!).terminate('benchmark over'),
-      ),
-      parameters.timeouts.terminateAllMs,
-      `terminating ${ids.length} experiments`,
-    );
-    const terminateSeconds = (Date.now() - mark) / 1000;
-    await sleep(settleMs);
-    const after = rss();
-
-    const perExperimentKiB = (openMiB: number, idleMiB: number) =>
-      round(((openMiB - idleMiB) * 1024) / waitingExperiments);
-    return {
-      experiments: waitingExperiments,
-      maxCachedWorkflows: stack.maxCachedWorkflows,
-      idle: { workerMiB: idle.worker.rssMiB, serverMiB: idle.server.rssMiB },
-      allWaiting: {
-        workerMiB: open.worker.rssMiB,
-        serverMiB: open.server.rssMiB,
-        workerPeakMiB: open.worker.peakRssMiB,
-        serverPeakMiB: open.server.peakRssMiB,
-      },
-      perWaitingExperimentKiB: {
-        worker: perExperimentKiB(open.worker.rssMiB, idle.worker.rssMiB),
-        server: perExperimentKiB(open.server.rssMiB, idle.server.rssMiB),
-      },
-      afterTerminate: { workerMiB: after.worker.rssMiB, serverMiB: after.server.rssMiB },
-      approvalRequestsLogged,
-      trainingStarted,
-      submitSeconds: round(submitSeconds, 2),
-      quietSeconds: round(quietSeconds, 2),
-      allWaitingSeconds: round(allWaitingSeconds, 2),
-      workerCpuMsPerExperimentToGate: round((workerCpuSeconds * 1000) / waitingExperiments),
-      terminateSeconds: round(terminateSeconds, 2),
+    const workload = {
+      spec: (id: string) => benchSpec(id, { gates: true, stepDelayMs: 0 }),
+      settings: workflowSettings(stack.runsRoot, 1000),
     };
+    return await measureParked(stack, workload, approveLaunch, parameters.parked);
   });
 }
 
 // ---------------------------------------------------------------------------------------------------
-// Run, record, summarise
+// One server, every measurement
 
-function summary(runs: LatencyRun[], memory: WaitingMemory): string {
-  const lines = [`Experiments one at a time, gates disabled (${parameters.latency.experiments} per run):`];
-  for (const run of runs) {
-    lines.push(
-      `  poll ${run.pollIntervalMs} ms: wall ${formatStats(run.wallMs)}`,
-      `    trainer process ${formatStats(run.trainerProcessMs)} (its own loop: mean ${run.trainerLoopMs.mean} ms)`,
-      `    orchestration overhead ${formatStats(run.overheadMs)}`,
-      `    trainer exit → validation scheduled ${formatStats(run.exitToValidationMs)}`,
-      `      (exit → watcher done ${run.exitToValidationBreakdownMeanMs.trainerExitToWatcherDone} ms, ` +
-        `→ validation scheduled ${run.exitToValidationBreakdownMeanMs.watcherDoneToValidationScheduled} ms)`,
-    );
+async function measureServer(target: ServerTarget, bundlePath: string, dir: string): Promise<ServerResult> {
+  const runs: LatencyRun[] = [];
+  for (const pollIntervalMs of parameters.latency.pollIntervalsMs) {
+    console.log(`${target.kind}: experiments one at a time, watcher polling every ${pollIntervalMs} ms…`);
+    runs.push(await measureLatency(target, bundlePath, dir, pollIntervalMs));
   }
-  const m = memory;
-  lines.push(
-    `${m.experiments} experiments waiting at the launch gate (submitted in ${m.submitSeconds} s, all quiet at ` +
-      `${m.quietSeconds} s, all confirmed waiting at ${m.allWaitingSeconds} s):`,
-    `  worker RSS ${m.allWaiting.workerMiB} MiB (idle ${m.idle.workerMiB}, ~${m.perWaitingExperimentKiB.worker} KiB/experiment, ` +
-      `${m.afterTerminate.workerMiB} after terminating them)`,
-    `  worker CPU to reach the gate ~${m.workerCpuMsPerExperimentToGate} ms/experiment`,
-    `  server RSS ${m.allWaiting.serverMiB} MiB (idle ${m.idle.serverMiB}, ~${m.perWaitingExperimentKiB.server} KiB/experiment, ` +
-      `${m.afterTerminate.serverMiB} after terminating them)`,
+  console.log(
+    `${target.kind}: experiments parked at the launch gate (${parameters.parked.levels.join(', ')})…`,
   );
-  return lines.join('\n');
+  const parked = await measureParkedOn(target, bundlePath, dir);
+  const byInterval = <T>(pick: (run: LatencyRun) => T) =>
+    Object.fromEntries(runs.map((run) => [`poll${run.pollIntervalMs}ms`, pick(run)]));
+  return {
+    server:
+      target.kind === 'embedded'
+        ? 'embedded: `labline devserver --port 0 --log-level warn`, in memory'
+        : `real Temporal dev server (${selection.temporalCliVersion}): \`temporal server start-dev --headless ` +
+          "--log-level warn` with Labline's search attributes, in memory",
+    orchestrationOverhead: byInterval((run) => ({
+      overheadMs: run.overheadMs,
+      overheadVsTrainerLoopMs: run.overheadVsTrainerLoopMs,
+      wallMs: run.wallMs,
+      trainerProcessMs: run.trainerProcessMs,
+      trainerLoopMs: run.trainerLoopMs,
+    })),
+    trainerExitToValidation: {
+      ...byInterval((run) => ({
+        latencyMs: run.exitToValidationMs,
+        breakdownMeanMs: run.exitToValidationBreakdownMeanMs,
+      })),
+      whatDominates: explainExitToValidation(runs),
+    },
+    runs,
+    parkedAtLaunchGate: parked,
+  };
 }
+
+// ---------------------------------------------------------------------------------------------------
+// Run and record
 
 /** The temporary folder of this run (bundle, runs, server data), removed by `cleanUp`. */
 const { dir, cleanUp } = runFolder('labline-bench-pipeline-', parameters.timeouts.trainerCleanupMs);
@@ -521,66 +418,63 @@ async function main(): Promise<void> {
   try {
     console.log('bundling workflow code…');
     const bundlePath = await bundleLablineWorkflows(dir);
-    const runs: LatencyRun[] = [];
-    for (const pollIntervalMs of parameters.latency.pollIntervalsMs) {
-      console.log(`experiments one at a time, watcher polling every ${pollIntervalMs} ms…`);
-      runs.push(await measureLatency(bundlePath, dir, pollIntervalMs));
-    }
-    console.log(`${parameters.memory.waitingExperiments} experiments waiting at the launch gate…`);
-    const memory = await measureWaitingMemory(bundlePath, dir);
+    const results: Partial<Record<ServerKind, ServerResult>> = {};
+    for (const target of selection.targets)
+      results[target.kind] = await measureServer(target, bundlePath, dir);
+    const comparison = compareServers(results);
 
-    const byInterval = <T>(pick: (run: LatencyRun) => T) =>
-      Object.fromEntries(runs.map((run) => [`poll${run.pollIntervalMs}ms`, pick(run)]));
     const report = {
       ...resultHeader('pipeline'),
       source: sourceState(),
       machine: { ...machineInfo(), loadAverageAtStart: loadAtStart, loadAverageAtEnd: loadAverages() },
+      temporalCli: selection.temporalCliVersion ?? 'not used',
       parameters: {
         ...parameters,
         topology:
-          '`labline devserver --port 0 --log-level warn` process (in memory, 127.0.0.1); worker: ' +
+          'server: `labline devserver --port 0 --log-level warn` or `temporal server start-dev --headless ' +
+          "--log-level warn` with Labline's search attributes, in memory, on 127.0.0.1; worker: " +
           'bench/pipeline-worker.ts process (createLablineWorkers: labline, labline-gpu, labline-agents ' +
-          'queues, SDK defaults, console notifier, offline agents, local launcher and tracker); client: this ' +
-          'process; a fresh server and worker for each run; experiments submitted one at a time',
-        trainerCommand: `node examples/trainer/train.js --steps=${parameters.latency.trainer.steps} --lr=0.5 --seed=0 --eval-every=10 --checkpoint-every=10 --step-delay-ms=<5+i>`,
+          'queues, production settings, console notifier, offline agents, local launcher and tracker); client: ' +
+          'this process; a fresh server and worker for each run; the servers measured one after the other',
+        trainerCommand:
+          `node examples/trainer/train.js --steps=${parameters.latency.trainer.steps} --lr=0.5 --seed=0 ` +
+          '--eval-every=10 --checkpoint-every=10 --step-delay-ms=<5+2i> (parked experiments: 0)',
       },
-      orchestrationOverhead: {
-        definition:
+      definitions: {
+        orchestrationOverhead:
           'wall time from submitExperiment to the result, minus the trainer process time (exit.json ' +
           'startedAt → endedAt, as the supervisor saw it, Node start-up included). overheadVsTrainerLoopMs ' +
           "subtracts the trainer's own start/end records (starts.jsonl/ends.jsonl) instead.",
-        ...byInterval((run) => ({
-          overheadMs: run.overheadMs,
-          overheadVsTrainerLoopMs: run.overheadVsTrainerLoopMs,
-          wallMs: run.wallMs,
-          trainerProcessMs: run.trainerProcessMs,
-          trainerLoopMs: run.trainerLoopMs,
-        })),
-      },
-      trainerExitToValidation: {
-        definition:
+        trainerExitToValidation:
           'exit.json endedAt (the supervisor saw the trainer exit) → ActivityTaskScheduled event time of ' +
           'validateDeliverables in the workflow history.',
-        ...byInterval((run) => ({
-          latencyMs: run.exitToValidationMs,
-          breakdownMeanMs: run.exitToValidationBreakdownMeanMs,
-        })),
-        whatDominates: explainExitToValidation(runs),
+        parked:
+          'Parked = visibility counts the experiment with LablineStage = launch_review, and describe shows ' +
+          'that stage with no pending workflow task or activity (the approval request has been posted). ' +
+          'Levels are cumulative on one server and worker: the next level submits only the difference.',
+        approval:
+          'answeredMs: from calling decide (client API, as `labline approve --gate launch`) until it returned; ' +
+          "leftGateMs: from that call to launchTraining's ActivityTaskScheduled event (server clock); " +
+          'random: drawn among all parked; mostRecent: the last submitted, the likeliest to still be in the ' +
+          "worker's workflow cache. Each approved experiment is left to train and settle at the publish gate " +
+          'before the next approval is timed.',
       },
-      runs,
-      workerMemoryAtLaunchGate: memory,
+      servers: results,
+      comparison,
       notes: [
         'p50/p95 by nearest rank over the measured experiments (warm-ups excluded).',
         'segmentsMeanMs are consecutive stretches that add up to the wall time; they mix three clocks of ' +
           'one machine (client, server event times, supervisor), all read from the same system clock.',
         'activitiesMeanMs: queueMs = ActivityTaskScheduled → ActivityTaskStarted, runMs = started → completed.',
         'RSS from VmRSS (peak: VmHWM) in /proc/<pid>/status, read after a settle pause. ' +
-          'perWaitingExperimentKiB = (all waiting − idle) / experiments; it includes V8 heap headroom.',
-        'Waiting = the status query shows stage launch_review with the launch gate open, and describe ' +
-          'shows no pending workflow task or activity (the approval request has been posted).',
+          'perParkedExperimentKiB = (at that level − idle) / parked; it includes heap headroom.',
+        'CPU from /proc/<pid>/stat (user + system, all threads), from the first submit of a level until all ' +
+          'of it was confirmed parked; the server share includes answering the count and describe polls.',
+        "loadAverage1m: the machine's 1-minute load average before and after each level; on 2 cores, a load " +
+          'above ~2 means other work competed with the measured processes.',
       ],
     };
-    writeResult(resultFile, report, summary(runs, memory));
+    writeResult(resultFile, report, summary(results, comparison));
   } finally {
     await cleanUp();
   }
