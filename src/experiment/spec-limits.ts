@@ -18,3 +18,39 @@ export const MAX_SPEC_DEPTH = 32;
 export function formatCount(count: number): string {
   return Number.isFinite(count) ? Math.round(count).toLocaleString('en-US') : 'uncountably many';
 }
+
+/**
+ * Bytes a spec file may have (UTF-8). The largest real specs are a few KiB; the limit is checked before the
+ * YAML parser runs, so a huge file is refused at once.
+ */
+export const MAX_SPEC_FILE_BYTES = 256 * 1024;
+
+/** The UTF-8 length of a string, in bytes, without encoding it (works in workflow code, which has no Buffer). */
+export function utf8Length(text: string): number {
+  let bytes = 0;
+  for (let index = 0; index < text.length; index++) {
+    const code = text.charCodeAt(index);
+    if (code < 0x80) bytes += 1;
+    else if (code < 0x800) bytes += 2;
+    else if (code >= 0xd800 && code < 0xdc00 && index + 1 < text.length) {
+      const next = text.charCodeAt(index + 1);
+      // A surrogate pair is one code point of 4 bytes; a lone surrogate is encoded as U+FFFD, 3 bytes.
+      if (next >= 0xdc00 && next < 0xe000) {
+        bytes += 4;
+        index += 1;
+      } else bytes += 3;
+    } else bytes += 3;
+  }
+  return bytes;
+}
+
+/** `512 B`, `256 KiB`, `1.2 MiB`. */
+export function formatBytes(bytes: number): string {
+  if (bytes < 1024) return `${bytes} B`;
+  if (bytes < 1024 * 1024) return `${trimmed(bytes / 1024)} KiB`;
+  return `${trimmed(bytes / (1024 * 1024))} MiB`;
+}
+
+function trimmed(amount: number): string {
+  return Number.isInteger(amount) ? String(amount) : amount.toFixed(1);
+}

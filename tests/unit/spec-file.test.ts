@@ -219,6 +219,113 @@ describe('YAML anchors and aliases', () => {
   });
 });
 
+describe('spec size limits, checked before the expensive work', () => {
+  const config = (keys: number, flow: boolean): string => {
+    const names = Array.from({ length: keys }, (_, index) => `k${index}`);
+    return flow
+      ? `config: {${names.map((k) => `${k}: 1`).join(', ')}}\n`
+      : `config:\n${names.map((k) => `  ${k}: 1\n`).join('')}`;
+  };
+
+  test('a file over 256 KiB is one error that says so, at once', () => {
+    const started = Date.now();
+    const errors = errorsIn(`${head}${config(100_000, false)}`);
+    expect(Date.now() - started).toBeLessThan(1000);
+    expect(errors).toEqual([
+      {
+        path: '',
+        problem: expect.stringMatching(/^is 1\.\d MiB; a spec file may be at most 256 KiB$/),
+        hint: expect.stringContaining('files the trainer reads'),
+      },
+    ]);
+  });
+
+  test('20,000 keys are refused in well under a second, with the count and the limit', () => {
+    const text = `${head}${config(20_000, true)}`;
+    expect(text.length).toBeLessThan(256 * 1024);
+    const started = Date.now();
+    const errors = errorsIn(text);
+    expect(Date.now() - started).toBeLessThan(1000);
+    expect(errors).toEqual([
+      expect.objectContaining({
+        path: 'config',
+        problem: 'has 20,000 keys and list items; a spec may have at most 10,000',
+        line: 6,
+        column: 9,
+      }),
+    ]);
+  });
+
+  test('10,000 keys, at the limit, are read and checked quickly', () => {
+    const started = Date.now();
+    const result = parseExperimentSpec(`${head}${config(9_000, false)}`, 'spec.yaml');
+    expect(Date.now() - started).toBeLessThan(2000);
+    expect(result.ok).toBe(true);
+  });
+
+  test.each([
+    [
+      'mappings',
+      40,
+      (depth: number) =>
+        `config:\n${Array.from({ length: depth }, (_, i) => `${'  '.repeat(i + 1)}k:`).join('\n')} 1\n`,
+    ],
+    ['flow lists', 100_000, (depth: number) => `description: ${'['.repeat(depth)}${']'.repeat(depth)}\n`],
+  ])(
+    '%s nested %d deep are refused at the first level too deep, without a stack overflow',
+    (_kind, depth, nest) => {
+      const errors = errorsIn(`${head}${nest(depth)}`);
+      expect(errors).toEqual([
+        expect.objectContaining({
+          problem: 'nests more than 32 levels of mappings and lists',
+          hint: expect.stringContaining('flatten'),
+          line: expect.any(Number),
+          column: expect.any(Number),
+        }),
+      ]);
+    },
+  );
+
+  test('an alias can nest too deep as well, and is refused where it is used', () => {
+    const deep = `${'['.repeat(20)}1${']'.repeat(20)}`;
+    const errors = errorsIn(
+      `${head}config: &deep ${deep}\ndescription: ${'['.repeat(20)}*deep${']'.repeat(20)}\n`,
+    );
+    expect(errors).toEqual([
+      expect.objectContaining({
+        problem: 'expands through an alias to more than 32 levels of mappings and lists',
+        line: 7,
+      }),
+    ]);
+  });
+
+  test('a repeated key among thousands is found at once, with both places', () => {
+    const keys = Array.from({ length: 5000 }, (_, index) => `  k${index}: 1\n`);
+    keys.push('  k17: 2\n');
+    const errors = errorsIn(`${head}config:\n${keys.join('')}`);
+    expect(errors).toEqual([
+      expect.objectContaining({
+        path: 'config.k17',
+        problem: 'repeats the key "k17" (first at line 24)',
+        hint: 'remove one of the two entries with this key',
+        line: 5007,
+        column: 3,
+      }),
+    ]);
+  });
+
+  test('a second YAML document is refused with how to fix it', () => {
+    expect(errorsIn(`${head}---\nname: other\n`)).toEqual([
+      expect.objectContaining({
+        path: '',
+        problem: 'holds more than one YAML document (a line "---" starts another)',
+        hint: expect.stringContaining('one experiment'),
+        line: 6,
+      }),
+    ]);
+  });
+});
+
 describe('formatSpecErrors', () => {
   test('prints one line per problem with file:line:column, path and problem, and the hint below', () => {
     const text = formatSpecErrors(
