@@ -32,6 +32,7 @@ import {
   type GatesView,
 } from '../workflows';
 import { addPolicyRetry } from './activity-retries';
+import { withinWorkflowInputLimit } from './spec-file';
 
 export type ExperimentHandle = WorkflowHandle<typeof experimentWorkflow>;
 
@@ -87,7 +88,7 @@ export async function submitExperiment(
     const handle = await client.workflow.start(experimentWorkflow, {
       workflowId: spec.experiment_id,
       taskQueue: settings.task_queues?.workflow ?? 'labline',
-      args: [{ spec, settings, ...(rerun ? { rerun } : {}) }],
+      args: [withinWorkflowInputLimit({ spec, settings, ...(rerun ? { rerun } : {}) })],
       // The server refuses a second run of a finished experiment unless it is a rerun.
       workflowIdReusePolicy: rerun ? 'ALLOW_DUPLICATE' : 'REJECT_DUPLICATE',
       searchAttributes: {

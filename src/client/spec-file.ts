@@ -1,9 +1,10 @@
 /** Reading a spec file for the CLI: parse, report every problem, and resolve paths against the file. */
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { formatSpecErrors, type ExperimentSpec } from '../experiment';
+import { formatSpecErrors, workflowInputSizeProblem, type ExperimentSpec } from '../experiment';
 import { parseExperimentSpec } from '../experiment/spec-file';
 
+/** A spec that cannot run: the message lists every problem, each with its path and a hint. */
 export class InvalidSpecError extends Error {
   override readonly name = 'InvalidSpecError';
 }
@@ -25,4 +26,17 @@ export function loadSpecFile(file: string): ExperimentSpec {
   const base = path.dirname(path.resolve(file));
   spec.training.working_directory = path.resolve(base, spec.training.working_directory ?? '.');
   return spec;
+}
+
+/**
+ * Returns a workflow input unchanged when, encoded, it fits what Labline sends to Temporal
+ * (`MAX_WORKFLOW_INPUT_BYTES`); throws {@link InvalidSpecError} before anything starts when it does not,
+ * instead of letting the server refuse it. Validation already bounds the spec; this also counts the settings.
+ */
+export function withinWorkflowInputLimit<Input extends { spec: { experiment_id: string } }>(
+  input: Input,
+): Input {
+  const problem = workflowInputSizeProblem(input);
+  if (problem) throw new InvalidSpecError(formatSpecErrors([problem], input.spec.experiment_id));
+  return input;
 }

@@ -7,6 +7,7 @@ import { ExperimentSpec } from './spec';
 import type { LocateSpecPath, SpecError, SpecPosition } from './spec-errors';
 import { formatSpecPath, specErrorsFromIssues } from './spec-errors';
 import {
+  encodedSpecSizeProblem,
   formatBytes,
   formatCount,
   MAX_SPEC_DEPTH,
@@ -340,7 +341,10 @@ export function parseExperimentSpec(text: string, fileName: string): SpecValidat
     };
   }
   const parsed = ExperimentSpec.safeParse(input);
-  if (parsed.success) return { ok: true, spec: parsed.data };
+  if (parsed.success) {
+    const tooLarge = encodedSpecSizeProblem(parsed.data, locator(document, lineCounter));
+    return tooLarge ? { ok: false, errors: [tooLarge] } : { ok: true, spec: parsed.data };
+  }
   const errors = specErrorsFromIssues(
     parsed.error.issues,
     ExperimentSpec,

@@ -6,6 +6,7 @@ import { Deliverables, RunRelativePath } from './deliverables';
 import { DURATION_HINT, Duration, MEMORY_SIZE_HINT, MEMORY_SIZE_PATTERN } from './quantities';
 import type { SpecError } from './spec-errors';
 import { specErrorsFromIssues, withHint } from './spec-errors';
+import { atMostBytes, encodedSpecSizeProblem, MAX_HYPOTHESIS_BYTES, MAX_LABEL_BYTES } from './spec-limits';
 
 /** Pattern of experiment ids. The id becomes the Temporal workflow id, so the CLI and Slack can address it. */
 export const EXPERIMENT_ID_PATTERN = /^exp-[a-z0-9][a-z0-9-]{1,62}$/;
@@ -288,6 +289,9 @@ export const AnalysisPipelineSpec = z.strictObject({
 /** Which analyses and writers run. */
 export type AnalysisPipelineSpec = z.infer<typeof AnalysisPipelineSpec>;
 
+const SEARCH_ATTRIBUTE_HINT =
+  'use a short name: it becomes a search attribute to filter runs by, and Temporal caps those at 2 KiB';
+
 /** Bookkeeping about the experiment. */
 export const MetadataSpec = z.strictObject({
   /** When the spec was written, ISO 8601 with offset, e.g. `"2026-01-05T09:30:00Z"`. */
@@ -299,10 +303,20 @@ export const MetadataSpec = z.strictObject({
   priority: z.enum(['low', 'normal', 'high']).default('normal'),
   /** Free-form labels. Default `[]`. */
   tags: z.array(z.string().trim().min(1)).default([]),
-  /** Who runs the experiment; the `LablineResearcher` search attribute. */
-  researcher: z.string().trim().min(1).optional(),
-  /** Which project it belongs to; the `LablineProject` search attribute. */
-  project: z.string().trim().min(1).optional(),
+  /** Who runs the experiment; the `LablineResearcher` search attribute. At most 200 bytes. */
+  researcher: z
+    .string()
+    .trim()
+    .min(1)
+    .superRefine(atMostBytes(MAX_LABEL_BYTES, SEARCH_ATTRIBUTE_HINT))
+    .optional(),
+  /** Which project it belongs to; the `LablineProject` search attribute. At most 200 bytes. */
+  project: z
+    .string()
+    .trim()
+    .min(1)
+    .superRefine(atMostBytes(MAX_LABEL_BYTES, SEARCH_ATTRIBUTE_HINT))
+    .optional(),
 });
 /** Bookkeeping about the experiment. */
 export type MetadataSpec = z.infer<typeof MetadataSpec>;
@@ -402,12 +416,32 @@ export const ExperimentSpec = z
     $schema: z.string().optional(),
     /** The experiment id, also the workflow id. */
     experiment_id: ExperimentId,
-    /** Short human name, shown in the Web UI summary and reports. */
-    name: z.string().trim().min(1),
+    /** Short human name, shown in the Web UI summary and reports. At most 200 bytes. */
+    name: z
+      .string()
+      .trim()
+      .min(1)
+      .superRefine(
+        atMostBytes(
+          MAX_LABEL_BYTES,
+          'shorten it and put the details in description: the name is the summary Temporal shows for the run, ' +
+            'which Temporal caps at 400 bytes (a rerun adds its run name)',
+        ),
+      ),
     /** What the experiment does. Default `""`. */
     description: z.string().default(''),
-    /** The claim the experiment tests. */
-    hypothesis: z.string().trim().min(1),
+    /** The claim the experiment tests. At most 16 KiB. */
+    hypothesis: z
+      .string()
+      .trim()
+      .min(1)
+      .superRefine(
+        atMostBytes(
+          MAX_HYPOTHESIS_BYTES,
+          'state the claim in a paragraph and put the background in description: the hypothesis goes into ' +
+            "the run's details in Temporal, which Temporal caps at 20,000 bytes",
+        ),
+      ),
     /** The question it answers. Default `""`. */
     research_question: z.string().default(''),
     /** Training hyperparameters. Default `{}`. */
@@ -472,12 +506,16 @@ export type SpecValidationResult = { ok: true; spec: ExperimentSpec } | { ok: fa
 
 /**
  * Validates a spec that is already data (an API call, a workflow input), with the same errors as
- * `parseExperimentSpec` (in `spec-file`) but without file positions.
+ * `parseExperimentSpec` (in `spec-file`) but without file positions. A valid spec also fits Temporal: its
+ * encoded size is checked (see `MAX_ENCODED_SPEC_BYTES`).
  */
 export function validateExperimentSpec(input: unknown): SpecValidationResult {
   const parsed = ExperimentSpec.safeParse(input);
-  if (parsed.success) return { ok: true, spec: parsed.data };
-  return { ok: false, errors: specErrorsFromIssues(parsed.error.issues, ExperimentSpec, input) };
+  if (!parsed.success) {
+    return { ok: false, errors: specErrorsFromIssues(parsed.error.issues, ExperimentSpec, input) };
+  }
+  const tooLarge = encodedSpecSizeProblem(parsed.data);
+  return tooLarge ? { ok: false, errors: [tooLarge] } : { ok: true, spec: parsed.data };
 }
 
 /**

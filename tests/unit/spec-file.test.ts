@@ -240,12 +240,13 @@ describe('spec size limits, checked before the expensive work', () => {
     ]);
   });
 
-  test('20,000 keys are refused in well under a second, with the count and the limit', () => {
+  test('20,000 keys are refused quickly, with the count and the limit', () => {
     const text = `${head}${config(20_000, true)}`;
     expect(text.length).toBeLessThan(256 * 1024);
     const started = Date.now();
     const errors = errorsIn(text);
-    expect(Date.now() - started).toBeLessThan(1000);
+    // Comparing every key with every other took 6 to 9.5 s here; one linear pass takes well under a second.
+    expect(Date.now() - started).toBeLessThan(3000);
     expect(errors).toEqual([
       expect.objectContaining({
         path: 'config',
@@ -256,10 +257,10 @@ describe('spec size limits, checked before the expensive work', () => {
     ]);
   });
 
-  test('10,000 keys, at the limit, are read and checked quickly', () => {
+  test('a spec just under 10,000 keys and list items is read and checked quickly', () => {
     const started = Date.now();
-    const result = parseExperimentSpec(`${head}${config(9_000, false)}`, 'spec.yaml');
-    expect(Date.now() - started).toBeLessThan(2000);
+    const result = parseExperimentSpec(`${head}${config(9_990, false)}`, 'spec.yaml');
+    expect(Date.now() - started).toBeLessThan(3000);
     expect(result.ok).toBe(true);
   });
 
@@ -310,6 +311,19 @@ describe('spec size limits, checked before the expensive work', () => {
         hint: 'remove one of the two entries with this key',
         line: 5007,
         column: 3,
+      }),
+    ]);
+  });
+
+  test('a small file whose aliases expand past 512 KiB once encoded is refused at the aliased field', () => {
+    const text = `${head}description: &text "${'lorem ipsum '.repeat(10_000)}"\nconfig: { a: *text, b: *text, c: *text, d: *text, e: *text }\n`;
+    expect(text.length).toBeLessThan(256 * 1024);
+    expect(errorsIn(text)).toEqual([
+      expect.objectContaining({
+        path: 'config',
+        problem: expect.stringMatching(/^holds 586 KiB of the 70\d(\.\d)? KiB the spec takes once encoded/),
+        line: 7,
+        column: 1,
       }),
     ]);
   });

@@ -268,6 +268,53 @@ describe('ExperimentSpec rules', () => {
   });
 });
 
+describe('specs that validate fit Temporal', () => {
+  test('a spec whose encoded size passes 512 KiB is refused, pointing at the field that makes it so', () => {
+    const errors = errorsOf(withSpec({ description: 'lorem ipsum '.repeat(50_000) }));
+    expect(errors).toEqual([
+      {
+        path: 'description',
+        problem: expect.stringMatching(
+          /^holds 586 KiB of the 58\d(\.\d)? KiB the spec takes once encoded; a spec may take at most 512 KiB$/,
+        ),
+        hint: expect.stringContaining('files the trainer reads'),
+      },
+    ]);
+  });
+
+  test('a spec just under the limit is accepted', () => {
+    expect(validateExperimentSpec(withSpec({ description: 'x'.repeat(500 * 1024) })).ok).toBe(true);
+  });
+
+  test.each([
+    ['name', 201, 200],
+    ['hypothesis', 16 * 1024 + 1, 16 * 1024],
+  ])('%s is refused past its limit in bytes, with why the limit exists', (field, tooLong, longest) => {
+    expect(validateExperimentSpec(withSpec({ [field]: 'é'.repeat(longest / 2) })).ok).toBe(true);
+    expect(errorsOf(withSpec({ [field]: 'x'.repeat(tooLong) }))).toEqual([
+      expect.objectContaining({
+        path: field,
+        problem: expect.stringMatching(/^is [\d.]+ K?i?B long; at most [\d.]+ K?i?B is allowed$/),
+        hint: expect.stringContaining('Temporal'),
+      }),
+    ]);
+  });
+
+  test('a hypothesis of about 1 MiB of repeated text is refused at validation', () => {
+    const errors = errorsOf(withSpec({ hypothesis: 'the model learns. '.repeat(60_000) }));
+    expect(errors.map((error) => error.path)).toEqual(['hypothesis']);
+  });
+
+  test.each(['researcher', 'project'])('metadata.%s, a search attribute, is at most 200 bytes', (field) => {
+    expect(errorsOf(withSpec({ metadata: { [field]: 'r'.repeat(201) } }))).toEqual([
+      expect.objectContaining({
+        path: `metadata.${field}`,
+        hint: expect.stringContaining('search attribute'),
+      }),
+    ]);
+  });
+});
+
 describe('deliverables in a spec', () => {
   test('names must be unique; the error points at the repeat and names the first', () => {
     const errors = errorsOf(
