@@ -2,28 +2,33 @@
 import type { Client } from '@temporalio/client';
 import type { Command } from 'commander';
 import type { CampaignStatus } from '../workflows';
-import { decideOrExplain, defaultApprover, withClient, workflowSettingsOf } from './cli-experiments';
+import { decideOrExplain, defaultApprover, pause, withClient, workflowSettingsOf } from './cli-experiments';
 import { ask, parseServerChoice, serverOptionHelp, withLocalRuntime } from './cli-start';
 import { formatCampaignStatus } from './cli-format';
 import { campaignStatus, loadCampaignFile, reviewProposal, submitCampaign } from './campaigns';
 import { formatLineage, lineage } from './lineage';
 import { webUiWorkflowUrl } from '../experiment';
 
-/** Polls the campaign's status until it ends, printing changes, approving or asking at its gate. */
+/**
+ * Polls the campaign's status until it ends, printing changes, approving or asking at its gate; stops
+ * (rejecting) once `signal` is aborted.
+ */
 async function followCampaign(
   client: Client,
   campaignId: string,
   answer: (status: CampaignStatus) => Promise<void>,
+  signal: AbortSignal,
 ): Promise<CampaignStatus> {
   let previous = '';
   for (;;) {
+    signal.throwIfAborted();
     const status = await campaignStatus(client, campaignId);
     const summary = formatCampaignStatus(status);
     if (summary !== previous) console.log(summary);
     previous = summary;
     if (['completed', 'rejected', 'cancelled'].includes(status.stage)) return status;
     await answer(status);
-    await new Promise((resolve) => setTimeout(resolve, 1000));
+    await pause(1000, signal);
   }
 }
 
@@ -37,7 +42,7 @@ export function addCampaignCommands(program: Command): void {
     .action(async (file: string, options: { yes?: boolean; as?: string; server?: string }) => {
       const campaign = loadCampaignFile(file);
       const server = parseServerChoice(options.server);
-      await withLocalRuntime(program, { server }, async ({ client, settings, target }) => {
+      await withLocalRuntime(program, { server }, async ({ client, settings, target, signal }) => {
         await submitCampaign({
           client,
           campaign,
@@ -49,20 +54,25 @@ export function addCampaignCommands(program: Command): void {
           );
         const approver = options.as ?? defaultApprover();
         const asked = new Set<string>();
-        const final = await followCampaign(client, campaign.campaign_id, async (status) => {
-          const waiting = status.waiting;
-          const key = waiting?.opening ?? waiting?.since;
-          if (!waiting || !key || asked.has(key) || status.proposals.some((p) => !p.decision)) return;
-          asked.add(key);
-          const verdict = options.yes ? 'approve' : await ask(waiting.gate, campaign.campaign_id);
-          if (verdict)
-            await decideOrExplain(client, campaign.campaign_id, verdict, {
-              gate: waiting.gate,
-              opening: waiting.opening,
-              by: approver,
-              source: 'cli',
-            });
-        });
+        const final = await followCampaign(
+          client,
+          campaign.campaign_id,
+          async (status) => {
+            const waiting = status.waiting;
+            const key = waiting?.opening ?? waiting?.since;
+            if (!waiting || !key || asked.has(key) || status.proposals.some((p) => !p.decision)) return;
+            asked.add(key);
+            const verdict = options.yes ? 'approve' : await ask(waiting.gate, campaign.campaign_id);
+            if (verdict)
+              await decideOrExplain(client, campaign.campaign_id, verdict, {
+                gate: waiting.gate,
+                opening: waiting.opening,
+                by: approver,
+                source: 'cli',
+              });
+          },
+          signal,
+        );
         if (final.stage !== 'completed') process.exitCode = 1;
       });
     });

@@ -5,6 +5,7 @@
 import type { Client } from '@temporalio/client';
 import type { Command } from 'commander';
 import { userInfo } from 'node:os';
+import { setTimeout as setTimeoutPromise } from 'node:timers/promises';
 import {
   DecisionChoice,
   describeActivityRetry,
@@ -68,21 +69,30 @@ export function workflowSettingsOf(settings: ResolvedSettings) {
   };
 }
 
-/** Polls the status every `intervalMs`, printing what changed, until the experiment reaches a final stage. */
+/**
+ * Polls the status every `intervalMs`, printing what changed, until the experiment reaches a final stage.
+ * With `signal`, stops (rejecting with its reason) once it is aborted.
+ */
 export async function watchStatus(
   client: Client,
   experimentId: string,
   onChange: (status: ExperimentStatus, previous: ExperimentStatus | undefined) => Promise<void> | void,
-  intervalMs = 500,
+  options: { intervalMs?: number; signal?: AbortSignal } = {},
 ): Promise<ExperimentStatus> {
   let previous: ExperimentStatus | undefined;
   for (;;) {
+    options.signal?.throwIfAborted();
     const status = await experimentStatus(client, experimentId);
     if (JSON.stringify(status) !== JSON.stringify(previous)) await onChange(status, previous);
     previous = status;
     if (finalStages.includes(status.stage)) return status;
-    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+    await pause(options.intervalMs ?? 500, options.signal);
   }
+}
+
+/** Waits `ms`, or less when `signal` is aborted (then it rejects with the signal's reason). */
+export function pause(ms: number, signal?: AbortSignal): Promise<void> {
+  return setTimeoutPromise(ms, undefined, signal ? { signal } : {});
 }
 
 /** One line per change a person cares about: stage, waiting gate, queue reason, training progress. */

@@ -3,6 +3,7 @@
  * and `labline worker` (a long-running worker for a shared Temporal).
  */
 import type { Command } from 'commander';
+import { rmSync } from 'node:fs';
 import { createInterface } from 'node:readline/promises';
 import type { Client } from '@temporalio/client';
 import type { DecisionSignal, GateName } from '../experiment';
@@ -16,6 +17,7 @@ import {
   decideOrExplain,
   defaultApprover,
   describeChange,
+  pause,
   watchStatus,
   withWebUiLink,
   workflowSettingsOf,
@@ -29,7 +31,7 @@ import {
   type TemporalTarget,
 } from './connection';
 import { webUiWorkflowUrl } from '../experiment';
-import { ServerChoice } from './local-temporal';
+import { serverRecordPath, ServerChoice } from './local-temporal';
 import { experimentResult, submitExperiment } from './experiments';
 import { loadSettings, type ResolvedSettings } from './settings';
 import { loadSpecFile } from './spec-file';
@@ -103,7 +105,7 @@ export function addStartCommands(program: Command): void {
       // Validate before anything starts: a rejected spec starts nothing.
       const spec = loadSpecFile(specFile);
       const server = parseServerChoice(options.server);
-      await withLocalRuntime(program, { server }, async ({ client, settings, target }) => {
+      await withLocalRuntime(program, { server }, async ({ client, settings, target, signal }) => {
         const { alreadyRunning, runName } = await submitExperiment({
           client,
           spec,
@@ -121,23 +123,28 @@ export function addStartCommands(program: Command): void {
           );
         const approver = options.as ?? defaultApprover();
         const asked = new Set<string>();
-        const final = await watchStatus(client, spec.experiment_id, async (status, previous) => {
-          describeChange(status, previous).forEach((line) => console.log(line));
-          const waiting = status.waiting;
-          const key = waiting ? (waiting.opening ?? `${waiting.gate}@${waiting.since}`) : '';
-          if (!waiting || asked.has(key)) return;
-          asked.add(key);
-          const unattended = unattendedDecision(waiting.gate, options);
-          const action = unattended?.action ?? (await ask(waiting.gate, status.experiment_id));
-          if (!action) return;
-          await decideOrExplain(client, spec.experiment_id, action, {
-            gate: waiting.gate,
-            opening: waiting.opening,
-            by: approver,
-            source: 'cli',
-            comment: unattended?.comment,
-          });
-        });
+        const final = await watchStatus(
+          client,
+          spec.experiment_id,
+          async (status, previous) => {
+            describeChange(status, previous).forEach((line) => console.log(line));
+            const waiting = status.waiting;
+            const key = waiting ? (waiting.opening ?? `${waiting.gate}@${waiting.since}`) : '';
+            if (!waiting || asked.has(key)) return;
+            asked.add(key);
+            const unattended = unattendedDecision(waiting.gate, options);
+            const action = unattended?.action ?? (await ask(waiting.gate, status.experiment_id));
+            if (!action) return;
+            await decideOrExplain(client, spec.experiment_id, action, {
+              gate: waiting.gate,
+              opening: waiting.opening,
+              by: approver,
+              source: 'cli',
+              comment: unattended?.comment,
+            });
+          },
+          { signal },
+        );
         console.log(formatStatus(withWebUiLink(final, target)));
         let resultStatus: string | undefined;
         if (final.stage === 'completed') {
@@ -190,7 +197,13 @@ export function addStartCommands(program: Command): void {
 export async function withLocalRuntime(
   program: Command,
   options: { server: ServerChoice },
-  work: (runtime: { client: Client; settings: ResolvedSettings; target: TemporalTarget }) => Promise<void>,
+  work: (runtime: {
+    client: Client;
+    settings: ResolvedSettings;
+    target: TemporalTarget;
+    /** Aborted on Ctrl-C or SIGTERM: stop following, so that everything can be closed. */
+    signal: AbortSignal;
+  }) => Promise<void>,
 ): Promise<void> {
   const settings = loadSettings(program.opts<GlobalOptions>().config);
   const { createLablineWorkers, installWorkerRuntime, runWorkers } = loadWorkerModule();
@@ -201,6 +214,7 @@ export async function withLocalRuntime(
   });
   const stopWorkers = deferred();
   let workersDone: Promise<void> | undefined;
+  const interrupt = firstInterrupt();
   const { client, connection } = await connectClient(target);
   const workerConnection = await connectWorker(target);
   try {
@@ -215,14 +229,66 @@ export async function withLocalRuntime(
       webUiUrl: target.uiUrl,
     });
     workersDone = runWorkers(workers, stopWorkers.promise);
-    await work({ client, settings, target });
+    const stopping = new AbortController();
+    const working = work({ client, settings, target, signal: stopping.signal });
+    const signal = await Promise.race([working.then(() => undefined), interrupt.received]);
+    if (signal) {
+      // Following stops before the connections close; what it was doing then has nothing left to report.
+      stopping.abort(new Error(`stopped by ${signal}`));
+      // Bounded: a question waiting in the terminal does not end on its own.
+      await Promise.race([working.catch(() => undefined), pause(STOP_TIMEOUT_MS / 2)]);
+      console.log(
+        `\n${signal}: stopping. Training and approvals keep their state; run the same command again to ` +
+          're-attach (a second Ctrl-C stops at once).',
+      );
+      process.exitCode = signal === 'SIGINT' ? 130 : 143;
+    }
   } finally {
+    // Bounded: a stop that hangs (a server that does not answer) ends the process anyway.
+    const deadline = setTimeout(() => {
+      console.error(`Not stopped within ${STOP_TIMEOUT_MS / 1000} s; exiting now.`);
+      // The local server goes with this process: the record announcing it must not outlive it.
+      if (target.local) rmSync(serverRecordPath(settings.dataDir), { force: true });
+      process.exit(process.exitCode ?? 1);
+    }, STOP_TIMEOUT_MS);
     stopWorkers.resolve();
     await workersDone?.catch((error: unknown) => console.error(`worker: ${(error as Error).message}`));
     await workerConnection.close();
     await connection.close();
     await target.local?.stop();
+    clearTimeout(deadline);
+    interrupt.dispose();
   }
+}
+
+/** How long `start` may take to stop after Ctrl-C or SIGTERM before it exits regardless. */
+const STOP_TIMEOUT_MS = 5000;
+
+/**
+ * The first SIGINT or SIGTERM, which asks for a clean stop (`received` resolves with it); a second one
+ * exits at once. Until then the signals do not end the process by themselves.
+ */
+function firstInterrupt(): { received: Promise<NodeJS.Signals>; dispose: () => void } {
+  let count = 0;
+  let resolve!: (signal: NodeJS.Signals) => void;
+  const received = new Promise<NodeJS.Signals>((r) => (resolve = r));
+  const onSignal = (signal: NodeJS.Signals) => {
+    count += 1;
+    if (count > 1) {
+      console.error(`${signal} again: exiting now.`);
+      process.exit(signal === 'SIGINT' ? 130 : 143);
+    }
+    resolve(signal);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  return {
+    received,
+    dispose: () => {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    },
+  };
 }
 
 /** Asks in the terminal whether to approve; without a terminal, says how to answer instead. */

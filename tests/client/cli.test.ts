@@ -6,8 +6,8 @@ import { promisify } from 'node:util';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { CampaignSpec, ResultsPayload, type CampaignSpecInput } from '../../src/experiment';
 import { campaignStatus, submitCampaign } from '../../src/client/campaigns';
-import { experimentRig, trainerSpec } from '../support/experiments';
-import { cliScript } from '../support/processes';
+import { experimentRig, trainerPath, trainerSpec } from '../support/experiments';
+import { cliScript, startTsProcess } from '../support/processes';
 import { startTestTemporal, withWorker, type TestTemporal } from '../support/temporal';
 import { testServerKind } from '../support/temporal-cli';
 
@@ -191,3 +191,57 @@ test(`start runs the quickstart on its own ${startServer} server with --yes and 
   expect(readdirSync(path.join(rerunDir, 'attempts'))).toEqual([`${rerunDirs[0]}-launch-1`]);
   expect(readFileSync(reportPath, 'utf8')).toBe(report);
 }, 400_000);
+
+test(`SIGTERM during start stops it cleanly within seconds; start again re-attaches to the same training (${startServer})`, async () => {
+  const cwd = mkdtempSync(path.join(tmpdir(), 'labline-sigterm-'));
+  const id = `exp-sigterm-${process.pid}`;
+  const specFile = path.join(cwd, 'spec.yaml');
+  // JSON is YAML: the example trainer, long enough to be stopped in the middle.
+  writeFileSync(
+    specFile,
+    JSON.stringify({
+      experiment_id: id,
+      name: 'stopped and resumed',
+      hypothesis: 'a stop of labline start does not stop training',
+      training: { command: process.execPath, args: [trainerPath, '--steps=600', '--step-delay-ms=20'] },
+      deliverables: [],
+    }),
+  );
+  const env = { TEMPORAL_ADDRESS: '', TEMPORAL_PROFILE: '', LABLINE_USER: 'ci' };
+  const first = startTsProcess(cliScript, ['start', specFile, '--yes', '--server', startServer], env, cwd);
+  await first.waitFor(new RegExp(`${id}: training`), 90_000);
+  const exited = new Promise<number | null>((resolve) => first.child.once('exit', (code) => resolve(code)));
+  first.child.kill('SIGTERM');
+  const code = await withDeadline(exited, 15_000, 'labline start to stop after SIGTERM');
+  expect({ code, output: code === 143 ? '' : first.output().slice(-3000) }).toEqual({
+    code: 143,
+    output: '',
+  });
+  expect(first.output()).toMatch(/SIGTERM: stopping\. Training and approvals keep their state/);
+  expect(existsSync(path.join(cwd, '.labline/server.json'))).toBe(false);
+
+  const again = await labline(['start', specFile, '--yes', '--server', startServer], {
+    cwd,
+    env,
+    timeoutMs: 120_000,
+  });
+  expect({ code: again.code, stderr: again.stderr }).toEqual({ code: 0, stderr: expect.any(String) });
+  expect(again.stdout).toContain(`Re-attached to running ${id}`);
+  const starts = readFileSync(path.join(cwd, 'runs', id, 'starts.jsonl'), 'utf8')
+    .trim()
+    .split('\n');
+  expect(starts).toHaveLength(1);
+}, 240_000);
+
+/** `promise`, or a rejection naming `what` after `ms`. */
+async function withDeadline<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
+  });
+  try {
+    return await Promise.race([promise, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

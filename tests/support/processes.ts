@@ -15,9 +15,15 @@ export interface RunningProcess {
   kill(signal?: NodeJS.Signals): Promise<void>;
 }
 
-export function startTsProcess(script: string, args: string[], env: NodeJS.ProcessEnv = {}): RunningProcess {
-  const child = spawn(process.execPath, ['--require', 'tsx/cjs', script, ...args], {
-    cwd: root,
+export function startTsProcess(
+  script: string,
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+  cwd = root,
+): RunningProcess {
+  // tsx by its path, so that a process started in another directory finds it.
+  const child = spawn(process.execPath, ['--require', require.resolve('tsx/cjs'), script, ...args], {
+    cwd,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
