@@ -6,21 +6,10 @@ import {
   workflowInputSizeProblem,
 } from '../../src/experiment';
 import { InvalidSpecError, withinWorkflowInputLimit } from '../../src/client/spec-file';
-
-/** mulberry32: a tiny seeded PRNG, so that every run draws the same values. */
-function prng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom, type Random } from '../support/prng';
 
 /** Strings with the characters JSON and UTF-8 treat specially: quotes, controls, accents, emoji, lone surrogates. */
-function randomString(random: () => number): string {
+function randomString(random: Random): string {
   const pieces = [
     'a',
     'Z',
@@ -44,7 +33,7 @@ function randomString(random: () => number): string {
   ).join('');
 }
 
-function randomValue(random: () => number, depth: number): unknown {
+function randomValue(random: Random, depth: number): unknown {
   const kind = Math.floor(random() * (depth > 3 ? 5 : 8));
   switch (kind) {
     case 0:
@@ -71,7 +60,7 @@ function randomValue(random: () => number, depth: number): unknown {
 
 describe('utf8Length', () => {
   test('agrees with Buffer.byteLength on strings with every kind of character', () => {
-    const random = prng(7);
+    const random = seededRandom(7);
     for (let index = 0; index < 2000; index++) {
       const text = randomString(random);
       expect(utf8Length(text)).toBe(Buffer.byteLength(text, 'utf8'));
@@ -81,7 +70,7 @@ describe('utf8Length', () => {
 
 describe('encodedSize', () => {
   test('is the UTF-8 length of JSON.stringify, for any JSON-like value', () => {
-    const random = prng(11);
+    const random = seededRandom(11);
     for (let index = 0; index < 2000; index++) {
       const value = randomValue(random, 0);
       const json = JSON.stringify(value) as string | undefined;
