@@ -10,6 +10,7 @@ import {
   encodedSpecSizeProblem,
   formatBytes,
   formatCount,
+  LARGE_DATA_HINT,
   MAX_SPEC_DEPTH,
   MAX_SPEC_ENTRIES,
   MAX_SPEC_FILE_BYTES,
@@ -22,8 +23,6 @@ const YAML_HINT =
 const TOO_DEEP_PROBLEM = `nests more than ${MAX_SPEC_DEPTH} levels of mappings and lists`;
 const TOO_DEEP_HINT =
   'a spec needs a few levels; flatten this value, or keep deep data in a file the trainer reads';
-const BIG_DATA_HINT =
-  'keep large data (grids, tables, lists of files, long texts) in files the trainer reads, and name them here';
 
 function positionOf(node: Node | null | undefined, lineCounter: LineCounter): SpecPosition | undefined {
   const offset = node?.range?.[0];
@@ -193,7 +192,7 @@ function checkStructure(document: Document.Parsed, lineCounter: LineCounter): Sp
           : `has ${formatCount(size.entries)} keys and list items; a spec may have at most ${formatCount(MAX_SPEC_ENTRIES)}`,
         hint: expanded
           ? 'each alias (*name) copies everything under its anchor; write the values out, or alias smaller parts'
-          : BIG_DATA_HINT,
+          : LARGE_DATA_HINT,
         ...at(node),
       });
     }
@@ -306,7 +305,7 @@ export function parseExperimentSpec(text: string, fileName: string): SpecValidat
         {
           path: '',
           problem: `is ${formatBytes(bytes)}; a spec file may be at most ${formatBytes(MAX_SPEC_FILE_BYTES)}`,
-          hint: BIG_DATA_HINT,
+          hint: LARGE_DATA_HINT,
         },
       ],
     };

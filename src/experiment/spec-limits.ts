@@ -53,7 +53,7 @@ export const MAX_HYPOTHESIS_BYTES = 16 * 1024;
 
 /** `12,345`: numbers in limit messages, grouped so that they read at a glance. */
 export function formatCount(count: number): string {
-  return Number.isFinite(count) ? Math.round(count).toLocaleString('en-US') : 'uncountably many';
+  return Number.isFinite(count) ? Math.round(count).toLocaleString('en-US') : 'more than can be counted';
 }
 
 /**
@@ -197,7 +197,8 @@ function describeBytes(bytes: number): string {
   return bytes > MEASURE_UP_TO ? `more than ${formatBytes(MEASURE_UP_TO)}` : formatBytes(bytes);
 }
 
-const LARGE_DATA_HINT =
+/** What to tell a user whose spec is too big: where large data belongs. */
+export const LARGE_DATA_HINT =
   'keep large data (grids, tables, lists of files, long texts) in files the trainer reads, and name them here';
 
 /**
