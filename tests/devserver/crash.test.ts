@@ -3,12 +3,8 @@ import { temporal } from '@temporalio/proto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { cliScript, startTsProcess, workerProcessScript, type RunningProcess } from '../support/processes';
-import {
-  findTemporalCli,
-  startTemporalCliServer,
-  type TemporalCliServer,
-} from '../../src/client/temporal-cli-server';
+import { startTsProcess, workerProcessScript, type RunningProcess } from '../support/processes';
+import { killOwnServers, startOwnServer } from '../support/own-server';
 import { testServerKind } from '../support/temporal-cli';
 import {
   startTestTemporal,
@@ -75,35 +71,8 @@ describe('a worker killed with SIGKILL', () => {
   });
 });
 
-/** A server of the suite's kind on its own data file, started as a separate process that a test may kill. */
-async function startOwnServer(db: string, port: number): Promise<{ address: string; kill(): Promise<void> }> {
-  if (testServerKind() === 'temporal-cli') {
-    const server = await startTemporalCliServer({
-      cli: findTemporalCli()!,
-      port: port || undefined,
-      uiPort: false,
-      dbFile: `${db}.sqlite`,
-    });
-    ownServers.push(server);
-    return server;
-  }
-  const server = startTsProcess(cliScript, [
-    'devserver',
-    '--port',
-    String(port),
-    '--db',
-    db,
-    '--log-level',
-    'warn',
-  ]);
-  processes.push(server);
-  const match = await server.waitFor(/listening on 127\.0\.0\.1:(\d+)/);
-  return { address: `127.0.0.1:${match[1]}`, kill: () => server.kill('SIGKILL') };
-}
-
-const ownServers: TemporalCliServer[] = [];
 afterAll(async () => {
-  await Promise.all(ownServers.map((server) => server.stop()));
+  await killOwnServers();
 });
 
 describe(`the ${testServerKind()} server killed with SIGKILL`, () => {
