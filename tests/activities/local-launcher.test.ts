@@ -128,6 +128,22 @@ describe('LocalLauncher', () => {
     expect(jsonLines(path.join(runDir, 'starts.jsonl'))).toHaveLength(1);
   });
 
+  test('a launch whose launcher died after starting the supervisor but before writing launch.json is adopted with its trainer', async () => {
+    const runDir = tempDir();
+    const slow = request(runDir, trainer('--steps', '200', '--step-delay-ms', '10'));
+    const first = await new LocalLauncher().launch(slow);
+    // What a worker SIGKILLed in the middle of `spawn` leaves: the claim, a detached supervisor that went on
+    // and started the trainer, and no launch.json (bench/chaos.ts hit this when it killed a worker right after
+    // approving a launch).
+    fs.rmSync(path.join(first.handle.attemptDir, 'launch.json'));
+
+    // Short, so that waiting for a launch.json that never comes would end in a handle without the trainer.
+    const second = await new LocalLauncher({ adoptTimeoutMs: 1000 }).launch(slow);
+    expect(second).toEqual({ handle: first.handle, adopted: true });
+    expect(await untilExited(new LocalLauncher(), second.handle)).toMatchObject({ exitCode: 0 });
+    expect(jsonLines(path.join(runDir, 'starts.jsonl'))).toHaveLength(1);
+  });
+
   test('concurrent launches of one key from separate processes start exactly one trainer', async () => {
     const runDir = tempDir();
     const goFile = path.join(runDir, 'go');

@@ -281,6 +281,17 @@ export class LocalLauncher implements Launcher {
         return this.handleOf(launch.key, launch.runDir, attemptDir, trainer?.pid, launch.gpuIds);
       }
       if (!fs.existsSync(attemptDir)) return 'vanished';
+      // Its launcher died after starting the supervisor but before writing launch.json (a worker SIGKILLed
+      // inside `spawn`): the supervisor outlives it and records itself first thing, so its record is the
+      // launch. Waiting for launch.json instead would end at the deadline with no trainer in the handle, and
+      // never when the launch activity's own timeout is shorter than the deadline: it would retry forever.
+      if (readRecord(path.join(attemptDir, ATTEMPT_FILES.supervisor), SupervisorRecord)) {
+        const trainer = await this.waitForTrainer(attemptDir);
+        // A live launcher may have written it meanwhile: its GPUs are then known too.
+        const late = readRecord(path.join(attemptDir, ATTEMPT_FILES.launch), LaunchRecord);
+        const runDir = path.dirname(path.dirname(attemptDir));
+        return this.handleOf(path.basename(attemptDir), runDir, attemptDir, trainer?.pid, late?.gpuIds);
+      }
       if (Date.now() > deadline) {
         // Its launcher died between claiming and recording; status reports it (lost, after the grace period).
         const runDir = path.dirname(path.dirname(attemptDir));
