@@ -14,8 +14,10 @@
  * 3. Listing: 1,000 closed workflows carrying a search attribute (LablineProject), listed by it: the time to
  *    page through all of them, after waiting (bounded) until visibility counts all 1,000, since the real
  *    server's visibility is eventually consistent.
- * Then the comparison: every ratio embedded / real, and whether the embedded server's goals hold
- * (throughput at least the real server's, less memory).
+ * Each measurement runs on one server, then on the other, before the next measurement, so that other work
+ * starting or stopping on the machine during the run weighs on both servers alike. Then the comparison:
+ * every ratio embedded / real, and whether the embedded server's goals hold (throughput at least the real
+ * server's, less memory).
  *
  * The server and the worker each run in their own process (the embedded server through the `labline
  * devserver` CLI, the real one as the Temporal CLI's own process; the worker through
@@ -454,37 +456,63 @@ function fsyncMs(dir: string): number {
 }
 
 // ---------------------------------------------------------------------------------------------------
-// One server, every measurement
+// Every measurement on every server
 
-async function measureServer(target: ServerTarget, bundlePath: string, dir: string): Promise<ServerResult> {
-  const name = target.kind;
-  console.log(`${name}: throughput, server in memory…`);
-  const memoryServer = await measureThroughput(target, bundlePath);
-  console.log(`${name}: throughput, server with a data file…`);
-  const dataDir = path.join(dir, `${name}-data`);
-  mkdirSync(dataDir);
-  const dataFileServer = await measureThroughput(target, bundlePath, dataDir);
-  console.log(`${name}: memory with ${parameters.memory.openWorkflows} open workflows…`);
-  const memory = await measureMemory(target, bundlePath);
-  console.log(
-    `${name}: listing ${parameters.listing.closedWorkflows} closed workflows by a search attribute…`,
+const describeServer = (target: ServerTarget) =>
+  target.kind === 'embedded'
+    ? `embedded (${parameters.embeddedLauncher === 'cli' ? '`labline devserver`' : 'bench/devserver-server.ts'}; ` +
+      'data file: --db, fsync per change)'
+    : `real Temporal dev server (${selection.temporalCliVersion}; \`temporal server start-dev --headless\`; ` +
+      'data file: SQLite, --db-filename)';
+
+/**
+ * Each measurement on every server before the next measurement, not every measurement on one server and
+ * then on the other: when other work on the machine starts or stops during the run, the change then falls
+ * on both servers' figures of a measurement alike instead of on whichever server ran later.
+ */
+async function measureServers(
+  bundlePath: string,
+  dir: string,
+): Promise<Partial<Record<ServerKind, ServerResult>>> {
+  const { targets } = selection;
+  const each = async <T>(what: string, measure: (target: ServerTarget) => Promise<T>) => {
+    const results = new Map<ServerKind, T>();
+    for (const target of targets) {
+      console.log(`${target.kind}: ${what}…`);
+      results.set(target.kind, await measure(target));
+    }
+    return results;
+  };
+  const inMemory = await each('throughput, server in memory', (t) => measureThroughput(t, bundlePath));
+  const withDataFile = await each('throughput, server with a data file', (t) => {
+    const dataDir = path.join(dir, `${t.kind}-data`);
+    mkdirSync(dataDir);
+    return measureThroughput(t, bundlePath, dataDir);
+  });
+  const memory = await each(`memory with ${parameters.memory.openWorkflows} open workflows`, (t) =>
+    measureMemory(t, bundlePath),
   );
-  const listing = await measureListing(target, bundlePath);
+  const listing = await each(
+    `listing ${parameters.listing.closedWorkflows} closed workflows by a search attribute`,
+    (t) => measureListing(t, bundlePath),
+  );
   let idleServerByLauncherMiB: ServerResult['idleServerByLauncherMiB'];
-  if (target.kind === 'embedded') {
-    console.log(`${name}: idle server RSS by launcher…`);
+  if (targets.some((t) => t.kind === 'embedded')) {
+    console.log('embedded: idle server RSS by launcher…');
     idleServerByLauncherMiB = await idleEmbeddedServerRss();
   }
-  return {
-    server:
-      target.kind === 'embedded'
-        ? `embedded (${parameters.embeddedLauncher === 'cli' ? '`labline devserver`' : 'bench/devserver-server.ts'}; data file: --db, fsync per change)`
-        : `real Temporal dev server (${selection.temporalCliVersion}; \`temporal server start-dev --headless\`; data file: SQLite, --db-filename)`,
-    throughput: { memory: memoryServer, dataFile: dataFileServer },
-    memory,
-    listing,
-    idleServerByLauncherMiB,
-  };
+  return Object.fromEntries(
+    targets.map((t) => [
+      t.kind,
+      {
+        server: describeServer(t),
+        throughput: { memory: inMemory.get(t.kind)!, dataFile: withDataFile.get(t.kind)! },
+        memory: memory.get(t.kind)!,
+        listing: listing.get(t.kind)!,
+        ...(t.kind === 'embedded' ? { idleServerByLauncherMiB } : {}),
+      } satisfies ServerResult,
+    ]),
+  );
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -496,9 +524,7 @@ async function main(): Promise<void> {
   try {
     console.log('bundling workflow code…');
     const bundlePath = await bundleWorkflows(path.join(__dirname, 'devserver-workflows.ts'), dir);
-    const results: Partial<Record<ServerKind, ServerResult>> = {};
-    for (const target of selection.targets)
-      results[target.kind] = await measureServer(target, bundlePath, dir);
+    const results = await measureServers(bundlePath, dir);
     const comparison = compareServers(results);
 
     const report = {
@@ -519,8 +545,8 @@ async function main(): Promise<void> {
           `${parameters.embeddedLauncher === 'cli' ? '`labline devserver`' : 'bench/devserver-server.ts'}, or ` +
           "`temporal server start-dev --headless --log-level warn` with Labline's search attributes, one " +
           'process on 127.0.0.1, fresh for each measurement; worker: bench/devserver-worker.ts process (SDK ' +
-          'defaults except maxCachedWorkflows); client: this process; the servers measured one after the ' +
-          'other, never at the same time',
+          'defaults except maxCachedWorkflows); client: this process; each measurement on one server, then ' +
+          'on the other, then the next measurement: never both servers at the same time',
       },
       servers: results,
       comparison,
