@@ -38,9 +38,11 @@ test('a torn last line (a crash mid-write) is skipped; everything before it repl
   expect(await replayAll(file)).toEqual([{ n: 1 }, { n: 2 }]);
 });
 
-test('a corrupt line in the middle stops the server with the file and line named', async () => {
+test('a corrupt line in the middle stops the server with the file, the record and its byte offset named', async () => {
   const file = newFile();
   writeFileSync(file, '{"n":1}\nnot json\n{"n":3}\n');
-  await expect(WriteAheadLog.open(file, () => undefined)).rejects.toThrow(`${file} line 2`);
+  await expect(WriteAheadLog.open(file, () => undefined)).rejects.toThrow(
+    `${file} is damaged at record 2 (line 2, byte offset 8)`,
+  );
   expect(readFileSync(file, 'utf8')).toContain('not json');
 });
