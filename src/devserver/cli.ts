@@ -1,10 +1,12 @@
 /**
- * `labline devserver`: runs the embedded Temporal-compatible server on its own until SIGINT or SIGTERM.
+ * `labline devserver`: runs the embedded Temporal-compatible server on its own until SIGINT or SIGTERM, or, with
+ * `--repair`, repairs its data file and exits.
  */
 import type { Command } from 'commander';
 import { startDevServer, type LogLevel } from './server';
 import { isSearchAttributeType, type SearchAttributeTypeName } from './search-attributes';
 import { lablineSearchAttributes } from './labline-search-attributes';
+import { repairDataFile } from './store';
 
 const collect = (value: string, previous: string[]) => [...previous, value];
 
@@ -27,6 +29,12 @@ export function addDevServerCommand(program: Command): void {
     )
     .option('--retention <duration>', 'how long closed workflows are kept, e.g. 24h, 7d', '24h')
     .option('--log-level <level>', 'debug, info, warn or error', 'info')
+    .option(
+      '--repair',
+      'repair a damaged --db file and exit, without starting the server: keep the intact records before the first ' +
+        'damaged one, move it and everything after it to <file>.corrupt-<time> beside it, and say what was kept and ' +
+        'moved (stop any server using the file first)',
+    )
     .action(
       async (options: {
         port: string;
@@ -36,7 +44,14 @@ export function addDevServerCommand(program: Command): void {
         searchAttribute: string[];
         logLevel: string;
         retention: string;
+        repair?: boolean;
       }) => {
+        if (options.repair) {
+          if (!options.db) throw new Error('--repair needs --db <path>: the data file to repair.');
+          // A one-off act on a file, not a mode of the server: it exits so that it is never left in a start script.
+          console.log((await repairDataFile(options.db)).message);
+          return;
+        }
         const port = Number(options.port);
         if (!Number.isInteger(port) || port < 0 || port > 65535) {
           throw new Error(`--port ${options.port} is not a TCP port: give a number from 0 to 65535.`);

@@ -1,7 +1,11 @@
-import { mkdtempSync, readdirSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
+import { WorkflowNotFoundError } from '@temporalio/client';
+import { mkdtempSync, readdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { repairDataFile, WriteAheadLog } from '../../src/devserver/store';
+import { cliScript, startTsProcess } from '../support/processes';
+import { externalTemporal, startTestTemporal, uniqueTaskQueue } from '../support/temporal';
+import { waitForSignalWorkflow } from './workflows';
 
 const newFile = () => path.join(mkdtempSync(path.join(tmpdir(), 'labline-data-file-')), 'devserver.wal');
 
@@ -182,3 +186,93 @@ describe('repairDataFile', () => {
     expect(readdirSync(path.dirname(file))).toEqual([path.basename(file)]);
   });
 });
+
+function runCli(args: string[]): Promise<{ code: number | null; output: string }> {
+  const cli = startTsProcess(cliScript, args);
+  // 'close', not 'exit': by then stdout and stderr are read to their end.
+  return new Promise((resolve) => cli.child.once('close', (code) => resolve({ code, output: cli.output() })));
+}
+
+// The embedded server's own write-ahead log; a real Temporal keeps its data in SQLite.
+(externalTemporal ? describe.skip : describe)(
+  'labline devserver --repair (embedded only: its own data file)',
+  () => {
+    test('a damaged data file stops the server with the report; --repair keeps the intact prefix and the server then starts with its workflows', async () => {
+      const db = newFile();
+      const taskQueue = uniqueTaskQueue();
+      const keptId = `kept-${taskQueue}`;
+      const lostId = `after-damage-${taskQueue}`;
+      const first = await startTestTemporal({ db });
+      try {
+        await first.client.workflow.start(waitForSignalWorkflow, { taskQueue, workflowId: keptId });
+      } finally {
+        await first.stop();
+      }
+      const second = await startTestTemporal({ db });
+      const keptBytes = statSync(db).size; // compacted on start: one record per workflow
+      try {
+        await second.client.workflow.start(waitForSignalWorkflow, { taskQueue, workflowId: lostId });
+      } finally {
+        await second.stop();
+      }
+      const original = readFileSync(db);
+      const damagedAt = original.indexOf(lostId, keptBytes);
+      expect(damagedAt).toBeGreaterThan(keptBytes);
+      overwrite(db, damagedAt, 'A');
+      const damaged = readFileSync(db);
+      const keptRecords = lineStarts(original.subarray(0, keptBytes)).length;
+
+      await expect(startTestTemporal({ db })).rejects.toThrow(
+        `damaged at record ${keptRecords + 1} (line ${keptRecords + 1}, byte offset ${keptBytes})`,
+      );
+      const refused = await runCli(['devserver', '--db', db, '--port', '0']);
+      expect(refused.code).toBe(2);
+      expect(refused.output).toContain(`labline devserver --db ${db} --repair`);
+
+      const repaired = await runCli(['devserver', '--db', db, '--repair']);
+      expect(repaired.code).toBe(0);
+      expect(repaired.output).toContain(`kept the ${keptRecords} intact records`);
+      const [aside] = readdirSync(path.dirname(db)).filter((name) => name.includes('.corrupt-'));
+      expect(aside).toBeDefined();
+      expect(repaired.output).toContain(aside);
+      expect(readFileSync(db).equals(original.subarray(0, keptBytes))).toBe(true);
+      expect(readFileSync(path.join(path.dirname(db), aside!)).equals(damaged.subarray(keptBytes))).toBe(
+        true,
+      );
+
+      const third = await startTestTemporal({ db });
+      try {
+        expect((await third.client.workflow.getHandle(keptId).describe()).status.name).toBe('RUNNING');
+        await expect(third.client.workflow.getHandle(lostId).describe()).rejects.toBeInstanceOf(
+          WorkflowNotFoundError,
+        );
+      } finally {
+        await third.stop();
+      }
+    });
+
+    test('a data file written before checksums loads with its workflows and is rewritten with a checksum on every record', async () => {
+      const db = newFile();
+      const taskQueue = uniqueTaskQueue();
+      const workflowId = `old-format-${taskQueue}`;
+      const first = await startTestTemporal({ db });
+      try {
+        await first.client.workflow.start(waitForSignalWorkflow, { taskQueue, workflowId });
+      } finally {
+        await first.stop();
+      }
+      const withoutChecksums = readFileSync(db, 'utf8').replace(/^[0-9a-f]{8} \d+ /gm, '');
+      expect(withoutChecksums.split('\n')[0]).toMatch(/^\{/);
+      writeFileSync(db, withoutChecksums);
+
+      const second = await startTestTemporal({ db });
+      try {
+        expect((await second.client.workflow.getHandle(workflowId).describe()).status.name).toBe('RUNNING');
+      } finally {
+        await second.stop();
+      }
+      const lines = readFileSync(db, 'utf8').trimEnd().split('\n');
+      for (const line of lines) expect(line).toMatch(/^[0-9a-f]{8} \d+ \{/);
+    });
+  },
+);
