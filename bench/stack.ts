@@ -80,14 +80,16 @@ export async function startEmbeddedServer(
 
 /**
  * Starts the real dev server, headless, with Labline's search attributes (temporal-config/
- * search-attributes.json) and the log level at warn: in memory, or in SQLite at `dbFile`.
+ * search-attributes.json) and the log level at warn: in memory, or in SQLite at `dbFile`; on `port`, or any
+ * free one.
  */
 export async function startRealServer(
   cli: string,
-  options: { dbFile?: string; processStartMs: number },
+  options: { dbFile?: string; port?: number; processStartMs: number },
 ): Promise<Server> {
   const server = await startTemporalCliServer({
     cli,
+    port: options.port,
     uiPort: false,
     logLevel: 'warn',
     searchAttributes: lablineSearchAttributes,
