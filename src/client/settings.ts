@@ -46,9 +46,11 @@ export const LablineSettings = z.strictObject({
       /**
        * Workflows a worker keeps in memory between their tasks (the SDK's `maxCachedWorkflows`). A parked
        * experiment not in the cache is replayed from history when it is next touched (a decision, a timer),
-       * so a smaller cache trades a little latency for memory: about 3 MiB per cached experiment. Default 250.
+       * so a smaller cache trades a little latency for memory: about 6 MiB per cached experiment. Default 50:
+       * with 10,000 experiments parked at a gate a worker then stays within 1 GB, and approving any one of them
+       * (a replay) is still answered in well under a second (bench/results/pipeline-max-cached-*.json).
        */
-      max_cached_workflows: z.number().int().nonnegative().default(250),
+      max_cached_workflows: z.number().int().nonnegative().default(50),
       /**
        * Seconds validation, analysis, report writing and agents may go without a heartbeat (their worker
        * sends them while they run) before another worker takes over: how long a dead worker stalls those

@@ -49,9 +49,9 @@ describe('choosing the local Temporal', () => {
 });
 
 describe('worker settings', () => {
-  test('max_cached_workflows defaults to 250 and must be a whole number', () => {
+  test('max_cached_workflows defaults to 50 and must be a whole number', () => {
     const cwd = dir();
-    expect(loadSettings(undefined, cwd).worker.max_cached_workflows).toBe(250);
+    expect(loadSettings(undefined, cwd).worker.max_cached_workflows).toBe(50);
     const file = path.join(cwd, 'labline.config.yaml');
     writeFileSync(file, 'worker: { max_cached_workflows: -1 }\n');
     expect(() => loadSettings(file, cwd)).toThrow(/worker\.max_cached_workflows/);
