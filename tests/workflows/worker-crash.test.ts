@@ -17,45 +17,13 @@ afterAll(async () => {
   await env?.stop();
 });
 
-test('a worker killed during training: a new worker re-attaches and exactly one training process ran', async () => {
+/**
+ * An experiment training under a worker of its own process, which `stop` then ends (SIGKILL or SIGTERM)
+ * while the trainer runs; a worker in this process finishes it. Returns the status and the trainer starts.
+ */
+async function trainThroughWorkerStop(label: string, stop: NodeJS.Signals) {
   const rig = experimentRig(2);
-  const id = `exp-worker-crash-${process.pid}`;
-  const spec = ExperimentSpec.parse(
-    trainerSpec(id, ['--steps=150', '--step-delay-ms=20'], {
-      approvals: { launch: { enabled: false }, publish: { enabled: false } },
-    }),
-  );
-  const first = startTsProcess(workerProcessScript, [
-    'labline',
-    env.address,
-    env.namespace,
-    rig.taskQueue,
-    rig.runsRoot,
-    workflowBundle().codePath,
-  ]);
-  processes.push(first);
-  await first.waitFor(/worker ready/);
-  await submitExperiment({ client: env.client, spec, settings: rig.settings });
-  await waitForStatus(env.client, id, (s) => (s.attempts[0]?.step ?? 0) > 10);
-  await first.kill('SIGKILL');
-
-  const status = await withWorker(env, { taskQueue: rig.taskQueue, activities: rig.activities }, async () => {
-    const result = await env.client.workflow.getHandle(id).result();
-    expect(result.end_stage).toBe('completed');
-    return experimentStatus(env.client, id);
-  });
-  const starts = readFileSync(path.join(rig.runsRoot, id, 'starts.jsonl'), 'utf8')
-    .trim()
-    .split('\n');
-  expect(starts).toHaveLength(1);
-  expect(status.attempts).toHaveLength(1);
-  expect(status.attempts[0]!.outcome).toBe('success');
-  expect(existsSync(path.join(rig.runsRoot, id, 'attempts', `${id}-launch-2`))).toBe(false);
-});
-
-test('a worker stopped gracefully (SIGTERM) during training leaves the trainer running; a new worker re-attaches', async () => {
-  const rig = experimentRig(2);
-  const id = `exp-worker-stop-${process.pid}`;
+  const id = `exp-worker-${label}-${process.pid}`;
   const spec = ExperimentSpec.parse(
     trainerSpec(id, ['--steps=150', '--step-delay-ms=20'], {
       approvals: { launch: { enabled: false }, publish: { enabled: false } },
@@ -74,16 +42,39 @@ test('a worker stopped gracefully (SIGTERM) during training leaves the trainer r
   await submitExperiment({ client: env.client, spec, settings: rig.settings });
   await waitForStatus(env.client, id, (s) => (s.attempts[0]?.step ?? 0) > 10);
   const [trainer] = trainerStarts(rig.runsRoot, id);
-  await first.kill('SIGTERM');
-  // The worker has shut down; the trainer it was watching has not.
-  expect(() => process.kill(trainer!.pid, 0)).not.toThrow();
+  await first.kill(stop);
+  const aliveAfterStop = isAlive(trainer!.pid);
 
   const status = await withWorker(env, { taskQueue: rig.taskQueue, activities: rig.activities }, async () => {
     const result = await env.client.workflow.getHandle(id).result();
     expect(result.end_stage).toBe('completed');
     return experimentStatus(env.client, id);
   });
-  expect(trainerStarts(rig.runsRoot, id)).toEqual([trainer]);
+  return { id, rig, status, trainer: trainer!, aliveAfterStop, starts: trainerStarts(rig.runsRoot, id) };
+}
+
+const isAlive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+test('a worker killed during training: a new worker re-attaches and exactly one training process ran', async () => {
+  const { id, rig, status, starts } = await trainThroughWorkerStop('crash', 'SIGKILL');
+  expect(starts).toHaveLength(1);
+  expect(status.attempts).toHaveLength(1);
+  expect(status.attempts[0]!.outcome).toBe('success');
+  expect(existsSync(path.join(rig.runsRoot, id, 'attempts', `${id}-launch-2`))).toBe(false);
+});
+
+test('a worker stopped gracefully (SIGTERM) during training leaves the trainer running; a new worker re-attaches', async () => {
+  const { status, trainer, aliveAfterStop, starts } = await trainThroughWorkerStop('stop', 'SIGTERM');
+  // The worker has shut down; the trainer it was watching has not.
+  expect(aliveAfterStop).toBe(true);
+  expect(starts).toEqual([trainer]);
   expect(status.attempts).toHaveLength(1);
   expect(status.attempts[0]!.outcome).toBe('success');
 });
