@@ -222,8 +222,8 @@ class ChaosProcesses {
   private serverDownOnPurpose = false;
   private queue: Promise<unknown> = Promise.resolve();
   private closing = false;
-  /** Exits nobody asked for, with the end of the worker's output. */
-  readonly unexpected: { process: 'worker' | 'server'; at: string; output?: string }[] = [];
+  /** Exits nobody asked for, with the worker's exit code or signal and the end of its output. */
+  readonly unexpected: { process: 'worker' | 'server'; at: string; exit?: string; output?: string }[] = [];
 
   constructor(
     private readonly options: ChaosOptions,
@@ -258,11 +258,12 @@ class ChaosProcesses {
   async startWorker(): Promise<void> {
     const worker = spawnTracked(workerScript, this.workerArgs(this.server.address));
     this.worker = worker;
-    worker.child.once('exit', () => {
+    worker.child.once('exit', (code, signal) => {
       if (this.closing || this.expectedExits.has(worker)) return;
       this.unexpected.push({
         process: 'worker',
         at: new Date().toISOString(),
+        exit: signal ?? `code ${code}`,
         output: worker.output().slice(-2000),
       });
       this.options.log(`${this.options.label}: the worker exited unasked; restarting it`);
