@@ -337,8 +337,28 @@ test('cancelling an experiment whose trainer ignores SIGTERM kills it after the 
     ...trainerSpec(id, [], { approvals: noGates }),
     training: { command: process.execPath, args: ['-e', stubborn] },
   };
-  const { result: error, status } = await run(rig, spec, async () => {
-    await waitForStatus(env.client, id, () => existsSync(path.join(rig.runsRoot, id, 'starts.jsonl')));
+  await expectCancelledOnceTraining(rig, spec, () => existsSync(path.join(rig.runsRoot, id, 'starts.jsonl')));
+});
+
+test('cancelling the experiment stops the training process and ends it cancelled', async () => {
+  const rig = experimentRig();
+  const id = newId('cancel');
+  const spec = trainerSpec(id, ['--steps=100000', '--step-delay-ms=20'], { approvals: noGates });
+  await expectCancelledOnceTraining(rig, spec, (s) => (s.attempts[0]?.step ?? 0) > 0);
+});
+
+/**
+ * Runs `input`, cancels the experiment once `training` says its trainer runs, and checks that it ended
+ * cancelled with its trainer process gone.
+ */
+async function expectCancelledOnceTraining(
+  rig: ExperimentRig,
+  input: ExperimentSpecInput,
+  training: (status: ExperimentStatus) => boolean,
+): Promise<void> {
+  const id = input.experiment_id;
+  const { result: error, status } = await run(rig, input, async () => {
+    await waitForStatus(env.client, id, training);
     await cancelExperiment(env.client, id);
     return env.client.workflow
       .getHandle(id)
@@ -350,23 +370,4 @@ test('cancelling an experiment whose trainer ignores SIGTERM kills it after the 
   const started = readLines(path.join(rig.runsRoot, id, 'starts.jsonl'))[0]!;
   expect(() => process.kill(started.pid as number, 0)).toThrow();
   expect((await env.client.workflow.getHandle(id).describe()).status.name).toBe('CANCELLED');
-});
-
-test('cancelling the experiment stops the training process and ends it cancelled', async () => {
-  const rig = experimentRig();
-  const id = newId('cancel');
-  const spec = trainerSpec(id, ['--steps=100000', '--step-delay-ms=20'], { approvals: noGates });
-  const { result: error, status } = await run(rig, spec, async () => {
-    await waitForStatus(env.client, id, (s) => (s.attempts[0]?.step ?? 0) > 0);
-    await cancelExperiment(env.client, id);
-    return env.client.workflow
-      .getHandle(id)
-      .result()
-      .catch((e: unknown) => e);
-  });
-  expect(error).toBeInstanceOf(WorkflowFailedError);
-  expect(status.stage).toBe('cancelled');
-  const pidFile = readLines(path.join(rig.runsRoot, id, 'starts.jsonl'))[0]!;
-  expect(() => process.kill(pidFile.pid as number, 0)).toThrow();
-  expect((await env.client.workflow.getHandle(id).describe()).status.name).toBe('CANCELLED');
-});
+}
