@@ -1,4 +1,6 @@
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import {
   awaitTrainingExit,
@@ -10,7 +12,7 @@ import {
 } from '../../src/activities/training/launcher';
 import { LocalLauncher } from '../../src/activities/training/local';
 import { diagnoseTrainingExit } from '../../src/experiment/failures';
-import type { LaunchRecord } from '../../src/activities/training/local-attempt';
+import { listAttempts, type LaunchRecord } from '../../src/activities/training/local-attempt';
 import {
   cleanUp,
   exists,
@@ -18,6 +20,7 @@ import {
   jsonLines,
   jsonOutput,
   readJson,
+  REPO_ROOT,
   running,
   spawnTs,
   tempDir,
@@ -142,6 +145,92 @@ describe('LocalLauncher', () => {
     expect(second).toEqual({ handle: first.handle, adopted: true });
     expect(await untilExited(new LocalLauncher(), second.handle)).toMatchObject({ exitCode: 0 });
     expect(jsonLines(path.join(runDir, 'starts.jsonl'))).toHaveLength(1);
+  });
+
+  describe('a claim whose launcher died before starting anything', () => {
+    /** What a worker SIGKILLed between claiming a key and spawning its supervisor leaves behind. */
+    async function deadClaim(runDir: string, ageMs: number): Promise<string> {
+      const attemptDir = path.join(runDir, 'attempts', launchKeyFor('exp-test', 1));
+      const gone = spawn(process.execPath, ['-e', '']);
+      const pid = gone.pid!;
+      await exitOf(gone);
+      fs.mkdirSync(attemptDir, { recursive: true });
+      const claimedAt = new Date(Date.now() - ageMs);
+      const claim = {
+        pid,
+        hostname: os.hostname(),
+        nonce: 'dead-launcher',
+        claimedAt: claimedAt.toISOString(),
+      };
+      fs.writeFileSync(path.join(attemptDir, 'claim.json'), JSON.stringify(claim));
+      fs.utimesSync(attemptDir, claimedAt, claimedAt);
+      return attemptDir;
+    }
+
+    test('is taken over by the next launch, which starts the trainer once', async () => {
+      const runDir = tempDir();
+      const attemptDir = await deadClaim(runDir, 60_000);
+      const launch = await new LocalLauncher({ adoptTimeoutMs: 1000 }).launch(request(runDir));
+      expect(launch.adopted).toBe(false);
+      expect(launch.handle.pid).toEqual(expect.any(Number));
+      expect(await untilExited(new LocalLauncher(), launch.handle)).toMatchObject({ exitCode: 0 });
+      expect(jsonLines(path.join(runDir, 'starts.jsonl'))).toHaveLength(1);
+      // The dead claim is kept aside, not deleted, and the attempt list does not mistake it for a launch.
+      expect(fs.readdirSync(path.join(runDir, 'attempts', '.abandoned'))).toHaveLength(1);
+      expect(listAttempts(runDir).map((entry) => entry.attemptDir)).toEqual([attemptDir]);
+    });
+
+    test('is waited out past the adopt timeout while it is younger than the startup grace', async () => {
+      const runDir = tempDir();
+      await deadClaim(runDir, 0);
+      const launcher = new LocalLauncher({ adoptTimeoutMs: 100, startupGraceMs: 1500 });
+      const launch = await launcher.launch(request(runDir));
+      expect(launch.adopted).toBe(false);
+      expect(await untilExited(launcher, launch.handle)).toMatchObject({ exitCode: 0 });
+      expect(jsonLines(path.join(runDir, 'starts.jsonl'))).toHaveLength(1);
+    });
+
+    test('left empty by a Labline from before claim.json, is taken over too', async () => {
+      const runDir = tempDir();
+      const attemptDir = await deadClaim(runDir, 60_000);
+      fs.rmSync(path.join(attemptDir, 'claim.json'));
+      const past = new Date(Date.now() - 60_000);
+      fs.utimesSync(attemptDir, past, past);
+      const launch = await new LocalLauncher({ adoptTimeoutMs: 1000 }).launch(request(runDir));
+      expect(launch.adopted).toBe(false);
+      expect(await untilExited(new LocalLauncher(), launch.handle)).toMatchObject({ exitCode: 0 });
+    });
+
+    test('is not taken over while the launcher that claimed it is alive', async () => {
+      const runDir = tempDir();
+      const attemptDir = await deadClaim(runDir, 60_000);
+      const claim = readJson(path.join(attemptDir, 'claim.json')) as Record<string, unknown>;
+      fs.writeFileSync(path.join(attemptDir, 'claim.json'), JSON.stringify({ ...claim, pid: process.pid }));
+      const past = new Date(Date.now() - 60_000);
+      fs.utimesSync(attemptDir, past, past);
+      const launch = await new LocalLauncher({ adoptTimeoutMs: 300 }).launch(request(runDir));
+      expect(launch).toMatchObject({ adopted: true, handle: { attemptDir } });
+      expect(launch.handle.pid).toBeUndefined();
+      expect(fs.existsSync(path.join(runDir, 'attempts', '.abandoned'))).toBe(false);
+    });
+
+    test('a supervisor that starts after its claim was taken over starts nothing', async () => {
+      const runDir = tempDir();
+      const attemptDir = await deadClaim(runDir, 0);
+      const supervisor = spawn(process.execPath, [
+        path.join(REPO_ROOT, 'src', 'activities', 'training', 'local-supervisor.js'),
+        JSON.stringify({
+          attemptDir,
+          claim: 'an-older-claim',
+          ...trainer('--steps', '5'),
+          cwd: runDir,
+          killGraceMs: 1000,
+        }),
+      ]);
+      expect(await exitOf(supervisor)).toMatchObject({ code: 0 });
+      expect(fs.readdirSync(attemptDir)).toEqual(['claim.json']);
+      expect(fs.existsSync(path.join(runDir, 'starts.jsonl'))).toBe(false);
+    });
   });
 
   test('concurrent launches of one key from separate processes start exactly one trainer', async () => {

@@ -15,6 +15,8 @@ import { TrainingExitReason, type TrainingState } from './launcher';
 
 /** File names inside an attempt directory; `local-supervisor.js` uses the same names. */
 export const ATTEMPT_FILES = {
+  /** Who claimed the key (launcher); present from the moment the directory exists. */
+  claim: 'claim.json',
   /** What was launched and when (launcher). */
   launch: 'launch.json',
   /** The supervisor's process identity (supervisor). */
@@ -38,6 +40,16 @@ export function attemptsDirOf(runDir: string): string {
   return path.join(runDir, 'attempts');
 }
 
+/**
+ * `<runDir>/attempts/.claiming`: where a launcher prepares a claim before renaming it into place, and
+ * `.abandoned`, where a dead claim is moved when another launch takes its key over. Launch keys never start
+ * with a dot, so neither is mistaken for an attempt.
+ */
+export function claimWorkDirsOf(runDir: string): { claiming: string; abandoned: string } {
+  const attempts = attemptsDirOf(runDir);
+  return { claiming: path.join(attempts, '.claiming'), abandoned: path.join(attempts, '.abandoned') };
+}
+
 /** `<runDir>/attempts/<key>`. */
 export function attemptDirFor(runDir: string, key: string): string {
   return path.join(attemptsDirOf(runDir), key);
@@ -56,6 +68,18 @@ export const ProcessIdentity = z.object({
 });
 /** Who a process is, beyond its pid. */
 export type ProcessIdentity = z.infer<typeof ProcessIdentity>;
+
+/**
+ * `claim.json`: the launcher that claimed the key. `nonce` tells this claim from a later one of the same key,
+ * so that a supervisor started for a claim that was since taken over does nothing.
+ */
+export const ClaimRecord = ProcessIdentity.extend({
+  hostname: z.string(),
+  nonce: z.string(),
+  claimedAt: z.string(),
+});
+/** `claim.json`. */
+export type ClaimRecord = z.infer<typeof ClaimRecord>;
 
 /** `supervisor.json`. */
 export const SupervisorRecord = ProcessIdentity.extend({ startedAt: z.string() });
@@ -342,6 +366,7 @@ export function listAttempts(runDir: string): AttemptEntry[] {
   }
   const entries: AttemptEntry[] = [];
   for (const key of names) {
+    if (key.startsWith('.')) continue; // .claiming and .abandoned
     const attemptDir = attemptDirFor(runDir, key);
     let stat: fs.Stats;
     try {

@@ -8,7 +8,8 @@
  * CommonJS with no dependencies so that it runs under bare `node`, whatever loader the worker uses.
  *
  * Usage: node local-supervisor.js '<json>' where the JSON is
- *   { attemptDir, command, args, cwd, killGraceMs, timeLimitSeconds? }
+ *   { attemptDir, claim?, command, args, cwd, killGraceMs, timeLimitSeconds? }
+ * `claim` is the nonce of the claim.json it was started for.
  * and its own environment is the trainer's environment.
  *
  * File names and record shapes are those of `local-attempt.ts`.
@@ -47,6 +48,22 @@ function identityOf(pid) {
   const bootId = readBootId();
   if (bootId) identity.bootId = bootId;
   return identity;
+}
+
+/** The nonce in claim.json, or undefined when there is none (the claim was taken over and moved away). */
+function currentClaim() {
+  try {
+    return JSON.parse(fs.readFileSync(file('claim.json'), 'utf8')).nonce;
+  } catch {
+    return undefined;
+  }
+}
+
+// A supervisor that took longer to start than the launcher's startup grace may find its claim taken over by
+// a later launch of the key, which starts a supervisor of its own: this one must then start nothing.
+if (config.claim !== undefined && currentClaim() !== config.claim) {
+  process.stderr.write(`labline supervisor: the claim on ${config.attemptDir} was taken over; not starting\n`);
+  process.exit(0);
 }
 
 writeAtomic('supervisor.json', { ...identityOf(process.pid), startedAt: new Date().toISOString() });

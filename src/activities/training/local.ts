@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -18,11 +19,14 @@ import {
 import {
   ATTEMPT_FILES,
   type CancelRecord,
+  ClaimRecord,
   LaunchRecord,
   SupervisorRecord,
   TrainerRecord,
   attemptDirFor,
   attemptsDirOf,
+  claimWorkDirsOf,
+  identityOf,
   isErrno,
   isProcessAlive,
   isProcessGroupAlive,
@@ -132,11 +136,12 @@ export class LocalLauncher implements Launcher {
 
     const deadline = Date.now() + this.adoptTimeoutMs;
     for (;;) {
-      if (this.claim(attemptDir)) return { handle: await this.start(request, attemptDir), adopted: false };
+      const claim = this.claim(request.runDir, attemptDir);
+      if (claim) return { handle: await this.start(request, attemptDir, claim), adopted: false };
       // Taken: by an earlier attempt (adopt it) or by a launch still writing its record (wait for it).
       const adopted = await this.waitForLaunchRecord(attemptDir, deadline);
       if (adopted !== 'vanished') return { handle: adopted, adopted: true };
-      // The other launch gave its claim back (no free GPUs): try to claim it ourselves.
+      // The other launch gave its claim back (no free GPUs) or died before starting anything: claim it ourselves.
     }
   }
 
@@ -168,28 +173,87 @@ export class LocalLauncher implements Launcher {
     return tailLines(path.join(handle.attemptDir, ATTEMPT_FILES.log), lines);
   }
 
-  /** Creates the attempt directory; only one launch of a key, in any process, succeeds. */
-  private claim(attemptDir: string): boolean {
+  /**
+   * Creates the attempt directory with its `claim.json`; only one launch of a key, in any process, succeeds.
+   * The directory is prepared aside and renamed into place, so it never exists without saying who claimed it:
+   * a claim whose launcher died before starting anything can then be told from one still being launched.
+   */
+  private claim(runDir: string, attemptDir: string): ClaimRecord | undefined {
+    const { claiming } = claimWorkDirsOf(runDir);
+    fs.mkdirSync(claiming, { recursive: true });
+    const record: ClaimRecord = {
+      ...identityOf(process.pid),
+      hostname: os.hostname(),
+      nonce: randomUUID(),
+      claimedAt: new Date().toISOString(),
+    };
+    const prepared = path.join(claiming, `${path.basename(attemptDir)}.${record.nonce}`);
+    fs.mkdirSync(prepared);
+    writeRecordAtomic(path.join(prepared, ATTEMPT_FILES.claim), record);
     try {
-      fs.mkdirSync(attemptDir);
-      return true;
+      // rename(2) onto an existing directory fails unless it is empty; an empty one is a claim made by a
+      // Labline from before claim.json, whose launcher died before starting anything (it would have a file).
+      fs.renameSync(prepared, attemptDir);
+      return record;
     } catch (error) {
-      if (isErrno(error, 'EEXIST')) return false;
+      fs.rmSync(prepared, { recursive: true, force: true });
+      if (isErrno(error, 'ENOTEMPTY') || isErrno(error, 'EEXIST')) return undefined;
       throw error;
     }
   }
 
   /**
-   * Reserves GPUs, starts the supervisor and records the launch, for a key this process has just claimed.
-   * Everything up to `launch.json` is synchronous: no other code of this process runs in between, and a
-   * worker killed in the middle leaves a claim that `readAttemptState` reports as lost after the grace period.
+   * What became of a claim without a supervisor or `launch.json`. Its launcher spawns the supervisor right
+   * after claiming and the supervisor records itself first thing, so once the startup grace has passed and
+   * its launcher is gone (or ran on another host, where this one cannot look), nothing will start for it:
+   * `dead`. `dying` while the launcher, on this host, is gone but the grace has not passed.
    */
-  private async start(request: LaunchRequest, attemptDir: string): Promise<TrainingHandle> {
+  private claimFate(attemptDir: string): 'dead' | 'dying' | 'pending' {
+    let claimedAt: number;
+    try {
+      claimedAt = fs.statSync(attemptDir).mtimeMs;
+    } catch (error) {
+      if (isErrno(error, 'ENOENT')) return 'pending'; // given back: the caller sees it vanish
+      throw error;
+    }
+    const claim = readRecord(path.join(attemptDir, ATTEMPT_FILES.claim), ClaimRecord);
+    const launcherGone = claim === undefined || claim.hostname !== os.hostname() || !isProcessAlive(claim);
+    if (Date.now() - claimedAt < this.startupGraceMs)
+      return launcherGone && claim !== undefined ? 'dying' : 'pending';
+    return launcherGone ? 'dead' : 'pending';
+  }
+
+  /**
+   * Moves a dead claim to `.abandoned/` so its key can be claimed again. Rename is atomic: of two launches
+   * taking over the same claim, one moves it and the other finds it gone, and both go back to claiming.
+   */
+  private abandonClaim(runDir: string, attemptDir: string): void {
+    const { abandoned } = claimWorkDirsOf(runDir);
+    fs.mkdirSync(abandoned, { recursive: true });
+    const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+    try {
+      fs.renameSync(attemptDir, path.join(abandoned, `${path.basename(attemptDir)}.${stamp}.${process.pid}`));
+    } catch (error) {
+      if (!isErrno(error, 'ENOENT')) throw error;
+    }
+  }
+
+  /**
+   * Reserves GPUs, starts the supervisor and records the launch, for a key this process has just claimed.
+   * Everything up to `launch.json` is synchronous: no other code of this process runs in between. A worker
+   * killed before the spawn leaves a dead claim, which the next launch of the key takes over; one killed
+   * after it leaves a supervisor, which the next launch adopts.
+   */
+  private async start(
+    request: LaunchRequest,
+    attemptDir: string,
+    claim: ClaimRecord,
+  ): Promise<TrainingHandle> {
     let gpuIds: string[] | undefined;
     try {
       gpuIds = this.gpuSlots?.reserve(request.key, attemptDir, request.resources.gpus);
     } catch (error) {
-      fs.rmdirSync(attemptDir); // give the claim back: nothing was started
+      fs.rmSync(attemptDir, { recursive: true, force: true }); // give the claim back: nothing was started
       throw error;
     }
 
@@ -205,6 +269,7 @@ export class LocalLauncher implements Launcher {
           SUPERVISOR_SCRIPT,
           JSON.stringify({
             attemptDir,
+            claim: claim.nonce,
             command: request.command,
             args,
             cwd,
@@ -292,8 +357,16 @@ export class LocalLauncher implements Launcher {
         const runDir = path.dirname(path.dirname(attemptDir));
         return this.handleOf(path.basename(attemptDir), runDir, attemptDir, trainer?.pid, late?.gpuIds);
       }
-      if (Date.now() > deadline) {
-        // Its launcher died between claiming and recording; status reports it (lost, after the grace period).
+      const fate = this.claimFate(attemptDir);
+      if (fate === 'dead') {
+        // Its launcher died between claiming and starting the supervisor (bench/chaos.ts found it on the real
+        // server: the experiment ended "lost" and waited for a person). Nothing runs for it: launch afresh.
+        this.abandonClaim(path.dirname(path.dirname(attemptDir)), attemptDir);
+        return 'vanished';
+      }
+      // A claim whose launcher is gone is worth waiting out past the deadline: it is taken over at the grace.
+      if (Date.now() > deadline && fate !== 'dying') {
+        // Its launcher may still be starting it; status reports it lost if nothing starts within the grace.
         const runDir = path.dirname(path.dirname(attemptDir));
         return this.handleOf(path.basename(attemptDir), runDir, attemptDir, undefined, undefined);
       }
