@@ -2399,7 +2399,16 @@ export class Engine {
         const pending = this.queries.get(query.id);
         if (!pending || pending.dispatched !== 'task' || pending.taken) return;
         const normal: TaskRef = { kind: 'query', key: ref.key, queryId: query.id, sticky: false };
-        this.queues.add(namespace, 'workflow', ex.taskQueue, normal);
+        // The sticky worker is gone, as Temporal concludes too: later tasks and queries of the run go to the
+        // normal queue instead of each waiting out the sticky timeout again.
+        void this.transact(() => {
+          const current = this.executions.get(ref.key);
+          if (current?.stickyQueue === queue) {
+            current.stickyQueue = undefined;
+            this.touch(current);
+          }
+          this.afterCommit(() => this.queues.add(namespace, 'workflow', ex.taskQueue, normal));
+        });
       });
     }
   }

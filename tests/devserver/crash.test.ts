@@ -23,6 +23,7 @@ import {
   twoStepWorkflow,
   unblockSignal,
   updatableWorkflow,
+  waitForSignalWorkflow,
 } from './workflows';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'labline-crash-'));
@@ -70,6 +71,36 @@ describe('a worker killed with SIGKILL', () => {
     );
     expect(result).toEqual(['first', 'second']);
     expect(readLog(dir, key)).toEqual(['first', 'second']);
+  });
+  test('queries after the sticky worker died wait for its sticky queue once, then go to the normal queue', async () => {
+    const taskQueue = uniqueTaskQueue();
+    const first = startTsProcess(workerProcessScript, [
+      'conformance',
+      env.address,
+      env.namespace,
+      taskQueue,
+      dir,
+      workflowBundle().codePath,
+    ]);
+    processes.push(first);
+    await first.waitFor(/worker ready/);
+    const handle = await env.client.workflow.start(waitForSignalWorkflow, {
+      taskQueue,
+      workflowId: `sticky-${taskQueue}`,
+    });
+    expect(await handle.query(stateQuery)).toMatchObject({ stage: 'waiting' }); // cached on `first`: sticky
+    await first.kill('SIGKILL');
+
+    await withWorker(env, { taskQueue, activities: createConformanceActivities(dir) }, async () => {
+      // The first query may wait out the sticky schedule-to-start timeout (10 s, the SDK's default).
+      expect(await handle.query(stateQuery)).toMatchObject({ stage: 'waiting' });
+      // That timeout told the server the sticky worker is gone: the next query must not wait for it again.
+      const askedAt = Date.now();
+      expect(await handle.query(stateQuery)).toMatchObject({ stage: 'waiting' });
+      expect(Date.now() - askedAt).toBeLessThan(5_000);
+      await handle.signal(unblockSignal, 'done');
+      expect(await handle.result()).toBe('done');
+    });
   });
 });
 
