@@ -122,6 +122,9 @@ export async function experimentWorkflow(input: ExperimentInput): Promise<Experi
   const gpu = proxyActivities<TrainingActivities>({
     taskQueue: settings.task_queues.gpu,
     startToCloseTimeout: `${settings.launch_timeout_seconds} seconds`,
+    // A worker killed mid-launch is noticed at the heartbeat timeout even when the launch timeout is longer;
+    // the retry takes the dead launch's claim over or adopts its trainer (local.ts).
+    heartbeatTimeout: `${Math.min(settings.activity_heartbeat_timeout_seconds, settings.launch_timeout_seconds)} seconds`,
     retry: { initialInterval: '1s', maximumInterval: '1 minute', nonRetryableErrorTypes: ['LaunchRejected'] },
   });
   const watcher = proxyActivities<TrainingActivities>({
