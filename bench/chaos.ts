@@ -260,11 +260,10 @@ async function main(): Promise<void> {
       notes: [
         'Stalls are seen through the status query. After a worker crash the first query waits for the ' +
           "SDK's sticky schedule-to-start timeout (10 s) before the server hands it to another worker, on " +
-          'both servers; the embedded server keeps sending later queries to the dead sticky queue until the ' +
-          "workflow's next task, so its stalls after worker kills read up to ~10-20 s longer.",
-        'launchTraining is the one activity without a heartbeat: a worker killed during a launch, or a launch ' +
-          'whose completion was lost while the server was down, is noticed at launch_timeout_seconds (60 s). ' +
-          'Those set the longest stalls.',
+          'both servers; both then send later queries to the normal queue.',
+        'Every activity heartbeats (launchTraining too, with the worker heartbeat timeout, 60 s here): a ' +
+          'worker killed during any stage is noticed within that timeout; a launch whose worker died before ' +
+          'starting the supervisor is taken over by the retry.',
         'details.notCompleted gives the reason of every experiment that did not complete, and ' +
           'otherGatesOpened the question of each gate the driver had to reject; faults[].slowToMove what the ' +
           'experiments slow to move waited on.',
