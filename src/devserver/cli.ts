@@ -27,7 +27,7 @@ export function addDevServerCommand(program: Command): void {
       collect,
       [],
     )
-    .option('--retention <duration>', 'how long closed workflows are kept, e.g. 24h, 7d', '24h')
+    .option('--retention <duration>', 'how long closed workflows are kept, e.g. 24h, 7d', '30d')
     .option('--log-level <level>', 'debug, info, warn or error', 'info')
     .option(
       '--repair',

@@ -69,9 +69,13 @@ const {
   QueryResultType,
   QueryRejectCondition,
   TaskQueueKind,
+  TaskQueueType,
   PendingActivityState,
   PendingWorkflowTaskState,
 } = enums;
+
+/** Namespace retention when none is given: 30 days. */
+export const DEFAULT_RETENTION_MS = 30 * 24 * 3600_000;
 
 export interface EngineOptions {
   /** How long an empty long poll waits before answering "nothing yet". Default 60 s (Temporal's). */
@@ -82,7 +86,10 @@ export interface EngineOptions {
   suggestContinueAsNewBytes?: number;
   /** Namespaces besides `default`. */
   namespaces?: string[];
-  /** How long closed runs are kept before they are deleted (namespace retention). Default 24 h. */
+  /**
+   * How long closed runs are kept before they are deleted (namespace retention). Default 30 days, longer than
+   * the real dev server's 24 h: a researcher comes back to last week's experiments. UpdateNamespace changes it.
+   */
   retentionMs?: number;
   /** Log bytes appended after which the write-ahead log is rewritten as a snapshot. Default 64 MiB. */
   compactAfterBytes?: number;
@@ -347,7 +354,7 @@ export class Engine {
   private ensureNamespace(name: string, id: string = randomUUID()): NamespaceState {
     let ns = this.namespaces.get(name);
     if (!ns) {
-      const retentionMs = this.options.retentionMs ?? 24 * 3600_000;
+      const retentionMs = this.options.retentionMs ?? DEFAULT_RETENTION_MS;
       ns = { name, id, retentionMs, searchAttributes: new SearchAttributeRegistry() };
       this.namespaces.set(name, ns);
     }
@@ -367,6 +374,31 @@ export class Engine {
     const ns = this.ensureNamespace(name);
     if (retentionMs > 0) ns.retentionMs = retentionMs;
     this.dirtyNamespaces.add(ns);
+  }
+
+  /** UpdateNamespace: only the retention can change here; everything else is refused rather than ignored. */
+  updateNamespace(req: Pb): NamespaceState {
+    const ns = this.namespace(req.namespace as string);
+    const unsupported = [
+      'updateInfo',
+      'replicationConfig',
+      'securityToken',
+      'deleteBadBinary',
+      'promoteNamespace',
+    ].filter(
+      (field) => req[field] !== undefined && req[field] !== null && req[field] !== '' && req[field] !== false,
+    );
+    if (unsupported.length) {
+      throw invalidArgument(
+        `The Labline dev server updates only a namespace's retention, not ${unsupported.join(', ')}.`,
+      );
+    }
+    const retentionMs = durationToMs((req.config as Pb | undefined)?.workflowExecutionRetentionTtl as Pb);
+    if (retentionMs > 0) {
+      ns.retentionMs = retentionMs;
+      this.dirtyNamespaces.add(ns);
+    }
+    return ns;
   }
 
   addSearchAttributes(namespace: string, attributes: Record<string, SearchAttributeTypeName>): void {
@@ -837,7 +869,7 @@ export class Engine {
   /** Deletes a closed run once the namespace's retention has passed, as Temporal does. */
   private armRetention(ex: ExecutionState): void {
     const key = keyOf(ex);
-    const retentionMs = this.namespaces.get(ex.namespace)?.retentionMs ?? 24 * 3600_000;
+    const retentionMs = this.namespaces.get(ex.namespace)?.retentionMs ?? DEFAULT_RETENTION_MS;
     this.deadlines.set(`retention\u0000${key}`, (ex.closeTime ?? this.now()) + retentionMs, () => {
       void this.transact(() => this.deleteRun(key));
     });
@@ -1096,6 +1128,7 @@ export class Engine {
         queue,
         {
           workerKey: (req.workerInstanceKey as string) || (req.identity as string) || '',
+          identity: (req.identity as string) || '',
           offer: (task) => {
             if (done) return false;
             const response = start(task);
@@ -2595,6 +2628,24 @@ export class Engine {
       waiters.add(wake);
       call.on('cancelled', wake);
     });
+  }
+
+  /** The pollers of a task queue (`DescribeTaskQueue` without the enhanced mode's versioning details). */
+  describeTaskQueue(req: Pb): Pb {
+    const ns = this.namespace(req.namespace as string);
+    const name = (req.taskQueue as Pb | undefined)?.name as string | undefined;
+    if (!name) throw invalidArgument('TaskQueue is not set on request.');
+    const kind: QueueKind =
+      req.taskQueueType === TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY ||
+      req.taskQueueType === 'TASK_QUEUE_TYPE_ACTIVITY'
+        ? 'activity'
+        : 'workflow';
+    const pollers = this.queues.recentPollers(ns.name, kind, name, this.now()).map((poller) => ({
+      identity: poller.identity,
+      lastAccessTime: timestamp(poller.lastAccessTime),
+      ratePerSecond: 100_000,
+    }));
+    return { pollers };
   }
 
   describeWorkflow(req: Pb): Pb {

@@ -8,6 +8,8 @@ export type QueueKind = 'workflow' | 'activity';
 export interface Poller<T> {
   /** Identifies the worker, so that ShutdownWorker can complete its polls. */
   workerKey: string;
+  /** The worker's identity as it gave it (`DescribeTaskQueue` lists it). */
+  identity: string;
   /** Hands a task to the poller. Returns false if the task was stale and the poller should keep waiting. */
   offer(task: T): boolean;
   /** Completes the poll with an empty response. */
@@ -18,7 +20,19 @@ interface Queue<T> {
   tasks: T[];
   pollers: Poller<T>[];
   lastPollAt: number;
+  /** When each identity last polled, for `DescribeTaskQueue`. */
+  seen: Map<string, number>;
 }
+
+/** A worker that polled a queue lately, as `DescribeTaskQueue` reports it. */
+export interface RecentPoller {
+  identity: string;
+  /** Now while it is polling; else when its last poll began. Epoch milliseconds. */
+  lastAccessTime: number;
+}
+
+/** How long a poller that stopped polling is still listed: Temporal's poller history keeps them 5 minutes. */
+const POLLER_HISTORY_MS = 5 * 60_000;
 
 export class TaskQueues<T> {
   private readonly queues = new Map<string, Queue<T>>();
@@ -27,7 +41,7 @@ export class TaskQueues<T> {
     const key = `${namespace}\u0000${kind}\u0000${name}`;
     let queue = this.queues.get(key);
     if (!queue) {
-      queue = { tasks: [], pollers: [], lastPollAt: 0 };
+      queue = { tasks: [], pollers: [], lastPollAt: 0, seen: new Map() };
       this.queues.set(key, queue);
     }
     return queue;
@@ -50,6 +64,7 @@ export class TaskQueues<T> {
   poll(namespace: string, kind: QueueKind, name: string, poller: Poller<T>, now: number): () => void {
     const queue = this.queue(namespace, kind, name);
     queue.lastPollAt = now;
+    queue.seen.set(poller.identity, now);
     while (queue.tasks.length > 0) {
       const task = queue.tasks.shift()!;
       if (poller.offer(task)) return () => undefined;
@@ -81,6 +96,19 @@ export class TaskQueues<T> {
   /** Number of pollers currently waiting on a queue. */
   pollerCount(namespace: string, kind: QueueKind, name: string): number {
     return this.queue(namespace, kind, name).pollers.length;
+  }
+
+  /** The workers that polled a queue within the last 5 minutes, most recent first. */
+  recentPollers(namespace: string, kind: QueueKind, name: string, now: number): RecentPoller[] {
+    const queue = this.queue(namespace, kind, name);
+    const polling = new Set(queue.pollers.map((poller) => poller.identity));
+    const recent: RecentPoller[] = [];
+    for (const [identity, at] of queue.seen) {
+      if (polling.has(identity)) recent.push({ identity, lastAccessTime: now });
+      else if (now - at <= POLLER_HISTORY_MS) recent.push({ identity, lastAccessTime: at });
+      else queue.seen.delete(identity);
+    }
+    return recent.sort((a, b) => b.lastAccessTime - a.lastAccessTime);
   }
 
   lastPollAt(namespace: string, kind: QueueKind, name: string): number {

@@ -33,7 +33,7 @@ export interface DevServerOptions {
   logLevel?: LogLevel;
   /** How long an empty long poll waits. Default 60 s, as in Temporal. */
   longPollTimeoutMs?: number;
-  /** How long closed workflows are kept before deletion. Default 24 h. */
+  /** How long closed workflows are kept before deletion. Default 30 days. */
   retentionMs?: number;
   /** Log bytes appended after which the data file is compacted. Default 64 MiB. */
   compactAfterBytes?: number;
@@ -190,6 +190,7 @@ function workflowServiceHandlers(engine: Engine): Record<string, Handler> {
       return describeNamespace(ns);
     },
     ListNamespaces: () => ({ namespaces: [...engine.namespaces.values()].map(describeNamespace) }),
+    UpdateNamespace: tx((req) => describeNamespace(engine.updateNamespace(req))),
     RegisterNamespace: tx((req) =>
       engine.registerNamespace(
         req.namespace as string,
@@ -211,6 +212,7 @@ function workflowServiceHandlers(engine: Engine): Record<string, Handler> {
       engine.transact(() => engine.updateWorkflow(req, call, deadlineOf(call))),
     PollWorkflowExecutionUpdate: (req, call) => engine.pollWorkflowUpdate(req, call, deadlineOf(call)),
     DescribeWorkflowExecution: (req) => engine.describeWorkflow(req),
+    DescribeTaskQueue: (req) => engine.describeTaskQueue(req),
     GetWorkflowExecutionHistory: (req, call) => engine.getHistory(req, call),
     ListWorkflowExecutions: (req) => engine.listWorkflows(req),
     ScanWorkflowExecutions: (req) => engine.listWorkflows(req),
