@@ -11,6 +11,7 @@ import {
   type CampaignStatus,
 } from '../workflows';
 import { InvalidSpecError, loadSpecFile } from './spec-file';
+import { needingWorker } from './worker-presence';
 
 export type CampaignHandle = WorkflowHandle<typeof campaignWorkflow>;
 
@@ -72,7 +73,9 @@ export async function submitCampaign(options: {
 export const isCampaignId = (id: string) => id.startsWith('camp-');
 
 export async function campaignStatus(client: Client, campaignId: string): Promise<CampaignStatus> {
-  return client.workflow.getHandle<typeof campaignWorkflow>(campaignId).query(campaignStatusQuery);
+  return needingWorker(client, campaignId, () =>
+    client.workflow.getHandle<typeof campaignWorkflow>(campaignId).query(campaignStatusQuery),
+  );
 }
 
 export async function reviewProposal(

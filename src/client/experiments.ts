@@ -32,6 +32,7 @@ import {
   type GatesView,
 } from '../workflows';
 import { addPolicyRetry } from './activity-retries';
+import { needingWorker } from './worker-presence';
 import { withinWorkflowInputLimit } from './spec-file';
 
 export type ExperimentHandle = WorkflowHandle<typeof experimentWorkflow>;
@@ -169,7 +170,7 @@ export function experimentHandle(client: Client, experimentId: string): Experime
  */
 export async function experimentStatus(client: Client, experimentId: string): Promise<ExperimentStatus> {
   const handle = experimentHandle(client, experimentId);
-  const status = await handle.query(statusQuery);
+  const status = await needingWorker(client, experimentId, () => handle.query(statusQuery));
   await addPolicyRetry(handle, status);
   const running = status.attempts.at(-1);
   if (status.stage !== 'training' || !running || running.outcome) return status;
@@ -197,7 +198,9 @@ export class DecisionRefused extends Error {
 
 /** The open gate (with its opening) and the decisions so far, of an experiment or a campaign. */
 export async function gatesOf(client: Client, workflowId: string): Promise<GatesView> {
-  return await client.workflow.getHandle(workflowId).query(gatesQuery);
+  return await needingWorker(client, workflowId, () =>
+    client.workflow.getHandle(workflowId).query(gatesQuery),
+  );
 }
 
 /** A decision as the client API takes it: the gate's opening and the request id are optional. */
@@ -227,10 +230,10 @@ export async function decide(
     opening: opening ?? (await currentOpening(client, workflowId, rest.gate)),
   });
   try {
-    return await client.workflow.getHandle(workflowId).executeUpdate(decideUpdate, {
-      args: [request],
-      updateId: requestId ?? randomUUID(),
-    });
+    const updateId = requestId ?? randomUUID();
+    return await needingWorker(client, workflowId, () =>
+      client.workflow.getHandle(workflowId).executeUpdate(decideUpdate, { args: [request], updateId }),
+    );
   } catch (error) {
     if (error instanceof WorkflowUpdateFailedError)
       throw new DecisionRefused(workflowId, error.cause?.message ?? error.message);

@@ -27,7 +27,7 @@ interface Queue<T> {
 /** A worker that polled a queue lately, as `DescribeTaskQueue` reports it. */
 export interface RecentPoller {
   identity: string;
-  /** Now while it is polling; else when its last poll began. Epoch milliseconds. */
+  /** When its last poll began, epoch milliseconds. */
   lastAccessTime: number;
 }
 
@@ -98,14 +98,15 @@ export class TaskQueues<T> {
     return this.queue(namespace, kind, name).pollers.length;
   }
 
-  /** The workers that polled a queue within the last 5 minutes, most recent first. */
+  /**
+   * The workers that polled a queue within the last 5 minutes, most recent first. As on Temporal, the time is
+   * when a poll began: an idle worker in the middle of a long poll reads up to a long poll old.
+   */
   recentPollers(namespace: string, kind: QueueKind, name: string, now: number): RecentPoller[] {
     const queue = this.queue(namespace, kind, name);
-    const polling = new Set(queue.pollers.map((poller) => poller.identity));
     const recent: RecentPoller[] = [];
     for (const [identity, at] of queue.seen) {
-      if (polling.has(identity)) recent.push({ identity, lastAccessTime: now });
-      else if (now - at <= POLLER_HISTORY_MS) recent.push({ identity, lastAccessTime: at });
+      if (now - at <= POLLER_HISTORY_MS) recent.push({ identity, lastAccessTime: at });
       else queue.seen.delete(identity);
     }
     return recent.sort((a, b) => b.lastAccessTime - a.lastAccessTime);
