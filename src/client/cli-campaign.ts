@@ -42,39 +42,43 @@ export function addCampaignCommands(program: Command): void {
     .action(async (file: string, options: { yes?: boolean; as?: string; server?: string }) => {
       const campaign = loadCampaignFile(file);
       const server = parseServerChoice(options.server);
-      await withLocalRuntime(program, { server }, async ({ client, settings, target, signal }) => {
-        await submitCampaign({
-          client,
-          campaign,
-          settings: workflowSettingsOf(settings),
-        });
-        if (target.uiUrl)
-          console.log(
-            `Temporal Web UI: ${webUiWorkflowUrl(target.uiUrl, target.namespace, campaign.campaign_id)}`,
+      await withLocalRuntime(
+        program,
+        { server, command: 'campaign' },
+        async ({ client, settings, target, signal }) => {
+          await submitCampaign({
+            client,
+            campaign,
+            settings: workflowSettingsOf(settings),
+          });
+          if (target.uiUrl)
+            console.log(
+              `Temporal Web UI: ${webUiWorkflowUrl(target.uiUrl, target.namespace, campaign.campaign_id)}`,
+            );
+          const approver = options.as ?? defaultApprover();
+          const asked = new Set<string>();
+          const final = await followCampaign(
+            client,
+            campaign.campaign_id,
+            async (status) => {
+              const waiting = status.waiting;
+              const key = waiting?.opening ?? waiting?.since;
+              if (!waiting || !key || asked.has(key) || status.proposals.some((p) => !p.decision)) return;
+              asked.add(key);
+              const verdict = options.yes ? 'approve' : await ask(waiting.gate, campaign.campaign_id);
+              if (verdict)
+                await decideOrExplain(client, campaign.campaign_id, verdict, {
+                  gate: waiting.gate,
+                  opening: waiting.opening,
+                  by: approver,
+                  source: 'cli',
+                });
+            },
+            signal,
           );
-        const approver = options.as ?? defaultApprover();
-        const asked = new Set<string>();
-        const final = await followCampaign(
-          client,
-          campaign.campaign_id,
-          async (status) => {
-            const waiting = status.waiting;
-            const key = waiting?.opening ?? waiting?.since;
-            if (!waiting || !key || asked.has(key) || status.proposals.some((p) => !p.decision)) return;
-            asked.add(key);
-            const verdict = options.yes ? 'approve' : await ask(waiting.gate, campaign.campaign_id);
-            if (verdict)
-              await decideOrExplain(client, campaign.campaign_id, verdict, {
-                gate: waiting.gate,
-                opening: waiting.opening,
-                by: approver,
-                source: 'cli',
-              });
-          },
-          signal,
-        );
-        if (final.stage !== 'completed') process.exitCode = 1;
-      });
+          if (final.stage !== 'completed') process.exitCode = 1;
+        },
+      );
     });
 
   program

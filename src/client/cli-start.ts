@@ -105,56 +105,60 @@ export function addStartCommands(program: Command): void {
       // Validate before anything starts: a rejected spec starts nothing.
       const spec = loadSpecFile(specFile);
       const server = parseServerChoice(options.server);
-      await withLocalRuntime(program, { server }, async ({ client, settings, target, signal }) => {
-        const { alreadyRunning, runName } = await submitExperiment({
-          client,
-          spec,
-          settings: workflowSettingsOf(settings),
-          rerun: options.rerun,
-        });
-        console.log(
-          alreadyRunning
-            ? `Re-attached to running ${spec.experiment_id}`
-            : `Submitted ${spec.experiment_id}${runName === spec.experiment_id ? '' : ` as ${runName}`}`,
-        );
-        if (target.uiUrl)
+      await withLocalRuntime(
+        program,
+        { server, command: 'start' },
+        async ({ client, settings, target, signal }) => {
+          const { alreadyRunning, runName } = await submitExperiment({
+            client,
+            spec,
+            settings: workflowSettingsOf(settings),
+            rerun: options.rerun,
+          });
           console.log(
-            `Temporal Web UI: ${webUiWorkflowUrl(target.uiUrl, target.namespace, spec.experiment_id)}`,
+            alreadyRunning
+              ? `Re-attached to running ${spec.experiment_id}`
+              : `Submitted ${spec.experiment_id}${runName === spec.experiment_id ? '' : ` as ${runName}`}`,
           );
-        const approver = options.as ?? defaultApprover();
-        const asked = new Set<string>();
-        const final = await watchStatus(
-          client,
-          spec.experiment_id,
-          async (status, previous) => {
-            describeChange(status, previous).forEach((line) => console.log(line));
-            const waiting = status.waiting;
-            const key = waiting ? (waiting.opening ?? `${waiting.gate}@${waiting.since}`) : '';
-            if (!waiting || asked.has(key)) return;
-            asked.add(key);
-            const unattended = unattendedDecision(waiting.gate, options);
-            const action = unattended?.action ?? (await ask(waiting.gate, status.experiment_id));
-            if (!action) return;
-            await decideOrExplain(client, spec.experiment_id, action, {
-              gate: waiting.gate,
-              opening: waiting.opening,
-              by: approver,
-              source: 'cli',
-              comment: unattended?.comment,
-            });
-          },
-          { signal },
-        );
-        console.log(formatStatus(withWebUiLink(final, target)));
-        let resultStatus: string | undefined;
-        if (final.stage === 'completed') {
-          const result = await experimentResult(client, spec.experiment_id);
-          resultStatus = result.status;
-          console.log(`Experiment ${result.status}. Report: ${final.links.report ?? '(none)'}`);
-          console.log(`Results: ${final.links.results ?? '(none)'}`);
-        }
-        process.exitCode = startExitCode(final.stage, resultStatus);
-      });
+          if (target.uiUrl)
+            console.log(
+              `Temporal Web UI: ${webUiWorkflowUrl(target.uiUrl, target.namespace, spec.experiment_id)}`,
+            );
+          const approver = options.as ?? defaultApprover();
+          const asked = new Set<string>();
+          const final = await watchStatus(
+            client,
+            spec.experiment_id,
+            async (status, previous) => {
+              describeChange(status, previous).forEach((line) => console.log(line));
+              const waiting = status.waiting;
+              const key = waiting ? (waiting.opening ?? `${waiting.gate}@${waiting.since}`) : '';
+              if (!waiting || asked.has(key)) return;
+              asked.add(key);
+              const unattended = unattendedDecision(waiting.gate, options);
+              const action = unattended?.action ?? (await ask(waiting.gate, status.experiment_id));
+              if (!action) return;
+              await decideOrExplain(client, spec.experiment_id, action, {
+                gate: waiting.gate,
+                opening: waiting.opening,
+                by: approver,
+                source: 'cli',
+                comment: unattended?.comment,
+              });
+            },
+            { signal },
+          );
+          console.log(formatStatus(withWebUiLink(final, target)));
+          let resultStatus: string | undefined;
+          if (final.stage === 'completed') {
+            const result = await experimentResult(client, spec.experiment_id);
+            resultStatus = result.status;
+            console.log(`Experiment ${result.status}. Report: ${final.links.report ?? '(none)'}`);
+            console.log(`Results: ${final.links.results ?? '(none)'}`);
+          }
+          process.exitCode = startExitCode(final.stage, resultStatus);
+        },
+      );
     });
 
   program
@@ -196,7 +200,7 @@ export function addStartCommands(program: Command): void {
  */
 export async function withLocalRuntime(
   program: Command,
-  options: { server: ServerChoice },
+  options: { server: ServerChoice; command: 'start' | 'campaign' },
   work: (runtime: {
     client: Client;
     settings: ResolvedSettings;
@@ -211,24 +215,29 @@ export async function withLocalRuntime(
   const target = await resolveTemporal(settings, {
     server: options.server,
     log: (line) => console.log(line),
+    startedBy: options.command,
   });
+  // A `labline server` runs the worker already; a second one would only compete with it for tasks.
+  const ownWorker = !target.shared?.worker;
   const stopWorkers = deferred();
   let workersDone: Promise<void> | undefined;
   const interrupt = firstInterrupt();
   const { client, connection } = await connectClient(target);
-  const workerConnection = await connectWorker(target);
+  const workerConnection = ownWorker ? await connectWorker(target) : undefined;
   try {
-    console.log('Starting the Labline worker (bundling workflow code)…');
-    // This process asks at each gate itself, so the worker's console messages would only repeat it; with
-    // a `slack` section the requests also go to Slack, where the team can answer them.
-    const workers = await createLablineWorkers({
-      connection: workerConnection,
-      namespace: target.namespace,
-      settings,
-      notifier: settings.slack ? undefined : new ConsoleNotifier(() => undefined),
-      webUiUrl: target.uiUrl,
-    });
-    workersDone = runWorkers(workers, stopWorkers.promise);
+    if (workerConnection) {
+      console.log('Starting the Labline worker (bundling workflow code)…');
+      // This process asks at each gate itself, so the worker's console messages would only repeat it; with
+      // a `slack` section the requests also go to Slack, where the team can answer them.
+      const workers = await createLablineWorkers({
+        connection: workerConnection,
+        namespace: target.namespace,
+        settings,
+        notifier: settings.slack ? undefined : new ConsoleNotifier(() => undefined),
+        webUiUrl: target.uiUrl,
+      });
+      workersDone = runWorkers(workers, stopWorkers.promise);
+    }
     const stopping = new AbortController();
     const working = work({ client, settings, target, signal: stopping.signal });
     const signal = await Promise.race([working.then(() => undefined), interrupt.received]);
@@ -253,7 +262,7 @@ export async function withLocalRuntime(
     }, STOP_TIMEOUT_MS);
     stopWorkers.resolve();
     await workersDone?.catch((error: unknown) => console.error(`worker: ${(error as Error).message}`));
-    await workerConnection.close();
+    await workerConnection?.close();
     await connection.close();
     await target.local?.stop();
     clearTimeout(deadline);
@@ -262,13 +271,13 @@ export async function withLocalRuntime(
 }
 
 /** How long `start` may take to stop after Ctrl-C or SIGTERM before it exits regardless. */
-const STOP_TIMEOUT_MS = 5000;
+export const STOP_TIMEOUT_MS = 5000;
 
 /**
  * The first SIGINT or SIGTERM, which asks for a clean stop (`received` resolves with it); a second one
  * exits at once. Until then the signals do not end the process by themselves.
  */
-function firstInterrupt(): { received: Promise<NodeJS.Signals>; dispose: () => void } {
+export function firstInterrupt(): { received: Promise<NodeJS.Signals>; dispose: () => void } {
   let count = 0;
   let resolve!: (signal: NodeJS.Signals) => void;
   const received = new Promise<NodeJS.Signals>((r) => (resolve = r));
@@ -313,14 +322,14 @@ export function parseServerChoice(value: string | undefined): ServerChoice {
   return parsed.data;
 }
 
-function deferred(): { promise: Promise<void>; resolve: () => void } {
+export function deferred(): { promise: Promise<void>; resolve: () => void } {
   let resolve!: () => void;
   const promise = new Promise<void>((r) => (resolve = r));
   return { promise, resolve };
 }
 
 /** The worker library is large (webpack, the native core): load it only for the commands that run a worker. */
-function loadWorkerModule(): WorkerModule {
+export function loadWorkerModule(): WorkerModule {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   return require('../workers/worker') as WorkerModule;
 }

@@ -5,6 +5,7 @@ import { Command } from 'commander';
 import { addDevServerCommand } from '../devserver/cli';
 import { addCampaignCommands } from './cli-campaign';
 import { addExperimentCommands } from './cli-experiments';
+import { addServerCommand } from './cli-server';
 import { addStartCommands } from './cli-start';
 import { addValidateCommand } from './cli-validate';
 import { addSlackCommand } from './slack/cli';
@@ -18,6 +19,7 @@ export async function main(argv: string[]): Promise<void> {
     )
     .showHelpAfterError();
   addStartCommands(program);
+  addServerCommand(program);
   addExperimentCommands(program);
   addValidateCommand(program);
   addCampaignCommands(program);

@@ -6,10 +6,12 @@ import { Client, Connection } from '@temporalio/client';
 import { loadClientConnectConfig } from '@temporalio/envconfig';
 import type * as WorkerLibrary from '@temporalio/worker';
 import type { NativeConnection } from '@temporalio/worker';
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
 import {
+  isServerRecordLive,
   readServerRecord,
+  type LocalServerRecord,
   serverRecordPath,
   startLocalTemporal,
   type LocalTemporal,
@@ -26,6 +28,8 @@ export interface TemporalTarget {
   uiUrl?: string;
   /** Set when this process started a local server; stop it when done. */
   local?: LocalTemporal;
+  /** Set when another Labline process's local server is used (`labline server`, another `start`). */
+  shared?: LocalServerRecord;
 }
 
 const repoConfig = path.resolve(__dirname, '../../temporal-config/config.toml');
@@ -70,14 +74,31 @@ function configuredTemporal(settings: ResolvedSettings): TemporalTarget {
  */
 export async function resolveTemporal(
   settings: ResolvedSettings,
-  options: { server?: ServerChoice; port?: number; log?: (line: string) => void } = {},
+  options: {
+    server?: ServerChoice;
+    port?: number;
+    log?: (line: string) => void;
+    startedBy?: LocalServerRecord['started_by'];
+  } = {},
 ): Promise<TemporalTarget> {
   if (temporalConfigured(settings)) return configuredTemporal(settings);
+  const log = options.log ?? (() => undefined);
+  // One server per data folder: two on the same data file would corrupt it.
+  const announced = readServerRecord(settings.dataDir);
+  if (announced && isServerRecordLive(announced)) {
+    log(describeSharedServer(announced));
+    return { ...sharedTarget(announced, settings), shared: announced };
+  }
+  if (announced) {
+    log(`The local server recorded in ${serverRecordPath(settings.dataDir)} is gone; starting a new one.`);
+    rmSync(serverRecordPath(settings.dataDir), { force: true });
+  }
   const local = await startLocalTemporal({
     dataDir: settings.dataDir,
     server: options.server,
     port: options.port,
     log: options.log,
+    startedBy: options.startedBy,
   });
   return {
     address: local.address,
@@ -98,15 +119,35 @@ export async function findTemporal(settings: ResolvedSettings): Promise<Temporal
   if (!record) {
     throw new Error(
       `No Temporal is configured and no local server is running (${serverRecordPath(settings.dataDir)} is missing).\n` +
-        'Run `npx labline start <spec>` (it starts one), or point Labline at a server with TEMPORAL_ADDRESS.',
+        'Start one with `npx labline server` (it keeps running, with a worker), or point Labline at a server ' +
+        'with TEMPORAL_ADDRESS.',
     );
   }
+  if (!isServerRecordLive(record)) {
+    throw new Error(
+      `The local server recorded in ${serverRecordPath(settings.dataDir)} (pid ${record.owner_pid ?? record.pid}) ` +
+        'is no longer running. Start one with `npx labline server`; your experiments are kept in its data folder.',
+    );
+  }
+  return sharedTarget(record, settings);
+}
+
+function sharedTarget(record: LocalServerRecord, settings: ResolvedSettings): TemporalTarget {
   return {
     address: record.address,
     namespace: 'default',
     connectionOptions: { address: record.address },
     uiUrl: record.ui_url ?? settings.temporal.ui_url,
   };
+}
+
+function describeSharedServer(record: LocalServerRecord): string {
+  const owner = record.owner_pid ?? record.pid;
+  if (record.started_by === 'server') return `Using the Labline server on ${record.address} (pid ${owner}).`;
+  return (
+    `Using the local server of a running \`labline ${record.started_by ?? 'start'}\` (pid ${owner}) on ` +
+    `${record.address}; it stops when that command ends. For one that stays, run \`labline server\`.`
+  );
 }
 
 export async function connectClient(

@@ -8,6 +8,8 @@
  */
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
+import { Connection } from '@temporalio/client';
+import { msToTs } from '@temporalio/common/lib/time';
 import { z } from 'zod';
 import { startDevServer } from '../devserver/server';
 import { lablineSearchAttributes } from '../devserver/labline-search-attributes';
@@ -24,8 +26,31 @@ export const LocalServerRecord = z.object({
   /** The Web UI's base URL (real dev server only). */
   ui_url: z.string().optional(),
   pid: z.number().int(),
+  /** The Labline process that started it and stops it with itself (the server's own pid for the embedded one). */
+  owner_pid: z.number().int().optional(),
+  /** Which command started it: `labline server` keeps it (and a worker) running; `start` and `campaign` do not. */
+  started_by: z.enum(['server', 'start', 'campaign']).optional(),
+  /** Whether the owner runs a worker that serves every Labline task queue. */
+  worker: z.boolean().optional(),
 });
 export type LocalServerRecord = z.infer<typeof LocalServerRecord>;
+
+/** Whether the Labline process that announced a local server still runs (and so does the server). */
+export function isServerRecordLive(record: LocalServerRecord): boolean {
+  return isPidAlive(record.owner_pid ?? record.pid);
+}
+
+function isPidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** How long closed workflows stay on a local server unless told otherwise: 30 days. */
+export const DEFAULT_LOCAL_RETENTION_MS = 30 * 24 * 3600_000;
 
 export interface LocalTemporal extends LocalServerRecord {
   /** Stops the server and removes `server.json`. */
@@ -57,6 +82,12 @@ export interface LocalTemporalOptions {
   port?: number;
   /** Progress lines for the person at the terminal. */
   log?: (line: string) => void;
+  /** The command starting it, recorded in `server.json`. Default `start`. */
+  startedBy?: LocalServerRecord['started_by'];
+  /** Whether this process also runs a worker for every Labline task queue. Default false. */
+  worker?: boolean;
+  /** How long closed experiments are kept (the namespace's retention), ms. Default 30 days. */
+  retentionMs?: number;
 }
 
 /** Starts the local Temporal (see the module comment) and announces it in `server.json`. */
@@ -104,7 +135,14 @@ export async function startLocalTemporal(options: LocalTemporalOptions): Promise
     if (choice === 'auto')
       log(`For the Temporal Web UI, install the Temporal CLI: ${temporalCliInstallHint}.`);
   }
-  const { stopServer, ...record } = started;
+  const { stopServer, ...server } = started;
+  await keepClosedWorkflows(server.address, options.retentionMs ?? DEFAULT_LOCAL_RETENTION_MS);
+  const record: LocalServerRecord = {
+    ...server,
+    owner_pid: process.pid,
+    started_by: options.startedBy ?? 'start',
+    worker: options.worker ?? false,
+  };
   const recordFile = serverRecordPath(options.dataDir);
   writeFileSync(recordFile, JSON.stringify(record, null, 2) + '\n');
   let stopping: Promise<void> | undefined;
@@ -116,4 +154,20 @@ export async function startLocalTemporal(options: LocalTemporalOptions): Promise
         await stopServer();
       })()),
   };
+}
+
+/**
+ * Sets the default namespace's retention, on either server: the real dev server keeps closed workflows for a
+ * day, too short for a researcher who comes back to last week's experiments.
+ */
+async function keepClosedWorkflows(address: string, retentionMs: number): Promise<void> {
+  const connection = await Connection.connect({ address });
+  try {
+    await connection.workflowService.updateNamespace({
+      namespace: 'default',
+      config: { workflowExecutionRetentionTtl: msToTs(retentionMs) },
+    });
+  } finally {
+    await connection.close();
+  }
 }

@@ -92,7 +92,8 @@ export function addDevServerCommand(program: Command): void {
     );
 }
 
-function parseRetention(text: string): number {
+/** `90m`, `24h`, `30d` in milliseconds. */
+export function parseRetention(text: string): number {
   const match = /^(\d+)\s*(s|m|h|d)$/.exec(text.trim());
   if (!match) throw new Error(`--retention ${text}: write a number and a unit, like 90m, 24h or 7d.`);
   const unit = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[match[2] as 's' | 'm' | 'h' | 'd'];

@@ -1,3 +1,5 @@
+import { Connection } from '@temporalio/client';
+import { tsToMs } from '@temporalio/common/lib/time';
 import { chmodSync, existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
@@ -33,7 +35,18 @@ describe('choosing the local Temporal', () => {
         kind: 'embedded',
         address: local.address,
         pid: process.pid,
+        owner_pid: process.pid,
+        started_by: 'start',
+        worker: false,
       });
+      // Closed experiments stay for 30 days, not the real dev server's one.
+      const connection = await Connection.connect({ address: local.address });
+      try {
+        const { config } = await connection.workflowService.describeNamespace({ namespace: 'default' });
+        expect(tsToMs(config?.workflowExecutionRetentionTtl)).toBe(30 * 24 * 3600_000);
+      } finally {
+        await connection.close();
+      }
     } finally {
       await local.stop();
     }
