@@ -12,7 +12,6 @@ import {
   experimentSpecJsonSchema,
   finalStages,
   GateName,
-  Stage,
   type DecisionRecord,
   type DecisionSignal,
   type ExperimentStatus,
@@ -28,7 +27,6 @@ import {
   type DecideOptions,
   experimentStatus,
   gatesOf,
-  listExperiments,
   submitExperiment,
 } from './experiments';
 import { loadSettings, type ResolvedSettings } from './settings';
@@ -149,23 +147,6 @@ export function addExperimentCommands(program: Command): void {
             ? `${spec.experiment_id} is already running`
             : `submitted ${spec.experiment_id}${runName === spec.experiment_id ? '' : ` as ${runName}`}`,
         );
-      });
-    });
-
-  program
-    .command('list')
-    .description('List experiments, newest first.')
-    .option('--stage <stage>', `only those at this stage (${Stage.options.join(', ')})`)
-    .action(async (options: { stage?: string }) => {
-      const stage = options.stage === undefined ? undefined : Stage.parse(options.stage);
-      await withClient(program, async (client) => {
-        const rows = await listExperiments(client, { stage });
-        if (rows.length === 0) console.log('no experiments');
-        for (const row of rows) {
-          console.log(
-            `${row.experimentId.padEnd(32)} ${row.stage.padEnd(15)} ${row.status.padEnd(10)} ${row.name ?? ''}`,
-          );
-        }
       });
     });
 

@@ -5,6 +5,7 @@ import { Command } from 'commander';
 import { addDevServerCommand } from '../devserver/cli';
 import { addCampaignCommands } from './cli-campaign';
 import { addExperimentCommands } from './cli-experiments';
+import { addListCommand } from './cli-list';
 import { addServerCommand } from './cli-server';
 import { addStartCommands } from './cli-start';
 import { addValidateCommand } from './cli-validate';
@@ -21,6 +22,7 @@ export async function main(argv: string[]): Promise<void> {
   addStartCommands(program);
   addServerCommand(program);
   addExperimentCommands(program);
+  addListCommand(program);
   addValidateCommand(program);
   addCampaignCommands(program);
   addSlackCommand(program);

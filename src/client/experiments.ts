@@ -256,34 +256,59 @@ export async function cancelExperiment(client: Client, experimentId: string): Pr
 
 export interface ExperimentListing {
   experimentId: string;
+  kind: 'experiment' | 'campaign';
   stage: string;
+  /** Temporal's execution status: RUNNING, COMPLETED, FAILED, CANCELLED, TERMINATED, TIMED_OUT. */
   status: string;
   name?: string;
   startTime: Date;
+  closeTime?: Date;
+  /** The primary metric's final value, once the experiment has one. */
+  primaryMetric?: number;
 }
 
-/** Experiments from visibility, newest first; `stage` filters on the LablineStage search attribute. */
+export interface ListOptions {
+  stage?: Stage;
+  /** At most this many, newest first. Default 50. */
+  limit?: number;
+  /**
+   * Only those running or closed after this time. Default: no bound (everything the server still keeps, which
+   * is up to its retention: 30 days on a local server).
+   */
+  closedAfter?: Date;
+}
+
+/** Experiments and campaigns from visibility, newest first; `stage` filters on the LablineStage search attribute. */
 export async function listExperiments(
   client: Client,
-  options: { stage?: Stage; limit?: number } = {},
+  options: ListOptions = {},
 ): Promise<ExperimentListing[]> {
   const query = [
     `WorkflowType IN ('experimentWorkflow', 'campaignWorkflow')`,
     options.stage ? `LablineStage = '${options.stage}'` : undefined,
+    options.closedAfter
+      ? `(ExecutionStatus = 'Running' OR CloseTime > '${options.closedAfter.toISOString()}')`
+      : undefined,
   ]
     .filter(Boolean)
     .join(' AND ');
+  const limit = options.limit ?? 50;
   const listings: ExperimentListing[] = [];
-  for await (const execution of client.workflow.list({ query })) {
+  if (limit <= 0) return listings;
+  for await (const execution of client.workflow.list({ query, pageSize: Math.min(limit, 1000) })) {
     const stage = execution.searchAttributes.LablineStage;
+    const metric = execution.searchAttributes.LablinePrimaryMetric;
     listings.push({
       experimentId: execution.workflowId,
+      kind: execution.type === 'campaignWorkflow' ? 'campaign' : 'experiment',
       stage: Array.isArray(stage) ? String(stage[0]) : '',
       status: execution.status.name,
       name: typeof execution.memo?.name === 'string' ? execution.memo.name : undefined,
       startTime: execution.startTime,
+      ...(execution.closeTime ? { closeTime: execution.closeTime } : {}),
+      ...(Array.isArray(metric) && typeof metric[0] === 'number' ? { primaryMetric: metric[0] } : {}),
     });
-    if (listings.length >= (options.limit ?? 100)) break;
+    if (listings.length >= limit) break;
   }
   return listings;
 }

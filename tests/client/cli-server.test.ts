@@ -1,4 +1,5 @@
-import { Connection } from '@temporalio/client';
+import { Client, Connection } from '@temporalio/client';
+import { listExperiments } from '../../src/client/experiments';
 import { tsToMs } from '@temporalio/common/lib/time';
 import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -67,7 +68,31 @@ test(`labline server outlives start: list, status and a restart find the experim
   expect(existsSync(path.join(cwd, '.labline/server.json'))).toBe(true);
 
   const list = await labline(['list'], cwd);
-  expect(list.stdout).toMatch(/exp-quickstart\s+completed/);
+  expect(list.stdout).toMatch(/^ID\s+KIND\s+STAGE\s+STARTED\s+DURATION\s+PRIMARY\s+WAITING FOR$/m);
+  expect(list.stdout).toMatch(/^exp-quickstart\s+experiment\s+completed\s+\d\d:\d\d UTC\s+\d+s\s+0\.\d+$/m);
+  expect(list.stdout).not.toContain('\u001b['); // no colour when not on a terminal
+  const json = JSON.parse((await labline(['list', '--json'], cwd)).stdout);
+  expect(json).toEqual({
+    version: 1,
+    experiments: [
+      expect.objectContaining({
+        id: 'exp-quickstart',
+        kind: 'experiment',
+        stage: 'completed',
+        status: 'completed',
+      }),
+    ],
+  });
+  expect(json.experiments[0].primary_metric).toEqual(expect.any(Number));
+  // Closed before the bound: left out (the filter `list` uses without --all, on either server).
+  const client = new Client({ connection: await Connection.connect({ address: record.address }) });
+  try {
+    const future = new Date(Date.now() + 3600_000);
+    expect(await listExperiments(client, { closedAfter: future })).toEqual([]);
+    expect((await listExperiments(client, {})).map((row) => row.experimentId)).toEqual(['exp-quickstart']);
+  } finally {
+    await client.connection.close();
+  }
   const status = await labline(['status', 'exp-quickstart'], cwd);
   expect({ code: status.code, stderr: status.stderr }).toEqual({ code: 0, stderr: '' });
   expect(status.stdout).toMatch(/completed/);
@@ -82,7 +107,7 @@ test(`labline server outlives start: list, status and a restart find the experim
   // Back on the same data folder: the finished experiment is still there.
   const again = await labline(['server', '--detach', '--server', serverKind], cwd);
   expect(again.code).toBe(0);
-  expect((await labline(['list'], cwd)).stdout).toMatch(/exp-quickstart\s+completed/);
+  expect((await labline(['list'], cwd)).stdout).toMatch(/exp-quickstart\s+experiment\s+completed/);
   expect((await labline(['server', 'stop'], cwd)).code).toBe(0);
 }, 400_000);
 
