@@ -1,6 +1,7 @@
 /** How the CLI prints an experiment's status: a few aligned lines a person can scan. */
 import { describeActivityRetry, type DecisionRecord, type ExperimentStatus } from '../experiment';
 import type { CampaignStatus } from '../workflows';
+import { trainerLogPath } from '../activities/training/log-path';
 
 export function formatStatus(status: ExperimentStatus): string {
   const lines = [
@@ -26,6 +27,11 @@ export function formatStatus(status: ExperimentStatus): string {
   }
   for (const decision of status.decisions) lines.push(`  decision   ${formatDecisionRecord(decision)}`);
   lines.push(`  run dir    ${status.links.run_dir}`);
+  const latest = status.attempts.at(-1);
+  if (latest)
+    lines.push(
+      `  log        ${trainerLogPath(status.links.run_dir, latest)} (labline logs ${status.experiment_id})`,
+    );
   if (status.links.report) lines.push(`  report     ${status.links.report}`);
   if (status.links.tracker_url) lines.push(`  tracker    ${status.links.tracker_url}`);
   if (status.links.web_ui) lines.push(`  web ui     ${status.links.web_ui}`);

@@ -6,6 +6,7 @@ import { addDevServerCommand } from '../devserver/cli';
 import { addCampaignCommands } from './cli-campaign';
 import { addExperimentCommands } from './cli-experiments';
 import { addListCommand } from './cli-list';
+import { addLogsCommand } from './cli-logs';
 import { addServerCommand } from './cli-server';
 import { addStartCommands } from './cli-start';
 import { addValidateCommand } from './cli-validate';
@@ -23,6 +24,7 @@ export async function main(argv: string[]): Promise<void> {
   addServerCommand(program);
   addExperimentCommands(program);
   addListCommand(program);
+  addLogsCommand(program);
   addValidateCommand(program);
   addCampaignCommands(program);
   addSlackCommand(program);

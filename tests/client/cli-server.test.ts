@@ -97,6 +97,22 @@ test(`labline server outlives start: list, status and a restart find the experim
   expect({ code: status.code, stderr: status.stderr }).toEqual({ code: 0, stderr: '' });
   expect(status.stdout).toMatch(/completed/);
 
+  const logPath = path.join(cwd, 'runs/exp-quickstart/attempts/exp-quickstart-launch-1/train.log');
+  expect(status.stdout).toContain(`log        ${logPath} (labline logs exp-quickstart)`);
+  const logs = await labline(['logs', 'exp-quickstart'], cwd);
+  expect(logs.stdout).toBe(readFileSync(logPath, 'utf8'));
+  expect(logs.stdout).toMatch(/^Training .* steps 300/m);
+  expect(logs.stdout).toMatch(/^step 300: train\/loss/m);
+  // Following a launch that has ended prints the same and returns.
+  const followed = await labline(['logs', 'exp-quickstart', '-f', '--attempt', '1'], cwd);
+  expect(followed.stdout).toBe(logs.stdout);
+  expect(followed.stderr).toContain('── launch 1 ended: success ──');
+  const noSuch = await labline(['logs', 'exp-quickstart', '--attempt', '2'], cwd);
+  expect(noSuch).toMatchObject({
+    code: 2,
+    stderr: '--attempt 2: exp-quickstart has launch 1; give one of those.\n',
+  });
+
   const stop = await labline(['server', 'stop'], cwd);
   expect(stop.stdout).toMatch(/Stopped the Labline server \(pid \d+\)/);
   expect(existsSync(path.join(cwd, '.labline/server.json'))).toBe(false);
