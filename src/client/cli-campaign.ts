@@ -3,7 +3,8 @@ import type { Client } from '@temporalio/client';
 import type { Command } from 'commander';
 import type { CampaignStatus } from '../workflows';
 import { decideOrExplain, defaultApprover, pause, withClient, workflowSettingsOf } from './cli-experiments';
-import { ask, parseServerChoice, serverOptionHelp, withLocalRuntime } from './cli-start';
+import { askAtGate } from './prompt';
+import { parseServerChoice, serverOptionHelp, withLocalRuntime } from './cli-start';
 import { formatCampaignStatus } from './cli-format';
 import { campaignStatus, loadCampaignFile, reviewProposal, submitCampaign } from './campaigns';
 import { formatLineage, lineage } from './lineage';
@@ -65,7 +66,9 @@ export function addCampaignCommands(program: Command): void {
               const key = waiting?.opening ?? waiting?.since;
               if (!waiting || !key || asked.has(key) || status.proposals.some((p) => !p.decision)) return;
               asked.add(key);
-              const verdict = options.yes ? 'approve' : await ask(waiting.gate, campaign.campaign_id);
+              const verdict = options.yes
+                ? 'approve'
+                : await askAtGate(client, campaign.campaign_id, waiting, { signal });
               if (verdict)
                 await decideOrExplain(client, campaign.campaign_id, verdict, {
                   gate: waiting.gate,

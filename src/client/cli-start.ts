@@ -4,7 +4,6 @@
  */
 import type { Command } from 'commander';
 import { rmSync } from 'node:fs';
-import { createInterface } from 'node:readline/promises';
 import type { Client } from '@temporalio/client';
 import type { DecisionSignal, GateName } from '../experiment';
 import { ConsoleNotifier } from '../activities/notify/notifier';
@@ -34,6 +33,7 @@ import { webUiWorkflowUrl } from '../experiment';
 import { serverRecordPath, ServerChoice } from './local-temporal';
 import { experimentResult, submitExperiment } from './experiments';
 import { loadSettings, type ResolvedSettings } from './settings';
+import { askAtGate } from './prompt';
 import { loadSpecFile } from './spec-file';
 
 interface StartOptions {
@@ -136,7 +136,8 @@ export function addStartCommands(program: Command): void {
               if (!waiting || asked.has(key)) return;
               asked.add(key);
               const unattended = unattendedDecision(waiting.gate, options);
-              const action = unattended?.action ?? (await ask(waiting.gate, status.experiment_id));
+              const action =
+                unattended?.action ?? (await askAtGate(client, status.experiment_id, waiting, { signal }));
               if (!action) return;
               await decideOrExplain(client, spec.experiment_id, action, {
                 gate: waiting.gate,
@@ -298,21 +299,6 @@ export function firstInterrupt(): { received: Promise<NodeJS.Signals>; dispose: 
       process.off('SIGTERM', onSignal);
     },
   };
-}
-
-/** Asks in the terminal whether to approve; without a terminal, says how to answer instead. */
-export async function ask(gate: GateName, id: string): Promise<'approve' | 'reject' | undefined> {
-  if (!process.stdin.isTTY) {
-    console.log(`  answer with: npx labline approve ${id} (or reject), or rerun with --yes`);
-    return undefined;
-  }
-  const rl = createInterface({ input: process.stdin, output: process.stdout });
-  try {
-    const answer = await rl.question(`  ${gate}: approve? [y/n] `);
-    return /^y/i.test(answer.trim()) ? 'approve' : 'reject';
-  } finally {
-    rl.close();
-  }
 }
 
 /** `--server`'s value, checked. */
