@@ -3,6 +3,7 @@ import { WorkflowExecutionAlreadyStartedError, type Client, type WorkflowHandle 
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
 import { CampaignSpec, type WorkflowSettingsInput } from '../experiment';
 import {
   campaignStatusQuery,
@@ -12,6 +13,7 @@ import {
 } from '../workflows';
 import { InvalidSpecError, loadSpecFile } from './spec-file';
 import { needingWorker } from './worker-presence';
+import { requireLablineId } from './ids';
 
 export type CampaignHandle = WorkflowHandle<typeof campaignWorkflow>;
 
@@ -48,7 +50,14 @@ export async function submitCampaign(options: {
   campaign: CampaignSpec;
   settings: WorkflowSettingsInput & { task_queues?: { workflow?: string } };
 }): Promise<{ handle: CampaignHandle; alreadyRunning: boolean }> {
-  const { client, campaign, settings } = options;
+  const { client, settings } = options;
+  const checked = CampaignSpec.safeParse(options.campaign);
+  if (!checked.success) {
+    throw new InvalidSpecError(
+      `Invalid campaign spec; nothing was started:\n${z.prettifyError(checked.error)}`,
+    );
+  }
+  const campaign = checked.data;
   try {
     const handle = await client.workflow.start(campaignWorkflow, {
       workflowId: campaign.campaign_id,
@@ -73,6 +82,7 @@ export async function submitCampaign(options: {
 export const isCampaignId = (id: string) => id.startsWith('camp-');
 
 export async function campaignStatus(client: Client, campaignId: string): Promise<CampaignStatus> {
+  requireLablineId(campaignId);
   return needingWorker(client, campaignId, () =>
     client.workflow.getHandle<typeof campaignWorkflow>(campaignId).query(campaignStatusQuery),
   );

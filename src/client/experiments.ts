@@ -11,14 +11,15 @@ import {
   type WorkflowHandle,
 } from '@temporalio/client';
 import { randomUUID } from 'node:crypto';
+import { z } from 'zod';
 import { existsSync } from 'node:fs';
 import { defaultPayloadConverter } from '@temporalio/common';
 import {
   DecideRequest,
+  ExperimentSpec,
   type DecisionInput,
   type DecisionRecord,
   type DecisionSignal,
-  type ExperimentSpec,
   type ExperimentStatus,
   type Stage,
   type WorkflowSettingsInput,
@@ -32,6 +33,8 @@ import {
   type GatesView,
 } from '../workflows';
 import { addPolicyRetry } from './activity-retries';
+import { requireLablineId } from './ids';
+import { InvalidSpecError } from './spec-file';
 import { needingWorker } from './worker-presence';
 import { withinWorkflowInputLimit } from './spec-file';
 
@@ -82,7 +85,16 @@ export function rerunName(experimentId: string, at: Date): string {
 export async function submitExperiment(
   options: SubmitOptions,
 ): Promise<{ handle: ExperimentHandle; alreadyRunning: boolean; runName: string }> {
-  const { client, spec, settings } = options;
+  const { client, settings } = options;
+  // Checked again here: a caller of this API may hand over a spec that never went through the parser, and
+  // the workflow would then fail on every task instead of refusing it once.
+  const checked = ExperimentSpec.safeParse(options.spec);
+  if (!checked.success) {
+    throw new InvalidSpecError(
+      `Invalid experiment spec; nothing was started:\n${z.prettifyError(checked.error)}`,
+    );
+  }
+  const spec = checked.data;
   const rerun = options.rerun ? rerunName(spec.experiment_id, new Date()) : undefined;
   if (!rerun) await refuseFinishedRunDir(client, spec.experiment_id, settings.runs_root);
   try {
@@ -160,7 +172,7 @@ function alreadyRan(
 }
 
 export function experimentHandle(client: Client, experimentId: string): ExperimentHandle {
-  return client.workflow.getHandle<typeof experimentWorkflow>(experimentId);
+  return client.workflow.getHandle<typeof experimentWorkflow>(requireLablineId(experimentId));
 }
 
 /**
@@ -198,6 +210,7 @@ export class DecisionRefused extends Error {
 
 /** The open gate (with its opening) and the decisions so far, of an experiment or a campaign. */
 export async function gatesOf(client: Client, workflowId: string): Promise<GatesView> {
+  requireLablineId(workflowId);
   return await needingWorker(client, workflowId, () =>
     client.workflow.getHandle(workflowId).query(gatesQuery),
   );
@@ -223,6 +236,7 @@ export async function decide(
   action: DecisionSignal,
   decision: DecideOptions,
 ): Promise<DecisionRecord> {
+  requireLablineId(workflowId);
   const { opening, requestId, ...rest } = decision;
   const request = DecideRequest.parse({
     ...rest,
