@@ -2,7 +2,7 @@
  * CLI commands that address experiments by id: submit, list, status, watch, approve, reject, cancel,
  * and schema. They talk to the configured Temporal or to the embedded server of a running `labline start`.
  */
-import type { Client } from '@temporalio/client';
+import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { Command } from 'commander';
 import { userInfo } from 'node:os';
 import { setTimeout as setTimeoutPromise } from 'node:timers/promises';
@@ -27,8 +27,10 @@ import {
   type DecideOptions,
   experimentStatus,
   gatesOf,
+  listExperiments,
   submitExperiment,
 } from './experiments';
+import { closestId, UnknownIdError } from './ids';
 import { loadSettings, type ResolvedSettings } from './settings';
 import { wandbLocationOf } from '../activities/tracking/wandb-settings';
 import { loadSpecFile } from './spec-file';
@@ -47,9 +49,23 @@ export async function withClient<T>(
   const { client, connection } = await connectClient(target);
   try {
     return await run(client, settings, target);
+  } catch (error) {
+    if (error instanceof WorkflowNotFoundError && error.workflowId) {
+      throw new UnknownIdError(error.workflowId, await suggestionFor(client, error.workflowId));
+    }
+    throw error;
   } finally {
     await connection.close();
   }
+}
+
+/** The id most like `missing` among the experiments and campaigns the server keeps. */
+async function suggestionFor(client: Client, missing: string): Promise<string | undefined> {
+  const known = await listExperiments(client, { limit: 1000 }).catch(() => []);
+  return closestId(
+    missing,
+    known.map((row) => row.experimentId),
+  );
 }
 
 export const defaultApprover = () => process.env.LABLINE_USER ?? userInfo().username;

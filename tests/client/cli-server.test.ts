@@ -107,6 +107,14 @@ test(`labline server outlives start: list, status and a restart find the experim
   const followed = await labline(['logs', 'exp-quickstart', '-f', '--attempt', '1'], cwd);
   expect(followed.stdout).toBe(logs.stdout);
   expect(followed.stderr).toContain('── launch 1 ended: success ──');
+  for (const command of ['status', 'logs', 'approve']) {
+    const typo = await labline([command, 'exp-quikstart'], cwd);
+    expect({ command, ...typo }).toMatchObject({
+      command,
+      code: 2,
+      stderr: 'No experiment `exp-quikstart` on this server; did you mean `exp-quickstart`?\n',
+    });
+  }
   const noSuch = await labline(['logs', 'exp-quickstart', '--attempt', '2'], cwd);
   expect(noSuch).toMatchObject({
     code: 2,
