@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { CampaignSpec, type WorkflowSettingsInput } from '../experiment';
+import { CampaignSpec, type Waiting, type WorkflowSettingsInput } from '../experiment';
 import {
   campaignStatusQuery,
   campaignWorkflow,
@@ -13,6 +13,7 @@ import {
 } from '../workflows';
 import { InvalidSpecError, loadSpecFile } from './spec-file';
 import { needingWorker } from './worker-presence';
+import { gatesOf } from './experiments';
 import { requireLablineId } from './ids';
 
 export type CampaignHandle = WorkflowHandle<typeof campaignWorkflow>;
@@ -94,4 +95,17 @@ export async function reviewProposal(
   review: { name: string; action: 'approve' | 'drop' | 'edit'; by: string; modifications?: unknown },
 ): Promise<void> {
   await client.workflow.getHandle(campaignId).signal(reviewProposalSignal, review);
+}
+
+/** The gates a campaign's running children wait at, by child id: the campaign itself does not know them. */
+export type ChildGates = Map<string, Waiting>;
+
+export async function gatesOfRunningChildren(client: Client, status: CampaignStatus): Promise<ChildGates> {
+  const gates: ChildGates = new Map();
+  for (const child of status.children.filter((c) => c.state === 'running')) {
+    // A child that has not run its first task yet cannot answer; it waits at nothing.
+    const view = await gatesOf(client, child.experiment_id).catch(() => undefined);
+    if (view?.waiting) gates.set(child.experiment_id, view.waiting);
+  }
+  return gates;
 }

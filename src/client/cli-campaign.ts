@@ -4,31 +4,39 @@ import type { Command } from 'commander';
 import type { CampaignStatus } from '../workflows';
 import { decideOrExplain, defaultApprover, pause, withClient, workflowSettingsOf } from './cli-experiments';
 import { askAtGate } from './prompt';
-import { parseServerChoice, serverOptionHelp, withLocalRuntime } from './cli-start';
+import { parseServerChoice, serverOptionHelp, unattendedDecision, withLocalRuntime } from './cli-start';
 import { formatCampaignStatus } from './cli-format';
-import { campaignStatus, loadCampaignFile, reviewProposal, submitCampaign } from './campaigns';
+import {
+  campaignStatus,
+  gatesOfRunningChildren,
+  loadCampaignFile,
+  reviewProposal,
+  submitCampaign,
+  type ChildGates,
+} from './campaigns';
 import { formatLineage, lineage } from './lineage';
-import { webUiWorkflowUrl } from '../experiment';
+import { webUiWorkflowUrl, type Waiting } from '../experiment';
 
 /**
- * Polls the campaign's status until it ends, printing changes, approving or asking at its gate; stops
- * (rejecting) once `signal` is aborted.
+ * Polls the campaign's status (and the gates of its running children) until it ends, printing changes,
+ * approving or asking at its gates; stops (rejecting) once `signal` is aborted.
  */
 async function followCampaign(
   client: Client,
   campaignId: string,
-  answer: (status: CampaignStatus) => Promise<void>,
+  answer: (status: CampaignStatus, childGates: ChildGates) => Promise<void>,
   signal: AbortSignal,
 ): Promise<CampaignStatus> {
   let previous = '';
   for (;;) {
     signal.throwIfAborted();
     const status = await campaignStatus(client, campaignId);
-    const summary = formatCampaignStatus(status);
+    const childGates = await gatesOfRunningChildren(client, status);
+    const summary = formatCampaignStatus(status, childGates);
     if (summary !== previous) console.log(summary);
     previous = summary;
     if (['completed', 'rejected', 'cancelled'].includes(status.stage)) return status;
-    await answer(status);
+    await answer(status, childGates);
     await pause(1000, signal);
   }
 }
@@ -37,52 +45,74 @@ export function addCampaignCommands(program: Command): void {
   program
     .command('campaign <spec>')
     .description('Run a campaign (variants × seeds, or reviewed ablations) end to end, like start.')
-    .option('--yes', 'approve the campaign launch without asking')
+    .option(
+      '--yes',
+      "approve the campaign's launch and publish reviews without asking; a child's failed attempt or unmet " +
+        'deliverables then end that child instead (as with `start --yes`)',
+    )
+    .option(
+      '--accept-unmet',
+      "accept a child's unmet deliverables without asking (its result is partial_success)",
+    )
     .option('--as <user>', 'who approves; default: $LABLINE_USER or the OS user')
     .option('--server <kind>', serverOptionHelp, 'auto')
-    .action(async (file: string, options: { yes?: boolean; as?: string; server?: string }) => {
-      const campaign = loadCampaignFile(file);
-      const server = parseServerChoice(options.server);
-      await withLocalRuntime(
-        program,
-        { server, command: 'campaign' },
-        async ({ client, settings, target, signal }) => {
-          await submitCampaign({
-            client,
-            campaign,
-            settings: workflowSettingsOf(settings),
-          });
-          if (target.uiUrl)
-            console.log(
-              `Temporal Web UI: ${webUiWorkflowUrl(target.uiUrl, target.namespace, campaign.campaign_id)}`,
-            );
-          const approver = options.as ?? defaultApprover();
-          const asked = new Set<string>();
-          const final = await followCampaign(
-            client,
-            campaign.campaign_id,
-            async (status) => {
-              const waiting = status.waiting;
-              const key = waiting?.opening ?? waiting?.since;
-              if (!waiting || !key || asked.has(key) || status.proposals.some((p) => !p.decision)) return;
+    .action(
+      async (
+        file: string,
+        options: { yes?: boolean; acceptUnmet?: boolean; as?: string; server?: string },
+      ) => {
+        const campaign = loadCampaignFile(file);
+        const server = parseServerChoice(options.server);
+        await withLocalRuntime(
+          program,
+          { server, command: 'campaign' },
+          async ({ client, settings, target, signal }) => {
+            await submitCampaign({
+              client,
+              campaign,
+              settings: workflowSettingsOf(settings),
+            });
+            if (target.uiUrl)
+              console.log(
+                `Temporal Web UI: ${webUiWorkflowUrl(target.uiUrl, target.namespace, campaign.campaign_id)}`,
+              );
+            const approver = options.as ?? defaultApprover();
+            const asked = new Set<string>();
+            /** Decides (or asks about) one open gate of the campaign or of a child, once per opening. */
+            const answerGate = async (workflowId: string, waiting: Waiting) => {
+              const key = `${workflowId}/${waiting.opening ?? waiting.since}`;
+              if (asked.has(key)) return;
               asked.add(key);
-              const verdict = options.yes
-                ? 'approve'
-                : await askAtGate(client, campaign.campaign_id, waiting, { signal });
-              if (verdict)
-                await decideOrExplain(client, campaign.campaign_id, verdict, {
-                  gate: waiting.gate,
-                  opening: waiting.opening,
-                  by: approver,
-                  source: 'cli',
-                });
-            },
-            signal,
-          );
-          if (final.stage !== 'completed') process.exitCode = 1;
-        },
-      );
-    });
+              const unattended = unattendedDecision(waiting.gate, options);
+              const verdict =
+                unattended?.action ?? (await askAtGate(client, workflowId, waiting, { signal }));
+              if (!verdict) return;
+              if (workflowId !== campaign.campaign_id) console.log(`  ${workflowId}:`);
+              await decideOrExplain(client, workflowId, verdict, {
+                gate: waiting.gate,
+                opening: waiting.opening,
+                by: approver,
+                source: 'cli',
+                comment: unattended?.comment,
+              });
+            };
+            const final = await followCampaign(
+              client,
+              campaign.campaign_id,
+              async (status, childGates) => {
+                // Proposals are reviewed first (`labline review`): the launch gate asks about the reviewed plan.
+                if (status.waiting && !status.proposals.some((p) => !p.decision)) {
+                  await answerGate(campaign.campaign_id, status.waiting);
+                }
+                for (const [childId, waiting] of childGates) await answerGate(childId, waiting);
+              },
+              signal,
+            );
+            if (final.stage !== 'completed') process.exitCode = 1;
+          },
+        );
+      },
+    );
 
   program
     .command('review <campaign> <proposal> <action>')

@@ -17,7 +17,7 @@ import {
   type ExperimentStatus,
   webUiWorkflowUrl,
 } from '../experiment';
-import { campaignStatus, isCampaignId } from './campaigns';
+import { campaignStatus, gatesOfRunningChildren, isCampaignId } from './campaigns';
 import { formatCampaignStatus, formatDecisionRecord, formatStatus } from './cli-format';
 import { connectClient, findTemporal, type TemporalTarget } from './connection';
 import {
@@ -174,7 +174,11 @@ export function addExperimentCommands(program: Command): void {
       await withClient(program, async (client, _settings, target) => {
         if (isCampaignId(id)) {
           const status = await campaignStatus(client, id);
-          console.log(options.json ? JSON.stringify(status, null, 2) : formatCampaignStatus(status));
+          console.log(
+            options.json
+              ? JSON.stringify(status, null, 2)
+              : formatCampaignStatus(status, await gatesOfRunningChildren(client, status)),
+          );
           return;
         }
         const status = withWebUiLink(await experimentStatus(client, id), target);
@@ -191,7 +195,7 @@ export function addExperimentCommands(program: Command): void {
           let previous = '';
           for (;;) {
             const status = await campaignStatus(client, id);
-            const text = formatCampaignStatus(status);
+            const text = formatCampaignStatus(status, await gatesOfRunningChildren(client, status));
             if (text !== previous) console.log(text);
             previous = text;
             if (['completed', 'rejected', 'cancelled'].includes(status.stage)) return;

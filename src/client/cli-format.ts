@@ -55,7 +55,11 @@ export function formatDecisionRecord(decision: DecisionRecord): string {
   );
 }
 
-export function formatCampaignStatus(status: CampaignStatus): string {
+/** `childGates`: the gates running children wait at (the campaign's status does not know them). */
+export function formatCampaignStatus(
+  status: CampaignStatus,
+  childGates: ReadonlyMap<string, { gate: string; question: string }> = new Map(),
+): string {
   const count = (state: string) => status.children.filter((c) => c.state === state).length;
   const lines = [
     `${status.campaign_id}  ${status.name}`,
@@ -76,7 +80,11 @@ export function formatCampaignStatus(status: CampaignStatus): string {
     );
   }
   for (const child of status.children) {
-    lines.push(`  child      ${child.experiment_id}  ${child.state}${child.end ? ` (${child.end})` : ''}`);
+    const waiting = childGates.get(child.experiment_id);
+    const state = waiting
+      ? `waiting for a ${waiting.gate} decision: ${waiting.question.split('\n')[0]}`
+      : `${child.state}${child.end ? ` (${child.end})` : ''}`;
+    lines.push(`  child      ${child.experiment_id}  ${state}`);
   }
   for (const row of status.comparison) {
     const ci =

@@ -15,6 +15,7 @@ import { addSlackCommand } from './slack/cli';
 export async function main(argv: string[]): Promise<void> {
   const program = new Command('labline')
     .description('Run ML research experiments as durable Temporal workflows.')
+    .version(packageVersion(), '-V, --version', 'print the Labline version')
     .option(
       '--config <file>',
       'Labline settings file (default: labline.config.yaml here, or $LABLINE_CONFIG)',
@@ -30,4 +31,10 @@ export async function main(argv: string[]): Promise<void> {
   addSlackCommand(program);
   addDevServerCommand(program);
   await program.parseAsync(argv);
+}
+
+/** Labline's version, from its package.json. */
+function packageVersion(): string {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return (require('../../package.json') as { version: string }).version;
 }

@@ -8,6 +8,7 @@ import { compareWithBaseline, type BaselineFacts } from './baselines';
 import { HyperparameterValue } from './config';
 import { GateSpec, ExperimentSpec, type ExperimentSpecInput, type Modification } from './spec';
 import { MetricGoal } from './analysis';
+import { Deliverables } from './deliverables';
 import {
   hedgesG,
   meanConfidenceInterval,
@@ -61,6 +62,12 @@ export const CampaignSpec = z.strictObject({
   concurrency: z.number().int().positive().default(2),
   /** Whether the base spec itself runs as a variant (`base`), to compare against. Default true. */
   include_base: z.boolean().default(true),
+  /**
+   * What every child must produce, in place of the base's deliverables. A comparison needs complete runs, not
+   * each run at the base's target: a short variant may be meant to fall short of it, and would otherwise wait
+   * at its deliverables gate. Default: the base's.
+   */
+  deliverables: Deliverables.optional(),
   /** The metric that ranks variants, read from each child's summary metrics. */
   primary_metric: z.strictObject({
     name: z.string().min(1),
@@ -166,7 +173,7 @@ export function childSpec(campaign: CampaignSpec, variant: VariantSpec, seed: nu
     experiment_id: childExperimentId(campaign.campaign_id, variant.name, seed),
     name: `${base.name} — ${variant.name}, seed ${seed}`,
     config,
-    deliverables: base.deliverables.map((deliverable) =>
+    deliverables: (campaign.deliverables ?? base.deliverables).map((deliverable) =>
       deliverable.type === 'matches_expected'
         ? { ...deliverable, expected: { ...deliverable.expected, ...pick(deliverable.expected, config) } }
         : deliverable,

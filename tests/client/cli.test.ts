@@ -245,3 +245,48 @@ async function withDeadline<T>(promise: Promise<T>, ms: number, what: string): P
     clearTimeout(timer);
   }
 }
+
+test(`the README's campaign example finishes with --yes: every child completes and the variants are ranked (${startServer})`, async () => {
+  const cwd = mkdtempSync(path.join(tmpdir(), 'labline-campaign-'));
+  const { code, stdout, stderr } = await labline(
+    ['campaign', path.join(repo, 'examples/campaign.yaml'), '--yes', '--server', startServer],
+    { cwd, env: { TEMPORAL_ADDRESS: '', TEMPORAL_PROFILE: '', LABLINE_USER: 'ci' }, timeoutMs: 240_000 },
+  );
+  expect({ code, stderr }).toEqual({ code: 0, stderr: expect.any(String) });
+  const last = stdout.slice(stdout.lastIndexOf('camp-moons-steps  '));
+  expect(last).toMatch(/stage {6}completed; children 9 done, 0 running, 0 pending/);
+  expect(last.match(/done \(completed\)/g)).toHaveLength(9);
+  expect(last).toMatch(/rank 1 {5}steps-\d+: /);
+  expect(existsSync(path.join(cwd, 'runs/camp-moons-steps/campaign-report.md'))).toBe(true);
+}, 300_000);
+
+test(`campaign --yes shows a child waiting at its deliverables gate, and ends that child as start --yes would (${startServer})`, async () => {
+  const cwd = mkdtempSync(path.join(tmpdir(), 'labline-campaign-gate-'));
+  const file = path.join(cwd, 'campaign.yaml');
+  // The quickstart's own deliverables (90% accuracy) and 20 steps: the child misses the target.
+  writeFileSync(
+    file,
+    [
+      'campaign_id: camp-short',
+      'name: too short',
+      `base: ${path.join(repo, 'examples/quickstart.yaml')}`,
+      'variants:',
+      '  list:',
+      '    - { name: short, overrides: { steps: 20 } }',
+      'include_base: false',
+      'primary_metric: { name: eval/accuracy, goal: max }',
+    ].join('\n'),
+  );
+  const { code, stdout, stderr } = await labline(['campaign', file, '--yes', '--server', startServer], {
+    cwd,
+    env: { TEMPORAL_ADDRESS: '', TEMPORAL_PROFILE: '', LABLINE_USER: 'ci' },
+    timeoutMs: 180_000,
+  });
+  // The campaign completes (its comparison has the one child's value); the child itself failed.
+  expect({ code, stderr }).toEqual({ code: 0, stderr: expect.any(String) });
+  expect(stdout).toMatch(/child {6}exp-short-short-s0 {2}waiting for a deliverables decision: /);
+  expect(stdout).toMatch(
+    /exp-short-short-s0:\n {2}deliverables: abort by ci .*--yes approves the launch and publish reviews only/,
+  );
+  expect(stdout).toMatch(/child {6}exp-short-short-s0 {2}done \(failed\)/);
+}, 240_000);
