@@ -116,6 +116,11 @@ describe('against a running Temporal', () => {
   }, 90_000);
 });
 
+test('--version prints the version of package.json', async () => {
+  const { version } = JSON.parse(readFileSync(path.join(repo, 'package.json'), 'utf8')) as { version: string };
+  expect(await labline(['--version'])).toEqual({ code: 0, stdout: `${version}\n`, stderr: '' });
+});
+
 test('schema prints the JSON Schema of specs', async () => {
   const { code, stdout } = await labline(['schema']);
   expect(code).toBe(0);

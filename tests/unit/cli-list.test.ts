@@ -34,7 +34,8 @@ test('the stage is coloured only when asked, and the columns stay aligned', () =
   const coloured = formatListing(rows, now, { color: true });
   expect(coloured).toContain('\u001b[33mlaunch_review\u001b[0m');
   expect(coloured).toContain('\u001b[32mcompleted    \u001b[0m');
-  expect(coloured.replace(/\u001b\[\d+m/g, '')).toBe(formatListing(rows, now, { color: false }));
+  const ansi = new RegExp(`${String.fromCharCode(27)}\\[\\d+m`, 'g');
+  expect(coloured.replace(ansi, '')).toBe(formatListing(rows, now, { color: false }));
 });
 
 test('list --json has a version and one object per row with ISO times and seconds', () => {
