@@ -66,6 +66,11 @@ test(`labline server outlives start: list, status and a restart find the experim
   expect(start.stdout).toContain(`Using the Labline server on ${record.address}`);
   expect(start.stdout).not.toContain('Starting the Labline worker');
   expect(existsSync(path.join(cwd, '.labline/server.json'))).toBe(true);
+  // The launch question and the report name the command as launched, not its template.
+  expect(start.stdout).toMatch(/launch `node trainer\/train\.js --steps=300 --lr=0\.5 /);
+  const report = readFileSync(path.join(cwd, 'runs/exp-quickstart/report.md'), 'utf8');
+  expect(report).toContain('`node trainer/train.js --steps=300 --lr=0.5 --seed=0');
+  expect(report).not.toContain('${config.');
 
   const list = await labline(['list'], cwd);
   expect(list.stdout).toMatch(/^ID\s+KIND\s+STAGE\s+STARTED\s+DURATION\s+PRIMARY\s+WAITING FOR$/m);

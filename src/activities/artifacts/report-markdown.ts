@@ -7,7 +7,7 @@ import type {
   ResultsPayload,
   ValidationReport,
 } from '../../experiment';
-import { formatNumber, traceNumbers } from '../../experiment';
+import { formatNumber, resolvedTrainingCommand, traceNumbers } from '../../experiment';
 import { metricCode } from '../agents/offline-performance';
 import type {
   AblationPlan,
@@ -108,7 +108,8 @@ function hypothesisSection(spec: ExperimentSpec): string {
 
 function configurationSection(spec: ExperimentSpec): string {
   const entries = Object.entries(spec.config);
-  const command = [spec.training.command, ...spec.training.args].join(' ');
+  // As launched: `--steps=300`, not `--steps=${config.steps}`.
+  const command = resolvedTrainingCommand(spec.training, spec.config);
   return [
     '## Configuration',
     '',
