@@ -3,7 +3,7 @@
  * and schema. They talk to the configured Temporal or to the embedded server of a running `labline start`.
  */
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { userInfo } from 'node:os';
 import { setTimeout as setTimeoutPromise } from 'node:timers/promises';
 import {
@@ -217,14 +217,16 @@ export function addExperimentCommands(program: Command): void {
           ? 'Approve the open gate (at a failure gate: retry; at a deliverables gate: accept, or --choice rerun).'
           : 'Reject the open gate (at a failure or deliverables gate: abort).',
       )
-      .option(
-        '--gate <gate>',
-        `the gate (${GateName.options.join(', ')}); default: the one the experiment waits at`,
+      .addOption(
+        new Option('--gate <gate>', 'the gate; default: the one the experiment waits at').choices(
+          GateName.options,
+        ),
       )
       .option('--comment <text>', 'why, shown in the status and the report')
-      .option(
-        '--choice <choice>',
-        `a choice at the failure or deliverables gate (${DecisionChoice.options.join(', ')})`,
+      .addOption(
+        new Option('--choice <choice>', 'a choice at the failure or deliverables gate').choices(
+          DecisionChoice.options,
+        ),
       )
       .option('--as <user>', 'who decides; default: $LABLINE_USER or the OS user')
       .option(
@@ -234,16 +236,22 @@ export function addExperimentCommands(program: Command): void {
       .action(
         async (
           id: string,
-          options: { gate?: string; comment?: string; choice?: string; as?: string; opening?: string },
+          options: {
+            gate?: GateName;
+            comment?: string;
+            choice?: DecisionChoice;
+            as?: string;
+            opening?: string;
+          },
         ) => {
           await withClient(program, async (client) => {
             const gate = options.gate ?? (await gatesOf(client, id)).waiting?.gate;
             if (!gate) throw new Error(`${id} waits for no decision now; nothing was recorded.`);
             const record = await decide(client, id, signal, {
-              gate: GateName.parse(gate),
+              gate,
               by: options.as ?? defaultApprover(),
               comment: options.comment,
-              choice: options.choice === undefined ? undefined : DecisionChoice.parse(options.choice),
+              choice: options.choice,
               source: 'cli',
               ...(options.opening ? { opening: options.opening } : {}),
             });

@@ -117,8 +117,29 @@ describe('against a running Temporal', () => {
 });
 
 test('--version prints the version of package.json', async () => {
-  const { version } = JSON.parse(readFileSync(path.join(repo, 'package.json'), 'utf8')) as { version: string };
+  const { version } = JSON.parse(readFileSync(path.join(repo, 'package.json'), 'utf8')) as {
+    version: string;
+  };
   expect(await labline(['--version'])).toEqual({ code: 0, stdout: `${version}\n`, stderr: '' });
+});
+
+test('a mistyped gate, choice, stage or option is refused before anything is sent, naming what would be right', async () => {
+  const gate = await labline(['approve', 'exp-any', '--gate', 'lunch']);
+  expect(gate.code).toBe(1);
+  expect(gate.stderr).toContain(
+    "argument 'lunch' is invalid. Allowed choices are launch, publish, failure, deliverables, budget.",
+  );
+  const choice = await labline(['approve', 'exp-any', '--choice', 'again']);
+  expect(choice.stderr).toContain(
+    "argument 'again' is invalid. Allowed choices are retry, abort, accept, rerun.",
+  );
+  const option = await labline(['approve', 'exp-any', '--gat', 'launch']);
+  expect(option.stderr).toContain("unknown option '--gat'\n(Did you mean --gate?)");
+  const stage = await labline(['list', '--stage', 'trained'], { env: { TEMPORAL_ADDRESS: '127.0.0.1:1' } });
+  expect(stage).toMatchObject({
+    code: 2,
+    stderr: expect.stringContaining('--stage trained: use one of registered,'),
+  });
 });
 
 test('schema prints the JSON Schema of specs', async () => {
