@@ -1,6 +1,7 @@
 /** CLI commands for campaigns and genealogy: `campaign`, `review`, `lineage`. */
 import type { Client } from '@temporalio/client';
 import type { Command } from 'commander';
+import { commandSummary } from './cli-registry';
 import type { CampaignStatus } from '../workflows';
 import { decideOrExplain, defaultApprover, pause, withClient, workflowSettingsOf } from './cli-experiments';
 import { askAtGate } from './prompt';
@@ -44,7 +45,7 @@ async function followCampaign(
 export function addCampaignCommands(program: Command): void {
   program
     .command('campaign <spec>')
-    .description('Run a campaign (variants × seeds, or reviewed ablations) end to end, like start.')
+    .description(commandSummary('campaign'))
     .option(
       '--yes',
       "approve the campaign's launch and publish reviews without asking; a child's failed attempt or unmet " +
@@ -116,7 +117,7 @@ export function addCampaignCommands(program: Command): void {
 
   program
     .command('review <campaign> <proposal> <action>')
-    .description('Review a proposed ablation of a campaign: approve, drop, or edit (with --set).')
+    .description(commandSummary('review'))
     .option('--set <parameter=value...>', 'with edit: the new target value of a modified parameter')
     .option('--as <user>', 'who reviews; default: $LABLINE_USER or the OS user')
     .action(
@@ -157,9 +158,7 @@ export function addCampaignCommands(program: Command): void {
 
   program
     .command('lineage <id>')
-    .description(
-      "Print the tree of an experiment's ancestors and descendants, with outcome and primary metric.",
-    )
+    .description(commandSummary('lineage'))
     .option('--json', 'print the tree as JSON')
     .action(async (id: string, options: { json?: boolean }) => {
       await withClient(program, async (client) => {

@@ -4,12 +4,12 @@
  */
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { Option, type Command } from 'commander';
+import { commandSummary } from './cli-registry';
 import { userInfo } from 'node:os';
 import { setTimeout as setTimeoutPromise } from 'node:timers/promises';
 import {
   DecisionChoice,
   describeActivityRetry,
-  experimentSpecJsonSchema,
   finalStages,
   GateName,
   type DecisionRecord,
@@ -139,15 +139,8 @@ export function describeChange(status: ExperimentStatus, previous: ExperimentSta
 
 export function addExperimentCommands(program: Command): void {
   program
-    .command('schema')
-    .description('Print the JSON Schema of experiment specs (for editors).')
-    .action(() => {
-      console.log(JSON.stringify(experimentSpecJsonSchema(), null, 2));
-    });
-
-  program
     .command('submit <spec>')
-    .description('Validate a spec and start its experiment (a worker must be running).')
+    .description(commandSummary('submit'))
     .option('--rerun', 'run an experiment that already ran again, in a new run directory')
     .action(async (specFile: string, options: { rerun?: boolean }) => {
       const spec = loadSpecFile(specFile);
@@ -168,7 +161,7 @@ export function addExperimentCommands(program: Command): void {
 
   program
     .command('status <id>')
-    .description("Show an experiment's stage, decisions, attempts, links and costs.")
+    .description(commandSummary('status'))
     .option('--json', 'print the status as JSON')
     .action(async (id: string, options: { json?: boolean }) => {
       await withClient(program, async (client, _settings, target) => {
@@ -188,7 +181,7 @@ export function addExperimentCommands(program: Command): void {
 
   program
     .command('watch <id>')
-    .description('Follow an experiment until it ends.')
+    .description(commandSummary('watch'))
     .action(async (id: string) => {
       await withClient(program, async (client) => {
         if (isCampaignId(id)) {
@@ -212,11 +205,7 @@ export function addExperimentCommands(program: Command): void {
   const decisionCommand = (signal: DecisionSignal) =>
     program
       .command(`${signal} <id>`)
-      .description(
-        signal === 'approve'
-          ? 'Approve the open gate (at a failure gate: retry; at a deliverables gate: accept, or --choice rerun).'
-          : 'Reject the open gate (at a failure or deliverables gate: abort).',
-      )
+      .description(commandSummary(signal))
       .addOption(
         new Option('--gate <gate>', 'the gate; default: the one the experiment waits at').choices(
           GateName.options,
@@ -264,7 +253,7 @@ export function addExperimentCommands(program: Command): void {
 
   program
     .command('cancel <id>')
-    .description('Cancel an experiment: its training process is stopped and it ends as cancelled.')
+    .description(commandSummary('cancel'))
     .action(async (id: string) => {
       await withClient(program, async (client) => {
         await cancelExperiment(client, id);

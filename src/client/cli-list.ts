@@ -3,6 +3,7 @@
  * versioned JSON for scripts.
  */
 import type { Command } from 'commander';
+import { commandSummary } from './cli-registry';
 import { Stage } from '../experiment';
 import { withClient } from './cli-experiments';
 import { listExperiments, type ExperimentListing } from './experiments';
@@ -22,10 +23,7 @@ const REVIEW_OF: Partial<Record<string, string>> = {
 export function addListCommand(program: Command): void {
   program
     .command('list')
-    .description(
-      `List experiments and campaigns, newest first: those running and those closed in the last ${RECENT_DAYS} days ` +
-        '(--all: everything the server keeps).',
-    )
+    .description(commandSummary('list'))
     .option('--stage <stage>', `only those at this stage (${Stage.options.join(', ')})`)
     .option('--limit <n>', 'at most this many', '50')
     .option('--all', `also those closed more than ${RECENT_DAYS} days ago`)

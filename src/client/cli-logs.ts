@@ -4,6 +4,7 @@
  */
 import type { Client } from '@temporalio/client';
 import type { Command } from 'commander';
+import { commandSummary } from './cli-registry';
 import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
 import { trainerLogPath } from '../activities/training/log-path';
 import { finalStages, type ExperimentStatus, type TrainingAttempt } from '../experiment';
@@ -22,9 +23,7 @@ const FOLLOW_STATUS_MS = 2000;
 export function addLogsCommand(program: Command): void {
   program
     .command('logs <id>')
-    .description(
-      "Print the trainer's output of an experiment's latest launch (or --attempt N); -f follows it.",
-    )
+    .description(commandSummary('logs'))
     .option('--attempt <n>', 'the launch to show: 1 for the first (default: the latest)')
     .option(
       '-f, --follow',

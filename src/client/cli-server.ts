@@ -5,6 +5,7 @@
  * stops it.
  */
 import type { Command } from 'commander';
+import { commandSummary } from './cli-registry';
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
@@ -46,10 +47,7 @@ const STOP_WAIT_MS = 20_000;
 export function addServerCommand(program: Command): void {
   const server = program
     .command('server')
-    .description(
-      'Run a local Temporal and a Labline worker until Ctrl-C (or `labline server stop`). start, submit, campaign, ' +
-        'status, approve and the rest use it; its data stays in the data folder (.labline/) across restarts.',
-    )
+    .description(commandSummary('server'))
     .option('--server <kind>', serverOptionHelp, 'auto')
     .option('--port <port>', 'gRPC port of the Temporal server (default: a free one)')
     .option('--retention <duration>', 'how long closed experiments are kept, e.g. 30d, 12h', '30d')

@@ -3,6 +3,7 @@
  * and `labline worker` (a long-running worker for a shared Temporal).
  */
 import type { Command } from 'commander';
+import { commandSummary } from './cli-registry';
 import { rmSync } from 'node:fs';
 import type { Client } from '@temporalio/client';
 import type { DecisionSignal, GateName } from '../experiment';
@@ -84,10 +85,7 @@ export const serverOptionHelp =
 export function addStartCommands(program: Command): void {
   program
     .command('start <spec>')
-    .description(
-      'Run an experiment end to end: connect to the configured Temporal (or start the embedded one), run a worker, ' +
-        'submit, show progress, ask for approvals here, and print where the report is.',
-    )
+    .description(commandSummary('start'))
     .option(
       '--yes',
       'approve the launch and publish reviews without asking; a failed attempt, unmet deliverables or the LLM ' +
@@ -164,7 +162,7 @@ export function addStartCommands(program: Command): void {
 
   program
     .command('worker')
-    .description('Run a Labline worker until interrupted (SIGINT/SIGTERM).')
+    .description(commandSummary('worker'))
     .option('--queues <roles>', 'which task queues to serve: workflow,gpu,agents', 'workflow,gpu,agents')
     .action(async (options: { queues: string }) => {
       const roles = options.queues.split(',').map((r) => r.trim()) as QueueRole[];

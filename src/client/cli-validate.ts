@@ -6,6 +6,7 @@
  * is always one JSON document: the report, or `{ "error": … }`.
  */
 import type { Command } from 'commander';
+import { commandSummary } from './cli-registry';
 import { setTimeout as sleep } from 'node:timers/promises';
 import * as path from 'node:path';
 import {
@@ -199,10 +200,7 @@ export function validationErrorDocument(error: unknown): {
 export function addValidateCommand(program: Command): void {
   program
     .command('validate <spec>')
-    .description(
-      "Check an existing run against the spec's deliverables, without starting a workflow. " +
-        'Exit code 0: all required deliverables met; 1: some not met; 2: an error.',
-    )
+    .description(commandSummary('validate'))
     .option(
       '--run <entity/project/run_id>',
       "the W&B run to check (default: the spec's tracker; W&B run id = the experiment id)",

@@ -1,16 +1,12 @@
 /**
- * The `labline` command line. Each command lives beside the code it drives; this file only assembles them.
+ * The `labline` command line. Each command lives beside the code it drives (see cli-registry.ts); this file
+ * only assembles the one asked for, so that nothing else is loaded.
  */
 import { Command } from 'commander';
-import { addDevServerCommand } from '../devserver/cli';
-import { addCampaignCommands } from './cli-campaign';
-import { addExperimentCommands } from './cli-experiments';
-import { addListCommand } from './cli-list';
-import { addLogsCommand } from './cli-logs';
-import { addServerCommand } from './cli-server';
-import { addStartCommands } from './cli-start';
-import { addValidateCommand } from './cli-validate';
-import { addSlackCommand } from './slack/cli';
+import * as path from 'node:path';
+import { readFileSync } from 'node:fs';
+import { COMMANDS } from './cli-registry';
+import { projectRoot } from './project-root';
 
 export async function main(argv: string[]): Promise<void> {
   const program = new Command('labline')
@@ -21,20 +17,34 @@ export async function main(argv: string[]): Promise<void> {
       'Labline settings file (default: labline.config.yaml here, or $LABLINE_CONFIG)',
     )
     .showHelpAfterError();
-  addStartCommands(program);
-  addServerCommand(program);
-  addExperimentCommands(program);
-  addListCommand(program);
-  addLogsCommand(program);
-  addValidateCommand(program);
-  addCampaignCommands(program);
-  addSlackCommand(program);
-  addDevServerCommand(program);
+  const asked = COMMANDS[requestedCommand(argv.slice(2)) ?? ''];
+  if (asked) {
+    asked.load()(program);
+  } else {
+    // No command, `--help`, or one that does not exist: a listing is all that is needed, and commander
+    // answers an unknown name with the closest one.
+    for (const entry of Object.values(COMMANDS)) program.command(entry.usage).description(entry.summary);
+  }
   await program.parseAsync(argv);
 }
 
-/** Labline's version, from its package.json. */
+/** The command named in `args` (after `labline`): the first word that is not an option or its value. */
+export function requestedCommand(args: readonly string[]): string | undefined {
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (arg === '--config') {
+      i += 1; // its value
+      continue;
+    }
+    if (arg.startsWith('-')) continue;
+    // `labline help status` is `labline status --help`.
+    return arg === 'help' ? args[i + 1] : arg;
+  }
+  return undefined;
+}
+
+/** Labline's version, from its package.json: the nearest one above this file (it runs from src or dist). */
 function packageVersion(): string {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  return (require('../../package.json') as { version: string }).version;
+  return (JSON.parse(readFileSync(path.join(projectRoot(), 'package.json'), 'utf8')) as { version: string })
+    .version;
 }

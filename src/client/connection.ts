@@ -8,6 +8,7 @@ import type * as WorkerLibrary from '@temporalio/worker';
 import type { NativeConnection } from '@temporalio/worker';
 import { existsSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
+import { projectRoot } from './project-root';
 import {
   isServerRecordLive,
   readServerRecord,
@@ -32,7 +33,7 @@ export interface TemporalTarget {
   shared?: LocalServerRecord;
 }
 
-const repoConfig = path.resolve(__dirname, '../../temporal-config/config.toml');
+const repoConfig = path.join(projectRoot(), 'temporal-config/config.toml');
 
 /** Whether the user configured a Temporal server, so no local one may start. */
 export function temporalConfigured(settings: ResolvedSettings): boolean {

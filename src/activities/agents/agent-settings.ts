@@ -10,8 +10,8 @@ import {
   AgentName as AgentNames,
 } from '../../experiment';
 import { OfflineAgentProvider } from './offline';
+import type * as OpenAIModule from './openai';
 import type { ModelPrice } from './openai';
-import { OpenAIAgentProvider } from './openai';
 import type { AgentCostEstimate, AgentProvider, AgentRequest, AgentResponse } from './provider';
 
 /** Longest `timeout_seconds`: every call of one agent step must fit in the agents activity's start-to-close. */
@@ -184,6 +184,10 @@ export function agentProviderFromSettings(
     const key = JSON.stringify(resolved);
     let provider = shared.get(key);
     if (!provider) {
+      // Loaded here: the settings schema in this file is read by every CLI command; the OpenAI client only
+      // by a worker whose agents use it.
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const { OpenAIAgentProvider } = require('./openai') as typeof OpenAIModule;
       provider = new OpenAIAgentProvider({
         apiKey,
         baseURL: resolved.baseURL,

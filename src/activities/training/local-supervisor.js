@@ -62,7 +62,9 @@ function currentClaim() {
 // A supervisor that took longer to start than the launcher's startup grace may find its claim taken over by
 // a later launch of the key, which starts a supervisor of its own: this one must then start nothing.
 if (config.claim !== undefined && currentClaim() !== config.claim) {
-  process.stderr.write(`labline supervisor: the claim on ${config.attemptDir} was taken over; not starting\n`);
+  process.stderr.write(
+    `labline supervisor: the claim on ${config.attemptDir} was taken over; not starting\n`,
+  );
   process.exit(0);
 }
 

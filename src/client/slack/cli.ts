@@ -3,6 +3,7 @@
  * SLACK_BOT_TOKEN; the channel, approver map, port and host from the settings' `slack` section.
  */
 import type { Command } from 'commander';
+import { commandSummary } from '../cli-registry';
 import * as path from 'node:path';
 import { slackBotTokenFromEnv, slackSigningSecretFromEnv } from '../../activities/notify/slack-settings';
 import type { GlobalOptions } from '../cli-experiments';
@@ -13,10 +14,7 @@ import { startSlackBridge } from './bridge';
 export function addSlackCommand(program: Command): void {
   program
     .command('slack')
-    .description(
-      'Run the Slack endpoint: decision buttons and the /labline slash command decide approval gates ' +
-        '(needs SLACK_SIGNING_SECRET and SLACK_BOT_TOKEN, and a `slack` section in the settings).',
-    )
+    .description(commandSummary('slack'))
     .option('--port <port>', 'port to listen on (default: slack.port, 3000)', (value) => Number(value))
     .option('--host <host>', 'interface to listen on (default: slack.host, 127.0.0.1)')
     .action(async (options: { port?: number; host?: string }) => {
