@@ -1,3 +1,4 @@
+import { Command } from 'commander';
 import { requestedCommand } from '../../src/client/cli';
 import { COMMANDS } from '../../src/client/cli-registry';
 
@@ -14,7 +15,6 @@ test.each([
 
 test('every command in the registry is defined by the module it names, with the registry summary', () => {
   for (const [name, entry] of Object.entries(COMMANDS)) {
-    const { Command } = jest.requireActual<typeof import('commander')>('commander');
     const program = new Command('labline');
     entry.load()(program);
     const defined = program.commands.find((command) => command.name() === name);
