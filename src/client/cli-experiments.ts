@@ -110,7 +110,11 @@ export function pause(ms: number, signal?: AbortSignal): Promise<void> {
 }
 
 /** One line per change a person cares about: stage, waiting gate, queue reason, training progress. */
-export function describeChange(status: ExperimentStatus, previous: ExperimentStatus | undefined): string[] {
+export function describeChange(
+  status: ExperimentStatus,
+  previous: ExperimentStatus | undefined,
+  options: { progress?: boolean } = {},
+): string[] {
   const lines: string[] = [];
   if (status.stage !== previous?.stage) lines.push(`${status.experiment_id}: ${status.stage}`);
   if (status.waiting && status.waiting.gate !== previous?.waiting?.gate) {
@@ -125,7 +129,12 @@ export function describeChange(status: ExperimentStatus, previous: ExperimentSta
   if (attempt?.queued && attempt.queued !== before?.queued) {
     lines.push(`  launch ${attempt.launch}: ${attempt.queued}`);
   }
-  if (
+  if (attempt?.outcome && attempt.outcome !== before?.outcome && options.progress === false) {
+    lines.push(
+      `  launch ${attempt.launch}: ${attempt.outcome}${attempt.step !== undefined ? ` at step ${attempt.step}` : ''}`,
+    );
+  } else if (
+    options.progress !== false &&
     attempt &&
     (attempt.step !== before?.step || attempt.outcome !== before?.outcome) &&
     attempt.step !== undefined

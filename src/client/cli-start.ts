@@ -35,10 +35,12 @@ import { serverRecordPath, ServerChoice } from './local-temporal';
 import { experimentResult, submitExperiment } from './experiments';
 import { loadSettings, type ResolvedSettings } from './settings';
 import { askAtGate } from './prompt';
+import { LiveArea, totalStepsOf, TrainingDisplay } from './progress-view';
 import { loadSpecFile } from './spec-file';
 
 interface StartOptions {
   yes?: boolean;
+  quiet?: boolean;
   acceptUnmet?: boolean;
   rerun?: boolean;
   as?: string;
@@ -99,6 +101,11 @@ export function addStartCommands(program: Command): void {
     )
     .option('--as <user>', 'who approves; default: $LABLINE_USER or the OS user')
     .option('--server <kind>', serverOptionHelp, 'auto')
+    .option(
+      '--quiet',
+      'print stage changes, questions and the result only: no training progress (on a terminal, progress is a ' +
+        "live bar with the trainer's last lines; elsewhere, a line per change)",
+    )
     .action(async (specFile: string, options: StartOptions) => {
       // Validate before anything starts: a rejected spec starts nothing.
       const spec = loadSpecFile(specFile);
@@ -124,11 +131,20 @@ export function addStartCommands(program: Command): void {
             );
           const approver = options.as ?? defaultApprover();
           const asked = new Set<string>();
+          const display =
+            process.stdout.isTTY && !options.quiet
+              ? new TrainingDisplay(new LiveArea(process.stdout), totalStepsOf(spec.config))
+              : undefined;
           const final = await watchStatus(
             client,
             spec.experiment_id,
             async (status, previous) => {
-              describeChange(status, previous).forEach((line) => console.log(line));
+              const progress = display === undefined && !options.quiet;
+              for (const line of describeChange(status, previous, { progress })) {
+                if (display) display.print(line);
+                else console.log(line);
+              }
+              display?.update(status);
               const waiting = status.waiting;
               const key = waiting ? (waiting.opening ?? `${waiting.gate}@${waiting.since}`) : '';
               if (!waiting || asked.has(key)) return;
@@ -146,7 +162,7 @@ export function addStartCommands(program: Command): void {
               });
             },
             { signal },
-          );
+          ).finally(() => display?.pause());
           console.log(formatStatus(withWebUiLink(final, target)));
           let resultStatus: string | undefined;
           if (final.stage === 'completed') {

@@ -74,6 +74,11 @@ export const LablineSettings = z.strictObject({
       heartbeat_timeout_seconds: z.number().positive().default(30),
       /** How often the watcher checks the process, in milliseconds. Default 250. */
       poll_interval_ms: z.number().int().positive().default(250),
+      /**
+       * At most this many seconds between the training's progress reports to Temporal (the heartbeat details
+       * that `status`, `watch` and the Web UI show), whatever the heartbeat timeout. Default 5.
+       */
+      progress_interval_seconds: z.number().positive().default(5),
       /** Seconds one launch attempt may take before it is retried (and adopts what it launched). Default 60. */
       launch_timeout_seconds: z.number().positive().default(60),
       /** Seconds between SIGTERM and SIGKILL when a training is cancelled. Default 10. */

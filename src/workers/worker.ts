@@ -98,6 +98,9 @@ export async function createLablineWorkers(options: LablineWorkerOptions): Promi
       await Worker.create({
         ...common,
         taskQueue: settings.task_queues.gpu,
+        // The SDK sends heartbeats at most every 80% of the heartbeat timeout (24 s by default): training
+        // progress reaches `status` and the Web UI this often instead.
+        maxHeartbeatThrottleInterval: `${settings.training.progress_interval_seconds} seconds`,
         maxConcurrentActivityTaskExecutions: gpuQueueConcurrency(settings),
       }),
     );

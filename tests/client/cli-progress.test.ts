@@ -1,0 +1,57 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { promisify } from 'node:util';
+import { trainerPath } from '../support/experiments';
+import { cliScript } from '../support/processes';
+import { testServerKind } from '../support/temporal-cli';
+
+const run = promisify(execFile);
+const env = { ...process.env, TEMPORAL_ADDRESS: '', TEMPORAL_PROFILE: '', LABLINE_USER: 'ci' };
+
+async function labline(args: string[], cwd: string) {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [cliScript, ...args], {
+      cwd,
+      env,
+      timeout: 120_000,
+    });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const e = error as { code?: number; stdout?: string; stderr?: string };
+    return { code: e.code ?? -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
+  }
+}
+
+test(`watch shows training progress every progress interval, not every heartbeat timeout (${testServerKind()})`, async () => {
+  const cwd = mkdtempSync(path.join(tmpdir(), 'labline-progress-'));
+  // The heartbeat timeout (30 s) would let the SDK hold progress back for 24 s; the progress interval does not.
+  writeFileSync(
+    path.join(cwd, 'labline.config.yaml'),
+    'training:\n  heartbeat_timeout_seconds: 30\n  progress_interval_seconds: 1\n',
+  );
+  const id = `exp-progress-${process.pid}`;
+  writeFileSync(
+    path.join(cwd, 'spec.yaml'),
+    JSON.stringify({
+      experiment_id: id,
+      name: 'progress',
+      hypothesis: 'progress shows',
+      training: { command: process.execPath, args: [trainerPath, '--steps=300', '--step-delay-ms=25'] },
+      approvals: { launch: { enabled: false }, publish: { enabled: false } },
+      deliverables: [],
+    }),
+  );
+  expect(await labline(['server', '--detach', '--server', testServerKind()], cwd)).toMatchObject({ code: 0 });
+  try {
+    expect(await labline(['submit', 'spec.yaml'], cwd)).toMatchObject({ code: 0 });
+    const watched = await labline(['watch', id], cwd);
+    expect(watched).toMatchObject({ code: 0 });
+    const steps = watched.stdout.match(/launch 1: step \d+/g) ?? [];
+    // About 7.5 s of training: several reports, where the heartbeat throttle would allow one or two.
+    expect(steps.length).toBeGreaterThanOrEqual(4);
+  } finally {
+    await labline(['server', 'stop'], cwd);
+  }
+}, 180_000);
