@@ -120,12 +120,16 @@ export function addCampaignCommands(program: Command): void {
     .description(commandSummary('review'))
     .option('--set <parameter=value...>', 'with edit: the new target value of a modified parameter')
     .option('--as <user>', 'who reviews; default: $LABLINE_USER or the OS user')
+    .option(
+      '--json',
+      'print the review sent as JSON: {"campaign", "proposal", "action", "by", "modifications"}',
+    )
     .action(
       async (
         campaignId: string,
         proposal: string,
         action: string,
-        options: { set?: string[]; as?: string },
+        options: { set?: string[]; as?: string; json?: boolean },
       ) => {
         if (!['approve', 'drop', 'edit'].includes(action))
           throw new Error(`action must be approve, drop or edit (got ${action})`);
@@ -145,13 +149,24 @@ export function addCampaignCommands(program: Command): void {
           const modifications = entry.proposal.modifications.map((m) =>
             overrides.has(m.parameter) ? { ...m, to: overrides.get(m.parameter)! } : m,
           );
-          await reviewProposal(client, campaignId, {
+          const review = {
             name: proposal,
             action: action as 'approve' | 'drop' | 'edit',
             by: options.as ?? defaultApprover(),
             modifications: action === 'edit' ? modifications : undefined,
-          });
-          console.log(`${action} recorded for ${proposal}`);
+          };
+          await reviewProposal(client, campaignId, review);
+          console.log(
+            options.json
+              ? JSON.stringify({
+                  campaign: campaignId,
+                  proposal,
+                  action,
+                  by: review.by,
+                  modifications: review.modifications ?? null,
+                })
+              : `${action} recorded for ${proposal}`,
+          );
         });
       },
     );

@@ -191,23 +191,28 @@ export function addExperimentCommands(program: Command): void {
   program
     .command('watch <id>')
     .description(commandSummary('watch'))
-    .action(async (id: string) => {
+    .option('--json', 'print each change as one line of JSON: the status as `status --json` prints it')
+    .action(async (id: string, options: { json?: boolean }) => {
       await withClient(program, async (client) => {
         if (isCampaignId(id)) {
           let previous = '';
+          // Bounded by the campaign: it ends, and this ends with it.
           for (;;) {
             const status = await campaignStatus(client, id);
-            const text = formatCampaignStatus(status, await gatesOfRunningChildren(client, status));
+            const text = options.json
+              ? JSON.stringify(status)
+              : formatCampaignStatus(status, await gatesOfRunningChildren(client, status));
             if (text !== previous) console.log(text);
             previous = text;
             if (['completed', 'rejected', 'cancelled'].includes(status.stage)) return;
-            await new Promise((resolve) => setTimeout(resolve, 1000));
+            await pause(1000);
           }
         }
-        const status = await watchStatus(client, id, (s, p) =>
-          describeChange(s, p).forEach((l) => console.log(l)),
-        );
-        console.log(formatStatus(status));
+        const status = await watchStatus(client, id, (s, p) => {
+          if (options.json) console.log(JSON.stringify(s));
+          else describeChange(s, p).forEach((l) => console.log(l));
+        });
+        if (!options.json) console.log(formatStatus(status));
       });
     });
 

@@ -7,6 +7,7 @@
 import type { Command } from 'commander';
 import type * as DevServerModule from '../devserver/cli';
 import type * as CampaignModule from './cli-campaign';
+import type * as CompletionModule from './cli-completion';
 import type * as ExperimentsModule from './cli-experiments';
 import type * as ListModule from './cli-list';
 import type * as LogsModule from './cli-logs';
@@ -40,6 +41,8 @@ const campaign = (): AddCommands => (require('./cli-campaign') as typeof Campaig
 const slack = (): AddCommands => (require('./slack/cli') as typeof SlackModule).addSlackCommand;
 const devserver = (): AddCommands =>
   (require('../devserver/cli') as typeof DevServerModule).addDevServerCommand;
+const completion = (): AddCommands =>
+  (require('./cli-completion') as typeof CompletionModule).addCompletionCommand;
 /* eslint-enable @typescript-eslint/no-require-imports */
 
 export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
@@ -134,6 +137,11 @@ export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
       'Run the Slack endpoint: decision buttons and the /labline slash command decide approval gates ' +
       '(needs SLACK_SIGNING_SECRET and SLACK_BOT_TOKEN, and a `slack` section in the settings).',
     load: slack,
+  },
+  completion: {
+    usage: 'completion <shell>',
+    summary: 'Print a completion script for bash, zsh or fish (commands, their options, then file names).',
+    load: completion,
   },
   devserver: {
     usage: 'devserver',

@@ -51,6 +51,11 @@ test(`watch shows training progress every progress interval, not every heartbeat
     const steps = watched.stdout.match(/launch 1: step \d+/g) ?? [];
     // About 7.5 s of training: several reports, where the heartbeat throttle would allow one or two.
     expect(steps.length).toBeGreaterThanOrEqual(4);
+    // --json: one line of JSON per change, each the status as `status --json` prints it.
+    const json = await labline(['watch', id, '--json'], cwd);
+    const lines = json.stdout.trim().split('\n');
+    expect(lines).toHaveLength(1); // it has ended: one status, the last
+    expect(JSON.parse(lines[0]!)).toMatchObject({ experiment_id: id, stage: 'completed' });
   } finally {
     await labline(['server', 'stop'], cwd);
   }
