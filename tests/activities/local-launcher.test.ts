@@ -75,6 +75,8 @@ describe('LocalLauncher', () => {
     expect(adopted).toBe(false);
     expect(handle).toMatchObject({ launcher: 'local', key: 'exp-test-a1', runDir });
     expect(handle.attemptDir).toBe(path.join(runDir, 'attempts', 'exp-test-a1'));
+    // The claim was prepared beside it and renamed into place: nothing else is left in attempts/.
+    expect(fs.readdirSync(path.join(runDir, 'attempts'))).toEqual(['exp-test-a1']);
     expect(handle.pid).toEqual(expect.any(Number));
 
     const state = await untilExited(launcher, handle);

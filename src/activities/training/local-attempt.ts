@@ -41,13 +41,17 @@ export function attemptsDirOf(runDir: string): string {
 }
 
 /**
- * `<runDir>/attempts/.claiming`: where a launcher prepares a claim before renaming it into place, and
- * `.abandoned`, where a dead claim is moved when another launch takes its key over. Launch keys never start
- * with a dot, so neither is mistaken for an attempt.
+ * Beside the attempts, under names no launch key can have (keys never start with a dot): `.<key>.claim-<nonce>`,
+ * a claim being prepared before it is renamed into place (gone once it is), and `.abandoned/`, where a dead
+ * claim is moved when another launch takes its key over.
  */
-export function claimWorkDirsOf(runDir: string): { claiming: string; abandoned: string } {
-  const attempts = attemptsDirOf(runDir);
-  return { claiming: path.join(attempts, '.claiming'), abandoned: path.join(attempts, '.abandoned') };
+export function preparedClaimDir(runDir: string, key: string, nonce: string): string {
+  return path.join(attemptsDirOf(runDir), `.${key}.claim-${nonce}`);
+}
+
+/** `<runDir>/attempts/.abandoned`: see {@link preparedClaimDir}. */
+export function abandonedClaimsDir(runDir: string): string {
+  return path.join(attemptsDirOf(runDir), '.abandoned');
 }
 
 /** `<runDir>/attempts/<key>`. */
@@ -366,7 +370,7 @@ export function listAttempts(runDir: string): AttemptEntry[] {
   }
   const entries: AttemptEntry[] = [];
   for (const key of names) {
-    if (key.startsWith('.')) continue; // .claiming and .abandoned
+    if (key.startsWith('.')) continue; // a claim being prepared, or .abandoned
     const attemptDir = attemptDirFor(runDir, key);
     let stat: fs.Stats;
     try {

@@ -25,7 +25,8 @@ import {
   TrainerRecord,
   attemptDirFor,
   attemptsDirOf,
-  claimWorkDirsOf,
+  abandonedClaimsDir,
+  preparedClaimDir,
   identityOf,
   isErrno,
   isProcessAlive,
@@ -179,15 +180,13 @@ export class LocalLauncher implements Launcher {
    * a claim whose launcher died before starting anything can then be told from one still being launched.
    */
   private claim(runDir: string, attemptDir: string): ClaimRecord | undefined {
-    const { claiming } = claimWorkDirsOf(runDir);
-    fs.mkdirSync(claiming, { recursive: true });
     const record: ClaimRecord = {
       ...identityOf(process.pid),
       hostname: os.hostname(),
       nonce: randomUUID(),
       claimedAt: new Date().toISOString(),
     };
-    const prepared = path.join(claiming, `${path.basename(attemptDir)}.${record.nonce}`);
+    const prepared = preparedClaimDir(runDir, path.basename(attemptDir), record.nonce);
     fs.mkdirSync(prepared);
     writeRecordAtomic(path.join(prepared, ATTEMPT_FILES.claim), record);
     try {
@@ -228,7 +227,7 @@ export class LocalLauncher implements Launcher {
    * taking over the same claim, one moves it and the other finds it gone, and both go back to claiming.
    */
   private abandonClaim(runDir: string, attemptDir: string): void {
-    const { abandoned } = claimWorkDirsOf(runDir);
+    const abandoned = abandonedClaimsDir(runDir);
     fs.mkdirSync(abandoned, { recursive: true });
     const stamp = new Date().toISOString().replace(/[:.]/g, '-');
     try {
