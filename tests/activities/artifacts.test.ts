@@ -100,6 +100,26 @@ describe('renderTrainingCharts', () => {
     expect(fromStream?.svg).toBe(fromArray?.svg);
   });
 
+  test('a series keeps its colour across charts: training blue, evaluation orange, whatever the order', async () => {
+    const rows = history(100).map((row) => ({
+      ...row,
+      'eval/accuracy': row.accuracy,
+      'train/accuracy': row.accuracy,
+    }));
+    const charts = await renderTrainingCharts(rows);
+    const strokeOf = (svg: string, index: number) =>
+      [...svg.matchAll(/<g class="mark-line[^"]*"[^>]*>[\s\S]*?stroke="(#[0-9a-f]{6})"/g)][index]?.[1];
+    const byName = new Map(charts.map((chart) => [chart.title, chart]));
+    for (const title of ['loss', 'accuracy']) {
+      const chart = byName.get(title)!;
+      const colours = chart.metrics.map((metric, index) => [metric, strokeOf(chart.svg, index)]);
+      expect(Object.fromEntries(colours.filter(([metric]) => /^(train|eval)\//.test(metric!)))).toEqual({
+        [`train/${title}`]: '#4c78a8',
+        [`eval/${title}`]: '#f58518',
+      });
+    }
+  });
+
   test('the same history renders the same SVG', async () => {
     const [first] = await renderTrainingCharts(history(300));
     const [second] = await renderTrainingCharts(history(300));
@@ -250,6 +270,19 @@ describe('writeReport', () => {
     expect(written.charts).toEqual(links.map((link) => path.join(runDir, link)));
     for (const link of links)
       expect(readFileSync(path.join(runDir, link), 'utf8')).toMatch(/^<svg[\s\S]*<\/svg>$/);
+  });
+
+  test('tables and figures are numbered in reading order, and files of the run are shown by their path in it', async () => {
+    const markdown = readFileSync(
+      (await writeReport(await reportInput(runDir, history(300)))).reportPath,
+      'utf8',
+    );
+    const captions = [...markdown.matchAll(/^\*(Table|Figure) (\d+):/gm)].map((m) => `${m[1]} ${m[2]}`);
+    expect(captions).toEqual(['Table 1', 'Table 2', 'Figure 1', 'Figure 2']);
+    const artifacts = markdown.slice(markdown.indexOf('## Artifacts'), markdown.indexOf('## Numbers'));
+    expect(artifacts).toContain('- charts/loss.svg (chart)\n');
+    expect(artifacts).toContain('- report.md (report)\n');
+    expect(artifacts).not.toContain(runDir);
   });
 
   test('report.md has the hypothesis, configuration, key metrics, findings, decisions and costs', async () => {

@@ -3,6 +3,7 @@ import * as vl from 'vega-lite';
 import type { TopLevelSpec } from 'vega-lite';
 import type { HistoryRow } from '../../experiment';
 import { readMetricValue } from '../../experiment';
+import { seriesColours, SVG_PALETTE } from './series-colours';
 
 // Training curves as SVG, rendered in this process by vega-lite (spec → vega) and vega's headless renderer.
 // Data is inline and the loader refuses every URL, so rendering never touches the network; text is laid out
@@ -123,7 +124,8 @@ function chartSpec(
         field: 'metric',
         type: 'nominal',
         title: null,
-        scale: { domain: [...metrics] },
+        // The same colour for the same kind of series in every chart (series-colours.ts).
+        scale: { domain: [...metrics], range: seriesColours(metrics, SVG_PALETTE) },
         legend: { orient: 'bottom' },
       },
     },

@@ -1,5 +1,6 @@
 import type { HistoryRow } from '../../experiment';
 import { formatNumber, readMetricValue } from '../../experiment';
+import { LATEX_PALETTE, seriesColours } from './series-colours';
 
 // Training curves drawn with LaTeX's own `picture` environment (lines as \qbezier segments), so that the
 // paper draft compiles with the standard article class and the `color` package alone: pdflatex cannot
@@ -71,9 +72,6 @@ export class LatexCurveSampler {
   }
 }
 
-/** Colours of the curves, in order (names the `color` package defines). */
-const COLORS = ['blue', 'red', 'black', 'magenta', 'cyan'];
-
 /** Plot area in `\unitlength` = 1 mm. */
 const WIDTH = 110;
 const HEIGHT = 55;
@@ -110,8 +108,12 @@ export function latexCurvesPicture(curves: readonly LatexCurve[], escape: (text:
     `\\put(0,-3){\\makebox(0,0)[l]{\\scriptsize step ${formatNumber(xMin)}}}`,
     `\\put(${WIDTH},-3){\\makebox(0,0)[r]{\\scriptsize step ${formatNumber(xMax)}}}`,
   ];
+  const colours = seriesColours(
+    curves.map((curve) => curve.metric),
+    LATEX_PALETTE,
+  );
   curves.forEach((curve, index) => {
-    const color = COLORS[index % COLORS.length] ?? 'black';
+    const color = colours[index] ?? 'black';
     lines.push(`{\\color{${color}}`);
     for (let i = 1; i < curve.points.length; i++) {
       const from = curve.points[i - 1];

@@ -1,3 +1,4 @@
+import * as path from 'node:path';
 import type {
   AnalysisFacts,
   BaselineFacts,
@@ -46,6 +47,8 @@ export interface ReportChart {
 
 /** Everything the report is written from. */
 export interface ReportContent {
+  /** The run directory the report is written in: paths inside it are shown relative to it. */
+  runDir: string;
   spec: ExperimentSpec;
   /** `null` when the run was not validated. */
   validation: ValidationReport | null;
@@ -222,12 +225,20 @@ function costsSection(results: ResultsPayload): string {
   ].join('\n');
 }
 
-function artifactsSection(results: ResultsPayload): string {
+/** Files in the run directory by their path in it (the report travels with the folder); others as they are. */
+function artifactsSection(results: ResultsPayload, runDir: string): string {
   const lines = ['## Artifacts', ''];
   if (results.artifacts.length === 0) lines.push('No artifact was recorded.');
-  for (const artifact of results.artifacts)
-    lines.push(`- ${artifact.name} (${artifact.kind}): ${code(artifact.path ?? artifact.uri ?? '')}`);
+  for (const artifact of results.artifacts) {
+    const where = artifact.path ? relativeToRun(artifact.path, runDir) : (artifact.uri ?? '');
+    lines.push(`- ${artifact.name} (${artifact.kind})${where === artifact.name ? '' : `: ${code(where)}`}`);
+  }
   return lines.join('\n');
+}
+
+function relativeToRun(file: string, runDir: string): string {
+  const relative = path.relative(runDir, file);
+  return relative && !relative.startsWith('..') && !path.isAbsolute(relative) ? relative : file;
 }
 
 function baselinesSection(
@@ -306,8 +317,9 @@ export function renderReportMarkdown(content: ReportContent): string {
     `## Summary\n\n${narrative.summary}`,
     `## Hypothesis outcome\n\n**${VERDICT_WORDS[narrative.hypothesis_outcome.verdict]}.** ${narrative.hypothesis_outcome.explanation}`,
     configurationSection(content.spec),
-    deliverablesSection(content, tables),
+    // In the order of the table numbers (document-plan.ts), so that Table 1 comes first.
     keyMetricsSection(content.analysis, tables),
+    deliverablesSection(content, tables),
     `## Results\n\n${narrative.results}`,
     chartsSection(content.charts),
     analysisSection(content),
@@ -315,7 +327,7 @@ export function renderReportMarkdown(content: ReportContent): string {
     ...(content.ablations ? [ablationsSection(content.ablations, tables)] : []),
     decisionsSection(content.results.decisions),
     costsSection(content.results),
-    artifactsSection(content.results),
+    artifactsSection(content.results, content.runDir),
   ].join('\n\n');
   const traces = traceNumbers(body, numberSources(content));
   return `${body}\n\n${numbersSection('Numbers in this report', traces, 'above')}\n`;

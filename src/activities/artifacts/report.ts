@@ -228,6 +228,7 @@ export async function writeReport(input: WriteReportInput): Promise<WrittenRepor
   const ablations = input.ablations ?? null;
 
   const markdown = renderReportMarkdown({
+    runDir,
     spec: input.spec,
     validation: input.validation,
     analysis: input.analysis,
