@@ -26,14 +26,17 @@ async function followCampaign(
   client: Client,
   campaignId: string,
   answer: (status: CampaignStatus, childGates: ChildGates) => Promise<void>,
-  signal: AbortSignal,
+  options: { signal: AbortSignal; json?: boolean },
 ): Promise<CampaignStatus> {
+  const { signal } = options;
   let previous = '';
   for (;;) {
     signal.throwIfAborted();
     const status = await campaignStatus(client, campaignId);
     const childGates = await gatesOfRunningChildren(client, status);
-    const summary = formatCampaignStatus(status, childGates);
+    const summary = options.json
+      ? JSON.stringify({ ...status, waiting_children: Object.fromEntries(childGates) })
+      : formatCampaignStatus(status, childGates);
     if (summary !== previous) console.log(summary);
     previous = summary;
     if (['completed', 'rejected', 'cancelled'].includes(status.stage)) return status;
@@ -57,16 +60,23 @@ export function addCampaignCommands(program: Command): void {
     )
     .option('--as <user>', 'who approves; default: $LABLINE_USER or the OS user')
     .option('--server <kind>', serverOptionHelp, 'auto')
+    .option(
+      '--json',
+      "print each change as one line of JSON: the campaign's status as `status --json` prints it, plus " +
+        '`waiting_children` (child id → the gate it waits at)',
+    )
     .action(
       async (
         file: string,
-        options: { yes?: boolean; acceptUnmet?: boolean; as?: string; server?: string },
+        options: { yes?: boolean; acceptUnmet?: boolean; as?: string; server?: string; json?: boolean },
       ) => {
         const campaign = loadCampaignFile(file);
         const server = parseServerChoice(options.server);
+        // With --json, stdout holds JSON lines only; what a person reads goes to stderr.
+        const say = (line: string) => (options.json ? console.error(line) : console.log(line));
         await withLocalRuntime(
           program,
-          { server, command: 'campaign' },
+          { server, command: 'campaign', log: say },
           async ({ client, settings, target, signal }) => {
             await submitCampaign({
               client,
@@ -74,7 +84,7 @@ export function addCampaignCommands(program: Command): void {
               settings: workflowSettingsOf(settings),
             });
             if (target.uiUrl)
-              console.log(
+              say(
                 `Temporal Web UI: ${webUiWorkflowUrl(target.uiUrl, target.namespace, campaign.campaign_id)}`,
               );
             const approver = options.as ?? defaultApprover();
@@ -88,14 +98,20 @@ export function addCampaignCommands(program: Command): void {
               const verdict =
                 unattended?.action ?? (await askAtGate(client, workflowId, waiting, { signal }));
               if (!verdict) return;
-              if (workflowId !== campaign.campaign_id) console.log(`  ${workflowId}:`);
-              await decideOrExplain(client, workflowId, verdict, {
-                gate: waiting.gate,
-                opening: waiting.opening,
-                by: approver,
-                source: 'cli',
-                comment: unattended?.comment,
-              });
+              if (workflowId !== campaign.campaign_id) say(`  ${workflowId}:`);
+              await decideOrExplain(
+                client,
+                workflowId,
+                verdict,
+                {
+                  gate: waiting.gate,
+                  opening: waiting.opening,
+                  by: approver,
+                  source: 'cli',
+                  comment: unattended?.comment,
+                },
+                say,
+              );
             };
             const final = await followCampaign(
               client,
@@ -107,7 +123,7 @@ export function addCampaignCommands(program: Command): void {
                 }
                 for (const [childId, waiting] of childGates) await answerGate(childId, waiting);
               },
-              signal,
+              { signal, json: options.json },
             );
             if (final.stage !== 'completed') process.exitCode = 1;
           },

@@ -285,14 +285,15 @@ export async function decideOrExplain(
   workflowId: string,
   action: DecisionSignal,
   decision: DecideOptions,
+  print: (line: string) => void = (line) => console.log(line),
 ): Promise<DecisionRecord | undefined> {
   try {
     const record = await decide(client, workflowId, action, decision);
-    console.log(`  ${formatDecisionRecord(record)}`);
+    print(`  ${formatDecisionRecord(record)}`);
     return record;
   } catch (error) {
     if (!(error instanceof DecisionRefused)) throw error;
-    console.log(`  not recorded: ${error.reason}`);
+    print(`  not recorded: ${error.reason}`);
     return undefined;
   }
 }

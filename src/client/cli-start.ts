@@ -215,7 +215,12 @@ export function addStartCommands(program: Command): void {
  */
 export async function withLocalRuntime(
   program: Command,
-  options: { server: ServerChoice; command: 'start' | 'campaign' },
+  options: {
+    server: ServerChoice;
+    command: 'start' | 'campaign';
+    /** Where its own progress lines go (server, worker, stop); default stdout. `--json` sends them to stderr. */
+    log?: (line: string) => void;
+  },
   work: (runtime: {
     client: Client;
     settings: ResolvedSettings;
@@ -227,9 +232,10 @@ export async function withLocalRuntime(
   const settings = loadSettings(program.opts<GlobalOptions>().config);
   const { createLablineWorkers, installWorkerRuntime, runWorkers } = loadWorkerModule();
   installWorkerRuntime(process.env.LABLINE_LOG_LEVEL ?? 'ERROR');
+  const log = options.log ?? ((line: string) => console.log(line));
   const target = await resolveTemporal(settings, {
     server: options.server,
-    log: (line) => console.log(line),
+    log,
     startedBy: options.command,
   });
   // A `labline server` runs the worker already; a second one would only compete with it for tasks.
@@ -241,7 +247,7 @@ export async function withLocalRuntime(
   const workerConnection = ownWorker ? await connectWorker(target) : undefined;
   try {
     if (workerConnection) {
-      console.log('Starting the Labline worker (bundling workflow code)…');
+      log('Starting the Labline worker (bundling workflow code)…');
       // This process asks at each gate itself, so the worker's console messages would only repeat it; with
       // a `slack` section the requests also go to Slack, where the team can answer them.
       const workers = await createLablineWorkers({
@@ -261,7 +267,7 @@ export async function withLocalRuntime(
       stopping.abort(new Error(`stopped by ${signal}`));
       // Bounded: a question waiting in the terminal does not end on its own.
       await Promise.race([working.catch(() => undefined), pause(STOP_TIMEOUT_MS / 2)]);
-      console.log(
+      log(
         `\n${signal}: stopping. Training and approvals keep their state; run the same command again to ` +
           're-attach (a second Ctrl-C stops at once).',
       );

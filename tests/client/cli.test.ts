@@ -316,3 +316,47 @@ test(`campaign --yes shows a child waiting at its deliverables gate, and ends th
   );
   expect(stdout).toMatch(/child {6}exp-short-short-s0 {2}done \(failed\)/);
 }, 240_000);
+
+test(`campaign --json prints JSON lines only on stdout, one per change, and the rest on stderr (${startServer})`, async () => {
+  const cwd = mkdtempSync(path.join(tmpdir(), 'labline-campaign-json-'));
+  const file = path.join(cwd, 'campaign.yaml');
+  writeFileSync(
+    file,
+    [
+      'campaign_id: camp-json',
+      'name: json lines',
+      `base: ${path.join(repo, 'examples/quickstart.yaml')}`,
+      'variants:',
+      '  list:',
+      '    - { name: short, overrides: { steps: 20 } }',
+      'include_base: false',
+      'deliverables: []',
+      'primary_metric: { name: eval/accuracy, goal: max }',
+    ].join('\n'),
+  );
+  const { code, stdout, stderr } = await labline(
+    ['campaign', file, '--yes', '--json', '--server', startServer],
+    {
+      cwd,
+      env: { TEMPORAL_ADDRESS: '', TEMPORAL_PROFILE: '', LABLINE_USER: 'ci' },
+      timeoutMs: 180_000,
+    },
+  );
+  expect({ code, stderr }).toEqual({
+    code: 0,
+    stderr: expect.stringContaining('Starting the Labline worker'),
+  });
+  expect(stderr).toMatch(/launch: approved by ci/);
+  const lines = stdout
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
+  expect(lines.length).toBeGreaterThanOrEqual(2);
+  expect(lines[0]).toMatchObject({ kind: 'campaign', campaign_id: 'camp-json', waiting_children: {} });
+  expect(lines.at(-1)).toMatchObject({
+    stage: 'completed',
+    children: [
+      expect.objectContaining({ experiment_id: 'exp-json-short-s0', state: 'done', end: 'completed' }),
+    ],
+  });
+}, 240_000);
