@@ -14,12 +14,6 @@ const RECENT_DAYS = 7;
 /** The version of `list --json`'s shape; raised when a field changes meaning or goes away. */
 export const LIST_JSON_VERSION = 1;
 
-/** Which review a stage waits for; failure and deliverables gates show in `status`. */
-const REVIEW_OF: Partial<Record<string, string>> = {
-  launch_review: 'launch approval',
-  publish_review: 'publish approval',
-};
-
 export function addListCommand(program: Command): void {
   program
     .command('list')
@@ -85,7 +79,7 @@ export function listingJson(rows: ExperimentListing[], now: Date) {
       closed: row.closeTime?.toISOString() ?? null,
       duration_seconds: Math.round(durationMs(row, now) / 1000),
       primary_metric: row.primaryMetric ?? null,
-      waiting_for: REVIEW_OF[row.stage] ?? null,
+      waiting_for: row.waitingFor ?? null,
     })),
   };
 }
@@ -101,7 +95,7 @@ export function formatListing(rows: ExperimentListing[], now: Date, options: { c
     formatStarted(row.startTime, now),
     formatDuration(durationMs(row, now)),
     row.primaryMetric === undefined ? '' : formatMetric(row.primaryMetric),
-    REVIEW_OF[row.stage] ?? '',
+    row.waitingFor ? `${row.waitingFor} decision` : '',
   ]);
   const widths = COLUMNS.map((title, column) =>
     Math.max(title.length, ...cells.map((row) => row[column]!.length)),

@@ -279,6 +279,8 @@ export interface ExperimentListing {
   closeTime?: Date;
   /** The primary metric's final value, once the experiment has one. */
   primaryMetric?: number;
+  /** The gate it waits at, from its memo (workflows started before Labline recorded it there: from its stage). */
+  waitingFor?: string;
 }
 
 export interface ListOptions {
@@ -321,10 +323,20 @@ export async function listExperiments(
       startTime: execution.startTime,
       ...(execution.closeTime ? { closeTime: execution.closeTime } : {}),
       ...(Array.isArray(metric) && typeof metric[0] === 'number' ? { primaryMetric: metric[0] } : {}),
+      ...waitingOf(execution.memo?.waiting, String(Array.isArray(stage) ? stage[0] : '')),
     });
     if (listings.length >= limit) break;
   }
   return listings;
+}
+
+/** The gate an experiment waits at: its memo's `waiting` when set, else what its stage says (a review). */
+function waitingOf(memo: unknown, stage: string): { waitingFor?: string } {
+  if (typeof memo === 'string') return { waitingFor: memo };
+  if (memo === undefined && (stage === 'launch_review' || stage === 'publish_review')) {
+    return { waitingFor: stage.replace('_review', '') };
+  }
+  return {};
 }
 
 export async function experimentResult(client: Client, experimentId: string): Promise<ExperimentResult> {

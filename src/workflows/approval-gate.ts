@@ -15,6 +15,7 @@ import {
   log,
   patched,
   setHandler,
+  upsertMemo,
   workflowInfo,
 } from '@temporalio/workflow';
 import {
@@ -75,6 +76,13 @@ export interface GateMessenger {
  */
 export const NOTIFICATIONS_IN_BACKGROUND_PATCH = 'labline-gate-notifications-in-background';
 
+/**
+ * Since this patch the gate a workflow waits at is also in its memo (`waiting`: the gate's name, removed once
+ * it is decided), which visibility returns with every listing: `labline list` shows it for thousands of
+ * experiments without asking each one. Older histories have no such memo changes.
+ */
+export const WAITING_IN_MEMO_PATCH = 'labline-waiting-in-memo';
+
 /** The notifications of one opening of a gate. */
 class GateNotices {
   private readonly inFlight: { scope: CancellationScope; done: Promise<void> }[] = [];
@@ -120,6 +128,8 @@ class GateNotices {
 export class ApprovalGates {
   readonly decisions: DecisionRecord[] = [];
   waiting: Waiting | undefined;
+  /** Whether this workflow records its open gate in the memo; decided at the first gate. */
+  private waitingInMemo: boolean | undefined;
   private pending: DecisionRecord | undefined;
   private rounds = 0;
   private readonly finishedNotices: Promise<void>[] = [];
@@ -236,6 +246,12 @@ export class ApprovalGates {
     await Promise.all(this.finishedNotices);
   }
 
+  /** Puts the gate waited at (or none) in the memo, for workflows started since {@link WAITING_IN_MEMO_PATCH}. */
+  private showInMemo(gate: GateName | undefined): void {
+    this.waitingInMemo ??= patched(WAITING_IN_MEMO_PATCH);
+    if (this.waitingInMemo) upsertMemo({ waiting: gate ?? null });
+  }
+
   /**
    * Waits for the gate's decision, with reminders, escalation and the timeout action of its spec.
    *
@@ -275,6 +291,7 @@ export class ApprovalGates {
     };
     this.pending = undefined;
     this.onWaitingChange();
+    this.showInMemo(gate);
     const opened = this.waiting;
     await notices.send('request', () => this.messenger.request(gate, opened, round));
     // Every wait is bounded: by the next reminder or the deadline, whichever comes first.
@@ -313,6 +330,7 @@ export class ApprovalGates {
     this.waiting = undefined;
     this.pending = undefined;
     this.onWaitingChange();
+    this.showInMemo(undefined);
     await notices.settle();
     await notices.finish(() => this.messenger.decided(gate, record, round, opened));
     return record.outcome ?? rejectionOutcome(gate);

@@ -10,6 +10,7 @@ const rows: ExperimentListing[] = [
     status: 'RUNNING',
     name: 'waits',
     startTime: new Date('2026-12-03T11:58:30Z'),
+    waitingFor: 'launch',
   },
   {
     experimentId: 'camp-old',
@@ -25,7 +26,7 @@ const rows: ExperimentListing[] = [
 test('list prints aligned columns: today as a time, older days as a date, durations, metric, review waited for', () => {
   expect(formatListing(rows, now, { color: false }).split('\n')).toEqual([
     'ID           KIND        STAGE          STARTED     DURATION  PRIMARY  WAITING FOR',
-    'exp-waiting  experiment  launch_review  11:58 UTC   1m30s              launch approval',
+    'exp-waiting  experiment  launch_review  11:58 UTC   1m30s              launch decision',
     'camp-old     campaign    completed      2026-11-20  26h30m    0.9123',
   ]);
 });
@@ -52,7 +53,7 @@ test('list --json has a version and one object per row with ISO times and second
         closed: null,
         duration_seconds: 90,
         primary_metric: null,
-        waiting_for: 'launch approval',
+        waiting_for: 'launch',
       },
       {
         id: 'camp-old',

@@ -15,6 +15,7 @@ import {
   DecisionRefused,
   gatesOf,
   cancelExperiment,
+  listExperiments,
 } from '../../src/client/experiments';
 import { recordHistory } from '../support/histories';
 import { startTestTemporal, withWorker, type TestTemporal } from '../support/temporal';
@@ -96,6 +97,29 @@ test('happy path: approved at both gates, the experiment completes with its repo
   expect(description.searchAttributes.LablineProject).toEqual(['tests']);
   expect(await description.staticSummary()).toBe(`test ${id}`);
   expect(rig.notifier.requests.map((m) => m.gate)).toEqual(['launch', 'publish']);
+});
+
+test('the gate an experiment waits at is in its memo while it waits, and visibility lists it', async () => {
+  const rig = experimentRig();
+  const id = newId('memo');
+  const memoOf = async () => (await env.client.workflow.getHandle(id).describe()).memo ?? {};
+  const { result } = await run(rig, trainerSpec(id), async () => {
+    await waitForStatus(env.client, id, (s) => s.waiting?.gate === 'launch');
+    expect(await memoOf()).toMatchObject({ waiting: 'launch' });
+    // Visibility catches up with the memo shortly after (at once on the embedded server).
+    let listed: string | undefined;
+    for (let i = 0; i < 100 && listed !== 'launch'; i++) {
+      listed = (await listExperiments(env.client, { limit: 1000 })).find(
+        (row) => row.experimentId === id,
+      )?.waitingFor;
+      if (listed !== 'launch') await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(listed).toBe('launch');
+    await decideWhenWaiting(env.client, id, 'launch', 'reject');
+    return experimentHandle(env.client, id).result();
+  });
+  expect(result.end_stage).toBe('rejected');
+  expect(await memoOf()).not.toHaveProperty('waiting');
 });
 
 test('rejected at launch: the experiment ends rejected and no training process starts', async () => {
