@@ -17,6 +17,7 @@ import {
 } from './campaigns';
 import { formatLineage, lineage } from './lineage';
 import { webUiWorkflowUrl, type Waiting } from '../experiment';
+import { jsonOutput } from './json-output';
 
 /**
  * Polls the campaign's status (and the gates of its running children) until it ends, printing changes,
@@ -35,7 +36,7 @@ async function followCampaign(
     const status = await campaignStatus(client, campaignId);
     const childGates = await gatesOfRunningChildren(client, status);
     const summary = options.json
-      ? JSON.stringify({ ...status, waiting_children: Object.fromEntries(childGates) })
+      ? jsonOutput({ ...status, waiting_children: Object.fromEntries(childGates) }, 'line')
       : formatCampaignStatus(status, childGates);
     if (summary !== previous) console.log(summary);
     previous = summary;
@@ -174,7 +175,7 @@ export function addCampaignCommands(program: Command): void {
           await reviewProposal(client, campaignId, review);
           console.log(
             options.json
-              ? JSON.stringify({
+              ? jsonOutput({
                   campaign: campaignId,
                   proposal,
                   action,
@@ -194,7 +195,7 @@ export function addCampaignCommands(program: Command): void {
     .action(async (id: string, options: { json?: boolean }) => {
       await withClient(program, async (client) => {
         const { root, target } = await lineage(client, id);
-        console.log(options.json ? JSON.stringify(root, null, 2) : formatLineage(root, target));
+        console.log(options.json ? jsonOutput(root) : formatLineage(root, target));
       });
     });
 }

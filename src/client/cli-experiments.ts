@@ -34,6 +34,7 @@ import { closestId, UnknownIdError } from './ids';
 import { loadSettings, type ResolvedSettings } from './settings';
 import { wandbLocationOf } from '../activities/tracking/wandb-settings';
 import { loadSpecFile } from './spec-file';
+import { jsonOutput } from './json-output';
 
 export interface GlobalOptions {
   config?: string;
@@ -178,13 +179,13 @@ export function addExperimentCommands(program: Command): void {
           const status = await campaignStatus(client, id);
           console.log(
             options.json
-              ? JSON.stringify(status, null, 2)
+              ? jsonOutput(status)
               : formatCampaignStatus(status, await gatesOfRunningChildren(client, status)),
           );
           return;
         }
         const status = withWebUiLink(await experimentStatus(client, id), target);
-        console.log(options.json ? JSON.stringify(status, null, 2) : formatStatus(status));
+        console.log(options.json ? jsonOutput(status) : formatStatus(status));
       });
     });
 
@@ -200,7 +201,7 @@ export function addExperimentCommands(program: Command): void {
           for (;;) {
             const status = await campaignStatus(client, id);
             const text = options.json
-              ? JSON.stringify(status)
+              ? jsonOutput(status, 'line')
               : formatCampaignStatus(status, await gatesOfRunningChildren(client, status));
             if (text !== previous) console.log(text);
             previous = text;
@@ -209,7 +210,7 @@ export function addExperimentCommands(program: Command): void {
           }
         }
         const status = await watchStatus(client, id, (s, p) => {
-          if (options.json) console.log(JSON.stringify(s));
+          if (options.json) console.log(jsonOutput(s, 'line'));
           else describeChange(s, p).forEach((l) => console.log(l));
         });
         if (!options.json) console.log(formatStatus(status));

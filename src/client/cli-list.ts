@@ -6,13 +6,11 @@ import type { Command } from 'commander';
 import { commandSummary } from './cli-registry';
 import { Stage } from '../experiment';
 import { withClient } from './cli-experiments';
+import { JSON_VERSION } from './json-output';
 import { listExperiments, type ExperimentListing } from './experiments';
 
 /** Without `--all`, experiments closed longer ago than this are left out. */
 const RECENT_DAYS = 7;
-
-/** The version of `list --json`'s shape; raised when a field changes meaning or goes away. */
-export const LIST_JSON_VERSION = 1;
 
 export function addListCommand(program: Command): void {
   program
@@ -21,7 +19,7 @@ export function addListCommand(program: Command): void {
     .option('--stage <stage>', `only those at this stage (${Stage.options.join(', ')})`)
     .option('--limit <n>', 'at most this many', '50')
     .option('--all', `also those closed more than ${RECENT_DAYS} days ago`)
-    .option('--json', `print {"version": ${LIST_JSON_VERSION}, "experiments": [...]} (see docs/cli.md)`)
+    .option('--json', `print {"version": ${JSON_VERSION}, "experiments": [...]} (see docs/cli.md)`)
     .action(async (options: { stage?: string; limit: string; all?: boolean; json?: boolean }) => {
       const stage = parseStage(options.stage);
       const limit = parseLimit(options.limit);
@@ -68,7 +66,7 @@ function useColor(): boolean {
 /** `list --json`: one object per row, times in ISO 8601, durations in seconds. */
 export function listingJson(rows: ExperimentListing[], now: Date) {
   return {
-    version: LIST_JSON_VERSION,
+    version: JSON_VERSION,
     experiments: rows.map((row) => ({
       id: row.experimentId,
       kind: row.kind,

@@ -28,6 +28,7 @@ import { wandbTrackerFromSettings } from '../activities/tracking/wandb-worker';
 import type { GlobalOptions } from './cli-experiments';
 import { loadSettings, SettingsError, type ResolvedSettings } from './settings';
 import { InvalidSpecError, loadSpecFile } from './spec-file';
+import { jsonOutput } from './json-output';
 
 /** A W&B run path as people write it. */
 export interface WandbRunPath {
@@ -215,7 +216,7 @@ export function addValidateCommand(program: Command): void {
           const check = await checkWithRetries(target, spec.deliverables, settings.validation, (line) =>
             console.error(line),
           );
-          console.log(options.json ? JSON.stringify(check.report, null, 2) : formatValidation(check));
+          console.log(options.json ? jsonOutput(check.report) : formatValidation(check));
           process.exitCode = check.report.passed ? 0 : 1;
         } finally {
           await target.tracker.close?.();
@@ -223,7 +224,7 @@ export function addValidateCommand(program: Command): void {
       } catch (error) {
         if (!options.json) throw error;
         // Scripts read stdout as JSON whatever happened; the exit code still tells an error (2).
-        console.log(JSON.stringify(validationErrorDocument(error), null, 2));
+        console.log(jsonOutput(validationErrorDocument(error)));
         process.exitCode = 2;
       }
     });

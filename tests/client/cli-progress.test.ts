@@ -55,7 +55,13 @@ test(`watch shows training progress every progress interval, not every heartbeat
     const json = await labline(['watch', id, '--json'], cwd);
     const lines = json.stdout.trim().split('\n');
     expect(lines).toHaveLength(1); // it has ended: one status, the last
-    expect(JSON.parse(lines[0]!)).toMatchObject({ experiment_id: id, stage: 'completed' });
+    expect(JSON.parse(lines[0]!)).toMatchObject({ version: 1, experiment_id: id, stage: 'completed' });
+    const status = JSON.parse((await labline(['status', id, '--json'], cwd)).stdout) as Record<
+      string,
+      unknown
+    >;
+    expect(Object.keys(status)[0]).toBe('version');
+    expect(status).toMatchObject({ version: 1, experiment_id: id, stage: 'completed' });
   } finally {
     await labline(['server', 'stop'], cwd);
   }

@@ -352,7 +352,12 @@ test(`campaign --json prints JSON lines only on stdout, one per change, and the 
     .split('\n')
     .map((line) => JSON.parse(line) as Record<string, unknown>);
   expect(lines.length).toBeGreaterThanOrEqual(2);
-  expect(lines[0]).toMatchObject({ kind: 'campaign', campaign_id: 'camp-json', waiting_children: {} });
+  expect(lines[0]).toMatchObject({
+    version: 1,
+    kind: 'campaign',
+    campaign_id: 'camp-json',
+    waiting_children: {},
+  });
   expect(lines.at(-1)).toMatchObject({
     stage: 'completed',
     children: [
