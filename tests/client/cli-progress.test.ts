@@ -1,28 +1,13 @@
-import { execFile } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { promisify } from 'node:util';
 import { trainerPath } from '../support/experiments';
-import { cliScript } from '../support/processes';
+import { labline as runLabline, LOCAL_ENV } from '../support/cli';
 import { testServerKind } from '../support/temporal-cli';
 
-const run = promisify(execFile);
-const env = { ...process.env, TEMPORAL_ADDRESS: '', TEMPORAL_PROFILE: '', LABLINE_USER: 'ci' };
 
-async function labline(args: string[], cwd: string) {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [cliScript, ...args], {
-      cwd,
-      env,
-      timeout: 120_000,
-    });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code?: number; stdout?: string; stderr?: string };
-    return { code: e.code ?? -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
-  }
-}
+const labline = (args: string[], cwd: string) =>
+  runLabline(args, { cwd, env: LOCAL_ENV, timeoutMs: 120_000 });
 
 test(`watch shows training progress every progress interval, not every heartbeat timeout (${testServerKind()})`, async () => {
   const cwd = mkdtempSync(path.join(tmpdir(), 'labline-progress-'));

@@ -1,34 +1,19 @@
 import { Client, Connection } from '@temporalio/client';
 import { listExperiments } from '../../src/client/experiments';
 import { tsToMs } from '@temporalio/common/lib/time';
-import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { promisify } from 'node:util';
-import { cliScript } from '../support/processes';
+import { labline as runLabline, LOCAL_ENV } from '../support/cli';
 import { startTestTemporal, type TestTemporal } from '../support/temporal';
 import { testServerKind } from '../support/temporal-cli';
 
-const run = promisify(execFile);
 const repo = path.resolve(__dirname, '../..');
 const serverKind = testServerKind();
-/** No configured Temporal: the commands use the local server, as on a fresh machine. */
-const localEnv = { TEMPORAL_ADDRESS: '', TEMPORAL_PROFILE: '', LABLINE_USER: 'ci' };
+const localEnv = LOCAL_ENV;
 
-async function labline(args: string[], cwd: string, env: NodeJS.ProcessEnv = localEnv, timeoutMs = 120_000) {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [cliScript, ...args], {
-      cwd,
-      env: { ...process.env, ...env },
-      timeout: timeoutMs,
-    });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code?: number; stdout?: string; stderr?: string };
-    return { code: e.code ?? -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
-  }
-}
+const labline = (args: string[], cwd: string, env: NodeJS.ProcessEnv = localEnv, timeoutMs = 120_000) =>
+  runLabline(args, { cwd, env, timeoutMs });
 
 const cwds: string[] = [];
 afterAll(async () => {

@@ -1,35 +1,16 @@
-import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { promisify } from 'node:util';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { CampaignSpec, ResultsPayload, type CampaignSpecInput } from '../../src/experiment';
 import { campaignStatus, submitCampaign } from '../../src/client/campaigns';
 import { experimentRig, trainerPath, trainerSpec } from '../support/experiments';
+import { labline } from '../support/cli';
 import { cliScript, startTsProcess } from '../support/processes';
 import { startTestTemporal, withWorker, type TestTemporal } from '../support/temporal';
 import { testServerKind } from '../support/temporal-cli';
 
-const run = promisify(execFile);
 const repo = path.resolve(__dirname, '../..');
-
-async function labline(
-  args: string[],
-  options: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
-) {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [cliScript, ...args], {
-      cwd: options.cwd ?? repo,
-      env: { ...process.env, ...options.env },
-      timeout: options.timeoutMs ?? 60_000,
-    });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code?: number; stdout?: string; stderr?: string };
-    return { code: e.code ?? -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
-  }
-}
 
 describe('against a running Temporal', () => {
   let env: TestTemporal;

@@ -2,18 +2,14 @@
  * The README is the front door: every command it shows must run as written. Its `npx labline` lines run here,
  * in order, in a fresh folder (as on a fresh machine), against a `labline server` as the README says.
  */
-import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { promisify } from 'node:util';
-import { cliScript } from '../support/processes';
+import { labline as runLabline, LOCAL_ENV } from '../support/cli';
 import { testServerKind } from '../support/temporal-cli';
 
-const run = promisify(execFile);
 const repo = path.resolve(__dirname, '../..');
 const readme = readFileSync(path.join(repo, 'README.md'), 'utf8');
-const localEnv = { TEMPORAL_ADDRESS: '', TEMPORAL_PROFILE: '', LABLINE_USER: 'ci' };
 
 /** The lines of the README's ```sh blocks, without their comments. */
 function shellLines(): string[] {
@@ -45,18 +41,10 @@ const expected: Record<string, { code: number; output: RegExp }> = {
   'campaign examples/campaign.yaml --yes': { code: 0, output: /stage {6}completed; children 9 done/ },
 };
 
-async function labline(args: string[], cwd: string) {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [cliScript, ...args], {
-      cwd,
-      env: { ...process.env, ...localEnv },
-      timeout: 240_000,
-    });
-    return { code: 0, output: stdout + stderr };
-  } catch (error) {
-    const e = error as { code?: number; stdout?: string; stderr?: string };
-    return { code: e.code ?? -1, output: (e.stdout ?? '') + (e.stderr ?? '') };
-  }
+/** `labline <args>` in `cwd`, its output as one text. */
+async function labline(args: string[], cwd: string): Promise<{ code: number; output: string }> {
+  const result = await runLabline(args, { cwd, env: LOCAL_ENV, timeoutMs: 240_000 });
+  return { code: result.code, output: result.stdout + result.stderr };
 }
 
 test('every npm script the README runs exists', () => {

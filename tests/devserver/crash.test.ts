@@ -32,6 +32,21 @@ afterEach(async () => {
   await Promise.all(processes.splice(0).map((p) => p.kill()));
 });
 
+/** A conformance worker in a process of its own, polling `taskQueue`, for a test to kill. */
+async function startWorkerProcess(env: TestTemporal, taskQueue: string): Promise<RunningProcess> {
+  const worker = startTsProcess(workerProcessScript, [
+    'conformance',
+    env.address,
+    env.namespace,
+    taskQueue,
+    dir,
+    workflowBundle().codePath,
+  ]);
+  processes.push(worker);
+  await worker.waitFor(/worker ready/);
+  return worker;
+}
+
 describe('a worker killed with SIGKILL', () => {
   let env: TestTemporal;
   beforeAll(async () => {
@@ -42,16 +57,7 @@ describe('a worker killed with SIGKILL', () => {
   test('a second worker finishes the workflow and a completed activity does not run again', async () => {
     const taskQueue = uniqueTaskQueue();
     const key = `two-step-${taskQueue}`;
-    const first = startTsProcess(workerProcessScript, [
-      'conformance',
-      env.address,
-      env.namespace,
-      taskQueue,
-      dir,
-      workflowBundle().codePath,
-    ]);
-    processes.push(first);
-    await first.waitFor(/worker ready/);
+    const first = await startWorkerProcess(env, taskQueue);
     const handle = await env.client.workflow.start(twoStepWorkflow, {
       taskQueue,
       workflowId: key,
@@ -74,16 +80,7 @@ describe('a worker killed with SIGKILL', () => {
   });
   test('queries after the sticky worker died wait for its sticky queue once, then go to the normal queue', async () => {
     const taskQueue = uniqueTaskQueue();
-    const first = startTsProcess(workerProcessScript, [
-      'conformance',
-      env.address,
-      env.namespace,
-      taskQueue,
-      dir,
-      workflowBundle().codePath,
-    ]);
-    processes.push(first);
-    await first.waitFor(/worker ready/);
+    const first = await startWorkerProcess(env, taskQueue);
     const handle = await env.client.workflow.start(waitForSignalWorkflow, {
       taskQueue,
       workflowId: `sticky-${taskQueue}`,
