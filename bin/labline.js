@@ -9,7 +9,10 @@ const path = require('node:path');
 
 const root = path.resolve(__dirname, '..');
 
-/** Whether dist/ was built after the last change to src/ (a few hundred stats: a few milliseconds). */
+/**
+ * Whether dist/ was built after the last change to src/ (a few hundred stats: a few milliseconds). A folder's
+ * time changes when a file in it is added, removed or renamed, so those count as changes too.
+ */
 function distIsCurrent() {
   let builtAt;
   try {
@@ -20,6 +23,7 @@ function distIsCurrent() {
   const pending = [path.join(root, 'src')];
   while (pending.length > 0) {
     const dir = pending.pop();
+    if (fs.statSync(dir).mtimeMs > builtAt) return false;
     for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
       const file = path.join(dir, entry.name);
       if (entry.isDirectory()) pending.push(file);

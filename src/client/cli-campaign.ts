@@ -97,7 +97,20 @@ export function addCampaignCommands(program: Command): void {
               asked.add(key);
               const unattended = unattendedDecision(waiting.gate, options);
               const verdict =
-                unattended?.action ?? (await askAtGate(client, workflowId, waiting, { signal }));
+                unattended?.action ??
+                (await askAtGate(client, workflowId, waiting, {
+                  signal,
+                  // With --json the question goes to stderr too: stdout holds JSON lines only.
+                  ...(options.json
+                    ? {
+                        io: {
+                          input: process.stdin,
+                          output: process.stderr,
+                          interactive: Boolean(process.stdin.isTTY),
+                        },
+                      }
+                    : {}),
+                }));
               if (!verdict) return;
               if (workflowId !== campaign.campaign_id) say(`  ${workflowId}:`);
               await decideOrExplain(

@@ -1,5 +1,5 @@
 /**
- * `labline list`: experiments and campaigns from visibility, newest first, as aligned columns for people or as
+ * `labline list`: experiments and campaigns from visibility (running first, then the most recently closed), as aligned columns for people or as
  * versioned JSON for scripts.
  */
 import type { Command } from 'commander';

@@ -67,14 +67,20 @@ function logOf(status: ExperimentStatus, attempt: TrainingAttempt): string {
   return trainerLogPath(status.links.run_dir, attempt);
 }
 
+/** Says, once per file, that it is not there (yet). */
+const reportedMissing = new Set<string>();
+function reportMissing(file: string): void {
+  if (reportedMissing.has(file)) return;
+  reportedMissing.add(file);
+  console.error(
+    `${file} does not exist (yet): the trainer has written nothing, or the run directory is on another machine.`,
+  );
+}
+
 /** Prints the file from byte `offset` on; returns the offset after what was printed. */
 function printFrom(file: string, offset: number): number {
   if (!existsSync(file)) {
-    if (offset === 0) {
-      console.error(
-        `${file} does not exist (yet): the trainer has written nothing, or the run directory is on another machine.`,
-      );
-    }
+    reportMissing(file);
     return offset;
   }
   const size = statSync(file).size;

@@ -73,7 +73,7 @@ export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
   list: {
     usage: 'list',
     summary:
-      'List experiments and campaigns, newest first: those running and those closed in the last 7 days ' +
+      'List experiments and campaigns: those running, then those closed in the last 7 days, most recent first ' +
       '(--all: everything the server keeps).',
     load: list,
   },

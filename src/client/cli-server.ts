@@ -129,8 +129,9 @@ async function runInForeground(
   const stopWorkers = deferred();
   let workersDone: Promise<void> | undefined;
   const target = { address: local.address, connectionOptions: { address: local.address } };
-  const connection = await connectWorker({ ...target, namespace: 'default' });
+  let connection: Awaited<ReturnType<typeof connectWorker>> | undefined;
   try {
+    connection = await connectWorker({ ...target, namespace: 'default' });
     console.log('Starting the Labline worker (bundling workflow code)…');
     const workers = await createLablineWorkers({
       connection,
@@ -154,7 +155,7 @@ async function runInForeground(
     }, STOP_TIMEOUT_MS);
     stopWorkers.resolve();
     await workersDone?.catch((error: unknown) => console.error(`worker: ${(error as Error).message}`));
-    await connection.close();
+    await connection?.close();
     await local.stop();
     clearTimeout(deadline);
     interrupt.dispose();

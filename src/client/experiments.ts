@@ -285,7 +285,7 @@ export interface ExperimentListing {
 
 export interface ListOptions {
   stage?: Stage;
-  /** At most this many, newest first. Default 50. */
+  /** At most this many, in Temporal's order (running first, then the most recently closed). Default 50. */
   limit?: number;
   /**
    * Only those running or closed after this time. Default: no bound (everything the server still keeps, which
@@ -294,7 +294,7 @@ export interface ListOptions {
   closedAfter?: Date;
 }
 
-/** Experiments and campaigns from visibility, newest first; `stage` filters on the LablineStage search attribute. */
+/** Experiments and campaigns from visibility (running first, then the most recently closed); `stage` filters on the LablineStage search attribute. */
 export async function listExperiments(
   client: Client,
   options: ListOptions = {},
@@ -323,7 +323,10 @@ export async function listExperiments(
       startTime: execution.startTime,
       ...(execution.closeTime ? { closeTime: execution.closeTime } : {}),
       ...(Array.isArray(metric) && typeof metric[0] === 'number' ? { primaryMetric: metric[0] } : {}),
-      ...waitingOf(execution.memo?.waiting, String(Array.isArray(stage) ? stage[0] : '')),
+      // A closed experiment waits for nothing, whatever its memo kept (a cancel while a gate was open).
+      ...(execution.status.name === 'RUNNING'
+        ? waitingOf(execution.memo?.waiting, String(Array.isArray(stage) ? stage[0] : ''))
+        : {}),
     });
     if (listings.length >= limit) break;
   }

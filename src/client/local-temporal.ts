@@ -6,13 +6,19 @@
  * While it runs, `<data_dir>/server.json` says where it is, so that `status`, `approve` and the other commands
  * of another terminal find it.
  */
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
 import { Connection } from '@temporalio/client';
 import { msToTs } from '@temporalio/common/lib/time';
 import { z } from 'zod';
 import { startDevServer } from '../devserver/server';
 import { lablineSearchAttributes } from '../devserver/labline-search-attributes';
+import {
+  identityOf,
+  isProcessAlive,
+  ProcessIdentity,
+  writeRecordAtomic,
+} from '../activities/training/local-attempt';
 import { findTemporalCli, startTemporalCliServer, temporalCliInstallHint } from './temporal-cli-server';
 
 /** `temporal-cli`: the real Temporal dev server; `embedded`: Labline's own; `auto`: the real one when installed. */
@@ -32,21 +38,14 @@ export const LocalServerRecord = z.object({
   started_by: z.enum(['server', 'start', 'campaign']).optional(),
   /** Whether the owner runs a worker that serves every Labline task queue. */
   worker: z.boolean().optional(),
+  /** The owner beyond its pid (start time, boot id): a pid reused after a reboot is not the owner. */
+  owner: ProcessIdentity.optional(),
 });
 export type LocalServerRecord = z.infer<typeof LocalServerRecord>;
 
 /** Whether the Labline process that announced a local server still runs (and so does the server). */
 export function isServerRecordLive(record: LocalServerRecord): boolean {
-  return isPidAlive(record.owner_pid ?? record.pid);
-}
-
-function isPidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
+  return isProcessAlive(record.owner ?? { pid: record.owner_pid ?? record.pid });
 }
 
 /** How long closed workflows stay on a local server unless told otherwise: 30 days. */
@@ -136,21 +135,28 @@ export async function startLocalTemporal(options: LocalTemporalOptions): Promise
       log(`For the Temporal Web UI, install the Temporal CLI: ${temporalCliInstallHint}.`);
   }
   const { stopServer, ...server } = started;
-  await keepClosedWorkflows(server.address, options.retentionMs ?? DEFAULT_LOCAL_RETENTION_MS);
+  try {
+    await keepClosedWorkflows(server.address, options.retentionMs ?? DEFAULT_LOCAL_RETENTION_MS);
+  } catch (error) {
+    await stopServer(); // not left running behind a command that failed to start
+    throw error;
+  }
   const record: LocalServerRecord = {
     ...server,
     owner_pid: process.pid,
     started_by: options.startedBy ?? 'start',
     worker: options.worker ?? false,
+    owner: identityOf(process.pid),
   };
   const recordFile = serverRecordPath(options.dataDir);
-  writeFileSync(recordFile, JSON.stringify(record, null, 2) + '\n');
+  writeRecordAtomic(recordFile, record);
   let stopping: Promise<void> | undefined;
   return {
     ...record,
     stop: () =>
       (stopping ??= (async () => {
-        rmSync(recordFile, { force: true });
+        // Only our own record: another process may have announced its server since (ours being gone).
+        if (readServerRecord(options.dataDir)?.owner_pid === process.pid) rmSync(recordFile, { force: true });
         await stopServer();
       })()),
   };

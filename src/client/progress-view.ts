@@ -188,6 +188,7 @@ export class TrainingDisplay {
         }),
         ...log
           .split('\n')
+          .map(asShown)
           .filter(Boolean)
           .map((line) => `    │ ${line}`),
       ]);
@@ -210,4 +211,18 @@ async function recentMetricRows(runDir: string): Promise<Record<string, unknown>
     }
   }
   return rows;
+}
+
+/**
+ * A trainer's line as a terminal would end up showing it, with nothing that moves the cursor: what follows its
+ * last carriage return (a progress bar redrawn in place, like tqdm's), without escape sequences or other control
+ * characters, tabs as spaces. The live area counts lines to redraw itself; these would break the count.
+ */
+export function asShown(line: string): string {
+  const ESC = String.fromCharCode(27);
+  const last = line.slice(line.lastIndexOf('\r') + 1);
+  return last
+    .replace(new RegExp(`${ESC}\\[[0-9;?]*[ -/]*[@-~]`, 'g'), '')
+    .replace(/\t/g, '  ')
+    .replace(/\p{Cc}/gu, '');
 }

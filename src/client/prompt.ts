@@ -107,7 +107,9 @@ async function watchOpening(
   for (;;) {
     await new Promise((resolve) => setTimeout(resolve, pollMs));
     if (signal.aborted) return new Promise(() => undefined); // the question won: never settle
-    const gates = await gatesOf(client, workflowId);
+    // A failed look (the server restarting, no worker for a moment) leaves the question open: look again.
+    const gates = await gatesOf(client, workflowId).catch(() => undefined);
+    if (!gates) continue;
     const stillOpen =
       gates.waiting?.gate === waiting.gate &&
       (waiting.opening === undefined || gates.waiting.opening === waiting.opening);

@@ -397,6 +397,11 @@ export class Engine {
     if (retentionMs > 0) {
       ns.retentionMs = retentionMs;
       this.dirtyNamespaces.add(ns);
+      // Closed runs get the new retention now, as they would at this server's next start (which arms every
+      // deletion from the namespace's retention): a longer one must not lose runs closed before it was set.
+      for (const ex of this.executions.values()) {
+        if (ex.namespace === ns.name && !isOpen(ex)) this.armRetention(ex);
+      }
     }
     return ns;
   }

@@ -5,7 +5,6 @@ import { trainerPath } from '../support/experiments';
 import { labline as runLabline, LOCAL_ENV } from '../support/cli';
 import { testServerKind } from '../support/temporal-cli';
 
-
 const labline = (args: string[], cwd: string) =>
   runLabline(args, { cwd, env: LOCAL_ENV, timeoutMs: 120_000 });
 

@@ -1,10 +1,11 @@
 import { Connection } from '@temporalio/client';
 import { tsToMs } from '@temporalio/common/lib/time';
+import { identityOf } from '../../src/activities/training/local-attempt';
 import { chmodSync, existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { parseServerChoice } from '../../src/client/cli-start';
-import { readServerRecord, startLocalTemporal } from '../../src/client/local-temporal';
+import { isServerRecordLive, readServerRecord, startLocalTemporal } from '../../src/client/local-temporal';
 import { loadSettings } from '../../src/client/settings';
 import { findTemporalCli } from '../../src/client/temporal-cli-server';
 
@@ -38,6 +39,7 @@ describe('choosing the local Temporal', () => {
         owner_pid: process.pid,
         started_by: 'start',
         worker: false,
+        owner: expect.objectContaining({ pid: process.pid }),
       });
       // Closed experiments stay for 30 days, not the real dev server's one.
       const connection = await Connection.connect({ address: local.address });
@@ -52,6 +54,19 @@ describe('choosing the local Temporal', () => {
     }
     expect(existsSync(path.join(dataDir, 'server.json'))).toBe(false);
     expect(readServerRecord(dataDir)).toBeUndefined();
+  });
+
+  test('a recorded owner whose pid now belongs to another process does not count as running', () => {
+    const me = identityOf(process.pid);
+    const record = {
+      kind: 'embedded' as const,
+      address: '127.0.0.1:1',
+      pid: process.pid,
+      owner_pid: process.pid,
+    };
+    expect(isServerRecordLive({ ...record, owner: me })).toBe(true);
+    // Same pid, started at another time: a reboot or a reused pid.
+    expect(isServerRecordLive({ ...record, owner: { ...me, startTicks: '1' } })).toBe(false);
   });
 
   test('a server.json that is not a server record is refused with how to fix it', () => {

@@ -1,4 +1,5 @@
 import { WorkflowNotFoundError } from '@temporalio/client';
+import { msToTs } from '@temporalio/common/lib/time';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
@@ -48,6 +49,28 @@ import { echoWorkflow, waitForSignalWorkflow } from './workflows';
     });
   },
 );
+
+(externalTemporal ? describe.skip : describe)('retention changed (embedded only, as above)', () => {
+  test('a longer retention set by UpdateNamespace keeps a run that closed under the shorter one', async () => {
+    const env = await startTestTemporal({ retentionMs: 1500 });
+    const taskQueue = uniqueTaskQueue();
+    const closedId = `kept-${taskQueue}`;
+    try {
+      await withWorker(env, { taskQueue, activities: createConformanceActivities(tmpdir()) }, () =>
+        env.client.workflow.execute(echoWorkflow, { taskQueue, workflowId: closedId, args: ['x'] }),
+      );
+      await env.connection.workflowService.updateNamespace({
+        namespace: env.namespace,
+        config: { workflowExecutionRetentionTtl: msToTs(3600_000) },
+      });
+      // Well past the old retention's deletion time.
+      await new Promise((r) => setTimeout(r, 2500));
+      await expect(env.client.workflow.getHandle(closedId).describe()).resolves.toBeDefined();
+    } finally {
+      await env.stop();
+    }
+  });
+});
 
 (externalTemporal ? describe.skip : describe)(
   'compaction of the data file (embedded only: its own write-ahead log)',

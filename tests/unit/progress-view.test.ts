@@ -1,5 +1,5 @@
 import { PassThrough } from 'node:stream';
-import { formatProgressLine, LiveArea, totalStepsOf } from '../../src/client/progress-view';
+import { asShown, formatProgressLine, LiveArea, totalStepsOf } from '../../src/client/progress-view';
 
 test('a progress line has the bar, step/total, the loss first, elapsed and ETA', () => {
   expect(
@@ -43,4 +43,10 @@ test('the live area redraws in place, prints other lines above it, and never wra
   expect(written).toBe(
     `one\ntwo\n\u001b[2A\u001b[0Jthree\n\u001b[1A\u001b[0Ja stage changed\n${'x'.repeat(28)}…\n`,
   );
+});
+
+test("a trainer's line is shown as a terminal would end up with it, without anything that moves the cursor", () => {
+  const ESC = String.fromCharCode(27);
+  expect(asShown(`10%|##   |\r50%|#####|${ESC}[32m ok${ESC}[0m\tdone`)).toBe('50%|#####| ok  done');
+  expect(asShown(`plain ${String.fromCharCode(7)}line`)).toBe('plain line');
 });

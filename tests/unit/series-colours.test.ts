@@ -24,3 +24,9 @@ test('colours follow the role, not the position; a second series of a role takes
   expect(seriesColours(['loss', 'loss_smooth'], SVG_PALETTE)).toEqual(['#b279a2', '#e45756']);
   expect(seriesColours(['val/acc', 'train/acc'], LATEX_PALETTE)).toEqual(['red', 'blue']);
 });
+
+test('more series of one kind than there are colours: colours repeat, and it ends', () => {
+  const many = ['train/loss', 'train_loss', 'training/loss', 'loss_train', 'train.loss', 'train-loss'];
+  const colours = seriesColours(many, LATEX_PALETTE);
+  expect(colours).toEqual(['blue', 'cyan', 'green', 'yellow', 'blue', 'blue']);
+});

@@ -122,6 +122,25 @@ test('the gate an experiment waits at is in its memo while it waits, and visibil
   expect(await memoOf()).not.toHaveProperty('waiting');
 });
 
+test('an experiment cancelled while a gate is open is not listed as waiting', async () => {
+  const rig = experimentRig();
+  const id = newId('memocancel');
+  const spec = ExperimentSpec.parse(trainerSpec(id));
+  await withWorker(env, { taskQueue: rig.taskQueue, activities: rig.activities }, async () => {
+    await submitExperiment({ client: env.client, spec, settings: rig.settings });
+    await waitForStatus(env.client, id, (s) => s.waiting?.gate === 'launch');
+    await cancelExperiment(env.client, id);
+    await expect(experimentHandle(env.client, id).result()).rejects.toThrow();
+  });
+  let row: Awaited<ReturnType<typeof listExperiments>>[number] | undefined;
+  for (let i = 0; i < 100 && row?.status !== 'CANCELLED'; i++) {
+    row = (await listExperiments(env.client, { limit: 1000 })).find((r) => r.experimentId === id);
+    if (row?.status !== 'CANCELLED') await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  expect(row).toMatchObject({ status: 'CANCELLED' });
+  expect(row?.waitingFor).toBeUndefined();
+});
+
 test('rejected at launch: the experiment ends rejected and no training process starts', async () => {
   const rig = experimentRig();
   const id = newId('reject');

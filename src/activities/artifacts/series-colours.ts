@@ -44,13 +44,16 @@ export const LATEX_PALETTE: SeriesPalette = {
   spares: ['cyan', 'green', 'yellow'],
 };
 
-/** The colour of each of `metrics` (in order) in one chart: its role's, or a spare when that is taken. */
+/**
+ * The colour of each of `metrics` (in order) in one chart: its role's, or the next spare when that is taken;
+ * once the spares run out too, colours repeat (a chart with that many series of one kind is rare).
+ */
 export function seriesColours(metrics: readonly string[], palette: SeriesPalette): string[] {
   const used = new Set<string>();
-  let spare = 0;
+  const spares = [...palette.spares];
   return metrics.map((metric) => {
-    let colour = palette.roles[seriesRole(metric)];
-    while (used.has(colour)) colour = palette.spares[spare++ % palette.spares.length] ?? colour;
+    const own = palette.roles[seriesRole(metric)];
+    const colour = !used.has(own) ? own : (spares.find((spare) => !used.has(spare)) ?? own);
     used.add(colour);
     return colour;
   });

@@ -188,8 +188,8 @@ export class LocalLauncher implements Launcher {
     };
     const prepared = preparedClaimDir(runDir, path.basename(attemptDir), record.nonce);
     fs.mkdirSync(prepared);
-    writeRecordAtomic(path.join(prepared, ATTEMPT_FILES.claim), record);
     try {
+      writeRecordAtomic(path.join(prepared, ATTEMPT_FILES.claim), record);
       // rename(2) onto an existing directory fails unless it is empty; an empty one is a claim made by a
       // Labline from before claim.json, whose launcher died before starting anything (it would have a file).
       fs.renameSync(prepared, attemptDir);
@@ -216,6 +216,8 @@ export class LocalLauncher implements Launcher {
       throw error;
     }
     const claim = readRecord(path.join(attemptDir, ATTEMPT_FILES.claim), ClaimRecord);
+    // The claim's own time when it has one: the folder's changes with every file written into it.
+    if (claim) claimedAt = Date.parse(claim.claimedAt);
     const launcherGone = claim === undefined || claim.hostname !== os.hostname() || !isProcessAlive(claim);
     if (Date.now() - claimedAt < this.startupGraceMs)
       return launcherGone && claim !== undefined ? 'dying' : 'pending';
