@@ -11,6 +11,7 @@ import * as path from 'node:path';
 import { Connection } from '@temporalio/client';
 import { msToTs } from '@temporalio/common/lib/time';
 import { z } from 'zod';
+import { DEFAULT_RETENTION_MS } from '../devserver/engine';
 import { startDevServer } from '../devserver/server';
 import { lablineSearchAttributes } from '../devserver/labline-search-attributes';
 import {
@@ -47,9 +48,6 @@ export type LocalServerRecord = z.infer<typeof LocalServerRecord>;
 export function isServerRecordLive(record: LocalServerRecord): boolean {
   return isProcessAlive(record.owner ?? { pid: record.owner_pid ?? record.pid });
 }
-
-/** How long closed workflows stay on a local server unless told otherwise: 30 days. */
-export const DEFAULT_LOCAL_RETENTION_MS = 30 * 24 * 3600_000;
 
 export interface LocalTemporal extends LocalServerRecord {
   /** Stops the server and removes `server.json`. */
@@ -136,7 +134,7 @@ export async function startLocalTemporal(options: LocalTemporalOptions): Promise
   }
   const { stopServer, ...server } = started;
   try {
-    await keepClosedWorkflows(server.address, options.retentionMs ?? DEFAULT_LOCAL_RETENTION_MS);
+    await keepClosedWorkflows(server.address, options.retentionMs ?? DEFAULT_RETENTION_MS);
   } catch (error) {
     await stopServer(); // not left running behind a command that failed to start
     throw error;

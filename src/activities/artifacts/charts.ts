@@ -3,7 +3,7 @@ import * as vl from 'vega-lite';
 import type { TopLevelSpec } from 'vega-lite';
 import type { HistoryRow } from '../../experiment';
 import { readMetricValue } from '../../experiment';
-import { seriesColours, SVG_PALETTE } from './series-colours';
+import { seriesColours, splitRole, SVG_PALETTE } from './series-colours';
 
 // Training curves as SVG, rendered in this process by vega-lite (spec → vega) and vega's headless renderer.
 // Data is inline and the loader refuses every URL, so rendering never touches the network; text is laid out
@@ -34,16 +34,12 @@ export interface TrainingChart {
   svg: string;
 }
 
-// Words that mark a metric as the train or eval side of one quantity; stripping them groups
-// `train/loss`, `eval/loss`, `val_loss` and `loss` into one chart.
-const ROLE_WORD = '(train|training|eval|val|valid|validation|dev|test)';
-const ROLE_PREFIX = new RegExp(`^${ROLE_WORD}[_/.-](.+)$`, 'i');
-const ROLE_SUFFIX = new RegExp(`^(.+)[_/.-]${ROLE_WORD}$`, 'i');
-
-/** The group of a metric: its name without a train/eval word (`eval/loss` → `loss`). */
+/**
+ * The group of a metric: its name without a train/eval word (`eval/loss` → `loss`), so that `train/loss`,
+ * `eval/loss`, `val_loss` and `loss` share one chart.
+ */
 export function metricGroup(metric: string): string {
-  const base = ROLE_PREFIX.exec(metric)?.[2] ?? ROLE_SUFFIX.exec(metric)?.[1] ?? metric;
-  return base.toLowerCase();
+  return splitRole(metric).base.toLowerCase();
 }
 
 /**

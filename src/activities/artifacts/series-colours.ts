@@ -17,13 +17,24 @@ const ROLE_OF_WORD: Record<string, SeriesRole> = {
   dev: 'eval',
   test: 'test',
 };
-const WORDS = Object.keys(ROLE_OF_WORD).join('|');
-const PREFIX = new RegExp(`^(${WORDS})[_/.-]`, 'i');
-const SUFFIX = new RegExp(`[_/.-](${WORDS})$`, 'i');
+const WORDS = `(${Object.keys(ROLE_OF_WORD).join('|')})`;
+const PREFIX = new RegExp(`^${WORDS}[_/.-](.+)$`, 'i');
+const SUFFIX = new RegExp(`^(.+)[_/.-]${WORDS}$`, 'i');
+
+/**
+ * A metric's side and the quantity it measures: `eval/loss` is the eval side of `loss`, `val_acc` of `acc`,
+ * `lr` the `other` side of itself. Charts group a quantity's sides together (`metricGroup` in charts.ts).
+ */
+export function splitRole(metric: string): { role: SeriesRole; base: string } {
+  const prefixed = PREFIX.exec(metric);
+  if (prefixed) return { role: ROLE_OF_WORD[prefixed[1]!.toLowerCase()] ?? 'other', base: prefixed[2]! };
+  const suffixed = SUFFIX.exec(metric);
+  if (suffixed) return { role: ROLE_OF_WORD[suffixed[2]!.toLowerCase()] ?? 'other', base: suffixed[1]! };
+  return { role: 'other', base: metric };
+}
 
 export function seriesRole(metric: string): SeriesRole {
-  const word = (PREFIX.exec(metric)?.[1] ?? SUFFIX.exec(metric)?.[1])?.toLowerCase();
-  return word === undefined ? 'other' : (ROLE_OF_WORD[word] ?? 'other');
+  return splitRole(metric).role;
 }
 
 /** A colour per role, and spares for a second series of a role already drawn in the same chart. */
