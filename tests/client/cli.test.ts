@@ -267,23 +267,30 @@ test(`the README's campaign example finishes with --yes: every child completes a
   expect(existsSync(path.join(cwd, 'runs/camp-moons-steps/campaign-report.md'))).toBe(true);
 }, 300_000);
 
-test(`campaign --yes shows a child waiting at its deliverables gate, and ends that child as start --yes would (${startServer})`, async () => {
-  const cwd = mkdtempSync(path.join(tmpdir(), 'labline-campaign-gate-'));
+/** A campaign of one 20-step variant of the quickstart, with `extra` lines (its own deliverables, say). */
+function shortCampaign(cwd: string, id: string, extra: string[] = []): string {
   const file = path.join(cwd, 'campaign.yaml');
-  // The quickstart's own deliverables (90% accuracy) and 20 steps: the child misses the target.
   writeFileSync(
     file,
     [
-      'campaign_id: camp-short',
-      'name: too short',
+      `campaign_id: ${id}`,
+      `name: ${id}`,
       `base: ${path.join(repo, 'examples/quickstart.yaml')}`,
       'variants:',
       '  list:',
       '    - { name: short, overrides: { steps: 20 } }',
       'include_base: false',
       'primary_metric: { name: eval/accuracy, goal: max }',
+      ...extra,
     ].join('\n'),
   );
+  return file;
+}
+
+test(`campaign --yes shows a child waiting at its deliverables gate, and ends that child as start --yes would (${startServer})`, async () => {
+  const cwd = mkdtempSync(path.join(tmpdir(), 'labline-campaign-gate-'));
+  // The quickstart's own deliverables (90% accuracy) and 20 steps: the child misses the target.
+  const file = shortCampaign(cwd, 'camp-short');
   const { code, stdout, stderr } = await labline(['campaign', file, '--yes', '--server', startServer], {
     cwd,
     env: { TEMPORAL_ADDRESS: '', TEMPORAL_PROFILE: '', LABLINE_USER: 'ci' },
@@ -300,21 +307,7 @@ test(`campaign --yes shows a child waiting at its deliverables gate, and ends th
 
 test(`campaign --json prints JSON lines only on stdout, one per change, and the rest on stderr (${startServer})`, async () => {
   const cwd = mkdtempSync(path.join(tmpdir(), 'labline-campaign-json-'));
-  const file = path.join(cwd, 'campaign.yaml');
-  writeFileSync(
-    file,
-    [
-      'campaign_id: camp-json',
-      'name: json lines',
-      `base: ${path.join(repo, 'examples/quickstart.yaml')}`,
-      'variants:',
-      '  list:',
-      '    - { name: short, overrides: { steps: 20 } }',
-      'include_base: false',
-      'deliverables: []',
-      'primary_metric: { name: eval/accuracy, goal: max }',
-    ].join('\n'),
-  );
+  const file = shortCampaign(cwd, 'camp-json', ['deliverables: []']);
   const { code, stdout, stderr } = await labline(
     ['campaign', file, '--yes', '--json', '--server', startServer],
     {
