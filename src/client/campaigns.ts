@@ -11,6 +11,7 @@ import {
   reviewProposalSignal,
   type CampaignStatus,
 } from '../workflows';
+import { pinCampaignCode } from './code-pinning';
 import { InvalidSpecError, loadSpecFile } from './spec-file';
 import { needingWorker } from './worker-presence';
 import { gatesOf } from './experiments';
@@ -58,7 +59,8 @@ export async function submitCampaign(options: {
       `Invalid campaign spec; nothing was started:\n${z.prettifyError(checked.error)}`,
     );
   }
-  const campaign = checked.data;
+  // Every ref of code variants becomes a commit before anything starts.
+  const campaign = await pinCampaignCode(checked.data, settings.runs_root);
   try {
     const handle = await client.workflow.start(campaignWorkflow, {
       workflowId: campaign.campaign_id,

@@ -15,6 +15,7 @@ import {
   type DecisionRecord,
   type DecisionSignal,
   type ExperimentStatus,
+  type ReproducibilityRecord,
   webUiWorkflowUrl,
 } from '../experiment';
 import { campaignStatus, gatesOfRunningChildren, isCampaignId } from './campaigns';
@@ -34,6 +35,7 @@ import { closestId, UnknownIdError } from './ids';
 import { loadSettings, type ResolvedSettings } from './settings';
 import { wandbLocationOf } from '../activities/tracking/wandb-settings';
 import { loadSpecFile } from './spec-file';
+import { readReproducibilityRecord } from '../activities/reproducibility/record';
 import { jsonOutput } from './json-output';
 
 export interface GlobalOptions {
@@ -185,7 +187,14 @@ export function addExperimentCommands(program: Command): void {
           return;
         }
         const status = withWebUiLink(await experimentStatus(client, id), target);
-        console.log(options.json ? jsonOutput(status) : formatStatus(status));
+        // The record is read where the run directory is; a client on another machine shows none.
+        const record = await readReproducibilityRecord(status.links.run_dir).catch(() => undefined);
+        if (options.json) {
+          console.log(jsonOutput({ ...status, ...(record ? { reproducibility: record } : {}) }));
+          return;
+        }
+        console.log(formatStatus(status));
+        if (record) console.log(formatRecordLine(record));
       });
     });
 
@@ -309,4 +318,13 @@ export function withWebUiLink(status: ExperimentStatus, target: TemporalTarget):
       web_ui: webUiWorkflowUrl(target.uiUrl, target.namespace, status.experiment_id),
     },
   };
+}
+
+/** One line of `status` about what ran: the commit (and patch) and where the full record is. */
+export function formatRecordLine(record: ReproducibilityRecord): string {
+  const code = record.code.commit
+    ? `commit ${record.code.commit.slice(0, 12)}${record.code.branch ? ` (${record.code.branch})` : ''}` +
+      (record.code.patch ? ' + recorded patch' : record.code.clean === false ? ' + unrecorded changes' : '')
+    : 'code not in git';
+  return `  record     ${code}; ${record.launches.length} launch(es); labline reproduce ${record.run_name}`;
 }

@@ -10,6 +10,7 @@ import type * as CampaignModule from './cli-campaign';
 import type * as CompletionModule from './cli-completion';
 import type * as ExperimentsModule from './cli-experiments';
 import type * as ListModule from './cli-list';
+import type * as ReproduceModule from './cli-reproduce';
 import type * as LogsModule from './cli-logs';
 import type * as SchemaModule from './cli-schema';
 import type * as ServerModule from './cli-server';
@@ -37,6 +38,8 @@ const schema = (): AddCommands => (require('./cli-schema') as typeof SchemaModul
 const list = (): AddCommands => (require('./cli-list') as typeof ListModule).addListCommand;
 const logs = (): AddCommands => (require('./cli-logs') as typeof LogsModule).addLogsCommand;
 const validate = (): AddCommands => (require('./cli-validate') as typeof ValidateModule).addValidateCommand;
+const reproduce = (): AddCommands =>
+  (require('./cli-reproduce') as typeof ReproduceModule).addReproduceCommands;
 const campaign = (): AddCommands => (require('./cli-campaign') as typeof CampaignModule).addCampaignCommands;
 const slack = (): AddCommands => (require('./slack/cli') as typeof SlackModule).addSlackCommand;
 const devserver = (): AddCommands =>
@@ -120,6 +123,19 @@ export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
     usage: 'campaign <spec>',
     summary: 'Run a campaign (variants × seeds, or reviewed ablations) end to end, like start.',
     load: campaign,
+  },
+  reproduce: {
+    usage: 'reproduce <id>',
+    summary:
+      'Run a past experiment again from its reproducibility record: same commit and patch, command, config and ' +
+      'data (refused when the data changed), as a child of the original; --compare checks the metrics.',
+    load: reproduce,
+  },
+  diff: {
+    usage: 'diff <id-a> <id-b>',
+    summary:
+      "Print what differs between two runs' records: code (with the diff stat), config, environment, data.",
+    load: reproduce,
   },
   review: {
     usage: 'review <campaign> <proposal> <action>',

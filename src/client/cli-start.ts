@@ -6,7 +6,7 @@ import type { Command } from 'commander';
 import { commandSummary } from './cli-registry';
 import { rmSync } from 'node:fs';
 import type { Client } from '@temporalio/client';
-import type { DecisionSignal, GateName } from '../experiment';
+import type { DecisionSignal, ExperimentSpec, GateName } from '../experiment';
 import { ConsoleNotifier } from '../activities/notify/notifier';
 import type * as WorkerModuleTypes from '../workers/worker';
 import type { QueueRole } from '../workers/worker';
@@ -38,7 +38,7 @@ import { askAtGate } from './prompt';
 import { LiveArea, totalStepsOf, TrainingDisplay } from './progress-view';
 import { loadSpecFile } from './spec-file';
 
-interface StartOptions {
+export interface StartOptions {
   yes?: boolean;
   quiet?: boolean;
   acceptUnmet?: boolean;
@@ -108,72 +108,7 @@ export function addStartCommands(program: Command): void {
     )
     .action(async (specFile: string, options: StartOptions) => {
       // Validate before anything starts: a rejected spec starts nothing.
-      const spec = loadSpecFile(specFile);
-      const server = parseServerChoice(options.server);
-      await withLocalRuntime(
-        program,
-        { server, command: 'start' },
-        async ({ client, settings, target, signal }) => {
-          const { alreadyRunning, runName } = await submitExperiment({
-            client,
-            spec,
-            settings: workflowSettingsOf(settings),
-            rerun: options.rerun,
-          });
-          console.log(
-            alreadyRunning
-              ? `Re-attached to running ${spec.experiment_id}`
-              : `Submitted ${spec.experiment_id}${runName === spec.experiment_id ? '' : ` as ${runName}`}`,
-          );
-          if (target.uiUrl)
-            console.log(
-              `Temporal Web UI: ${webUiWorkflowUrl(target.uiUrl, target.namespace, spec.experiment_id)}`,
-            );
-          const approver = options.as ?? defaultApprover();
-          const asked = new Set<string>();
-          const display =
-            process.stdout.isTTY && !options.quiet
-              ? new TrainingDisplay(new LiveArea(process.stdout), totalStepsOf(spec.config))
-              : undefined;
-          const final = await watchStatus(
-            client,
-            spec.experiment_id,
-            async (status, previous) => {
-              const progress = display === undefined && !options.quiet;
-              for (const line of describeChange(status, previous, { progress })) {
-                if (display) display.print(line);
-                else console.log(line);
-              }
-              display?.update(status);
-              const waiting = status.waiting;
-              const key = waiting ? (waiting.opening ?? `${waiting.gate}@${waiting.since}`) : '';
-              if (!waiting || asked.has(key)) return;
-              asked.add(key);
-              const unattended = unattendedDecision(waiting.gate, options);
-              const action =
-                unattended?.action ?? (await askAtGate(client, status.experiment_id, waiting, { signal }));
-              if (!action) return;
-              await decideOrExplain(client, spec.experiment_id, action, {
-                gate: waiting.gate,
-                opening: waiting.opening,
-                by: approver,
-                source: 'cli',
-                comment: unattended?.comment,
-              });
-            },
-            { signal },
-          ).finally(() => display?.pause());
-          console.log(formatStatus(withWebUiLink(final, target)));
-          let resultStatus: string | undefined;
-          if (final.stage === 'completed') {
-            const result = await experimentResult(client, spec.experiment_id);
-            resultStatus = result.status;
-            console.log(`Experiment ${result.status}. Report: ${final.links.report ?? '(none)'}`);
-            console.log(`Results: ${final.links.results ?? '(none)'}`);
-          }
-          process.exitCode = startExitCode(final.stage, resultStatus);
-        },
-      );
+      await runExperimentLocally(program, loadSpecFile(specFile), options);
     });
 
   program
@@ -217,7 +152,7 @@ export async function withLocalRuntime(
   program: Command,
   options: {
     server: ServerChoice;
-    command: 'start' | 'campaign';
+    command: 'start' | 'campaign' | 'reproduce';
     /** Where its own progress lines go (server, worker, stop); default stdout. `--json` sends them to stderr. */
     log?: (line: string) => void;
   },
@@ -338,4 +273,75 @@ export function deferred(): { promise: Promise<void>; resolve: () => void } {
 export function loadWorkerModule(): WorkerModule {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   return require('../workers/worker') as WorkerModule;
+}
+
+/**
+ * The main job for one spec: a local Temporal and worker (or the configured ones), submit, progress, the
+ * questions at gates, the result. `labline start` and `labline reproduce` run through it.
+ */
+export async function runExperimentLocally(
+  program: Command,
+  spec: ExperimentSpec,
+  options: StartOptions,
+  command: 'start' | 'reproduce' = 'start',
+): Promise<void> {
+  const server = parseServerChoice(options.server);
+  await withLocalRuntime(program, { server, command }, async ({ client, settings, target, signal }) => {
+    const { alreadyRunning, runName } = await submitExperiment({
+      client,
+      spec,
+      settings: workflowSettingsOf(settings),
+      rerun: options.rerun,
+    });
+    console.log(
+      alreadyRunning
+        ? `Re-attached to running ${spec.experiment_id}`
+        : `Submitted ${spec.experiment_id}${runName === spec.experiment_id ? '' : ` as ${runName}`}`,
+    );
+    if (target.uiUrl)
+      console.log(`Temporal Web UI: ${webUiWorkflowUrl(target.uiUrl, target.namespace, spec.experiment_id)}`);
+    const approver = options.as ?? defaultApprover();
+    const asked = new Set<string>();
+    const display =
+      process.stdout.isTTY && !options.quiet
+        ? new TrainingDisplay(new LiveArea(process.stdout), totalStepsOf(spec.config))
+        : undefined;
+    const final = await watchStatus(
+      client,
+      spec.experiment_id,
+      async (status, previous) => {
+        const progress = display === undefined && !options.quiet;
+        for (const line of describeChange(status, previous, { progress })) {
+          if (display) display.print(line);
+          else console.log(line);
+        }
+        display?.update(status);
+        const waiting = status.waiting;
+        const key = waiting ? (waiting.opening ?? `${waiting.gate}@${waiting.since}`) : '';
+        if (!waiting || asked.has(key)) return;
+        asked.add(key);
+        const unattended = unattendedDecision(waiting.gate, options);
+        const action =
+          unattended?.action ?? (await askAtGate(client, status.experiment_id, waiting, { signal }));
+        if (!action) return;
+        await decideOrExplain(client, spec.experiment_id, action, {
+          gate: waiting.gate,
+          opening: waiting.opening,
+          by: approver,
+          source: 'cli',
+          comment: unattended?.comment,
+        });
+      },
+      { signal },
+    ).finally(() => display?.pause());
+    console.log(formatStatus(withWebUiLink(final, target)));
+    let resultStatus: string | undefined;
+    if (final.stage === 'completed') {
+      const result = await experimentResult(client, spec.experiment_id);
+      resultStatus = result.status;
+      console.log(`Experiment ${result.status}. Report: ${final.links.report ?? '(none)'}`);
+      console.log(`Results: ${final.links.results ?? '(none)'}`);
+    }
+    process.exitCode = startExitCode(final.stage, resultStatus);
+  });
 }

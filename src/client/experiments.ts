@@ -34,6 +34,7 @@ import {
 } from '../workflows';
 import { addPolicyRetry } from './activity-retries';
 import { requireLablineId } from './ids';
+import { pinExperimentCode } from './code-pinning';
 import { InvalidSpecError } from './spec-file';
 import { needingWorker } from './worker-presence';
 import { withinWorkflowInputLimit } from './spec-file';
@@ -94,7 +95,8 @@ export async function submitExperiment(
       `Invalid experiment spec; nothing was started:\n${z.prettifyError(checked.error)}`,
     );
   }
-  const spec = checked.data;
+  // Pinned before anything starts: the workflow input names a commit and a patch, never a moving branch.
+  const spec = await pinExperimentCode(checked.data, settings.runs_root);
   const rerun = options.rerun ? rerunName(spec.experiment_id, new Date()) : undefined;
   if (!rerun) await refuseFinishedRunDir(client, spec.experiment_id, settings.runs_root);
   try {

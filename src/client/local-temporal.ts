@@ -36,7 +36,7 @@ export const LocalServerRecord = z.object({
   /** The Labline process that started it and stops it with itself (the server's own pid for the embedded one). */
   owner_pid: z.number().int().optional(),
   /** Which command started it: `labline server` keeps it (and a worker) running; `start` and `campaign` do not. */
-  started_by: z.enum(['server', 'start', 'campaign']).optional(),
+  started_by: z.enum(['server', 'start', 'campaign', 'reproduce']).optional(),
   /** Whether the owner runs a worker that serves every Labline task queue. */
   worker: z.boolean().optional(),
   /** The owner beyond its pid (start time, boot id): a pid reused after a reboot is not the owner. */

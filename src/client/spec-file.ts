@@ -1,7 +1,13 @@
 /** Reading a spec file for the CLI: parse, report every problem, and resolve paths against the file. */
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { formatSpecErrors, workflowInputSizeProblem, type ExperimentSpec } from '../experiment';
+import {
+  dataEntryOf,
+  formatSpecErrors,
+  isWandbArtifact,
+  workflowInputSizeProblem,
+  type ExperimentSpec,
+} from '../experiment';
 import { parseExperimentSpec } from '../experiment/spec-file';
 
 /** A spec that cannot run: the message lists every problem, each with its path and a hint. */
@@ -25,6 +31,15 @@ export function loadSpecFile(file: string): ExperimentSpec {
   // The trainer runs in its working directory, which the spec gives relative to the spec file.
   const base = path.dirname(path.resolve(file));
   spec.training.working_directory = path.resolve(base, spec.training.working_directory ?? '.');
+  // So are the repository (by default the one holding the spec) and the data paths.
+  if (spec.code) spec.code.repo = path.resolve(base, spec.code.repo ?? '.');
+  spec.data = Object.fromEntries(
+    Object.entries(spec.data).map(([name, entry]) => {
+      const { source, ...rest } = dataEntryOf(entry);
+      const resolved = isWandbArtifact(source) ? source : path.resolve(base, source);
+      return [name, typeof entry === 'string' ? resolved : { ...rest, source: resolved }];
+    }),
+  );
   return spec;
 }
 

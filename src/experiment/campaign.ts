@@ -9,6 +9,7 @@ import { HyperparameterValue } from './config';
 import { GateSpec, ExperimentSpec, type ExperimentSpecInput, type Modification } from './spec';
 import { MetricGoal } from './analysis';
 import { Deliverables } from './deliverables';
+import { CodeSpec, PinnedCode } from './code';
 import {
   hedgesG,
   meanConfidenceInterval,
@@ -29,8 +30,20 @@ export const VariantSpec = z.strictObject({
   overrides: z.record(z.string().min(1), HyperparameterValue).default({}),
   /** Why this variant is worth running. */
   rationale: z.string().optional(),
+  /** The code this variant trains, for code variants (`variants.refs`): the ref and its pinned commit. */
+  code: z.strictObject({ ref: z.string().min(1), pinned: PinnedCode.optional() }).optional(),
 });
 export type VariantSpec = z.infer<typeof VariantSpec>;
+
+/**
+ * One code variant: a branch, tag or commit of the base's repository, as written (`feature/gated-linear`),
+ * or as the client pinned it when it submitted the campaign.
+ */
+export const CodeRef = z.union([
+  z.string().trim().min(1),
+  z.strictObject({ ref: z.string().trim().min(1), pinned: PinnedCode }),
+]);
+export type CodeRef = z.infer<typeof CodeRef>;
 
 export const VariantsSpec = z
   .strictObject({
@@ -40,9 +53,26 @@ export const VariantsSpec = z
     list: z.array(VariantSpec).optional(),
     /** The ablations proposed by the ablation designer of this experiment; each waits for a person. */
     ablations_from: z.string().min(1).optional(),
+    /**
+     * Code variants: branches, tags or commits of the base's repository, each trained in its own worktree,
+     * alone or combined with `grid` or `list` (every ref with every config variant). The first ref is the one
+     * the others are compared with; with refs, `include_base` adds the config base to each ref.
+     */
+    refs: z.array(CodeRef).min(1).optional(),
   })
-  .refine((v) => [v.grid, v.list, v.ablations_from].filter((x) => x !== undefined).length === 1, {
-    message: 'give exactly one of grid, list or ablations_from',
+  .refine(
+    (v) =>
+      [v.grid, v.list, v.ablations_from].filter((x) => x !== undefined).length === (v.refs ? 0 : 1) ||
+      (v.refs !== undefined &&
+        v.ablations_from === undefined &&
+        [v.grid, v.list].filter(Boolean).length === 1),
+    {
+      message: 'give exactly one of grid, list or ablations_from, or refs (alone, or with grid or list)',
+    },
+  )
+  .refine((v) => new Set((v.refs ?? []).map(refNameOf)).size === (v.refs ?? []).length, {
+    message: 'names the same ref twice',
+    path: ['refs'],
   });
 
 export const CampaignSpec = z.strictObject({
@@ -110,8 +140,54 @@ function gridName(entries: [string, z.infer<typeof HyperparameterValue>][]): str
   return text.slice(0, 24).replace(/-$/, '') || 'variant';
 }
 
-/** The variants of a grid or list (proposals are reviewed first; see {@link proposalVariants}). */
+/** The ref a code variant names, as written. */
+export function refNameOf(ref: CodeRef): string {
+  return typeof ref === 'string' ? ref : ref.ref;
+}
+
+/** A variant name for a ref: its last path segment, safe for ids (`feature/gated-linear` → `gated-linear`). */
+function refVariantName(ref: string): string {
+  const text = (ref.split('/').pop() ?? ref)
+    .toLowerCase()
+    .replace(/[^a-z0-9-]+/g, '-')
+    .replace(/-+/g, '-')
+    .replace(/^-|-$/g, '');
+  return text.slice(0, 24).replace(/-$/, '') || 'ref';
+}
+
+/**
+ * The variant the others are compared with: `base`, or for code variants the first ref's (with the config
+ * base when there is one).
+ */
+export function baseVariantOf(spec: CampaignSpec): string {
+  return spec.variants.refs ? (variantsOf(spec)[0]?.name ?? 'base') : 'base';
+}
+
+/**
+ * The variants of a grid or list, times the refs of code variants (proposals are reviewed first; see
+ * {@link proposalVariants}).
+ */
 export function variantsOf(spec: CampaignSpec): VariantSpec[] {
+  const configVariants = configVariantsOf(spec);
+  const refs = spec.variants.refs;
+  if (!refs) return uniquelyNamed(configVariants);
+  const configs: VariantSpec[] = spec.variants.grid || spec.variants.list ? configVariants : [];
+  if (configs.length === 0) configs.push({ name: 'base', overrides: {} });
+  return uniquelyNamed(
+    refs.flatMap((ref) =>
+      configs.map((variant) => ({
+        ...variant,
+        name:
+          variant.name === 'base'
+            ? refVariantName(refNameOf(ref))
+            : `${refVariantName(refNameOf(ref))}-${variant.name}`.slice(0, 24).replace(/-$/, ''),
+        code: typeof ref === 'string' ? { ref } : { ref: ref.ref, pinned: ref.pinned },
+      })),
+    ),
+  );
+}
+
+function configVariantsOf(spec: CampaignSpec): VariantSpec[] {
   const variants: VariantSpec[] = spec.include_base ? [{ name: 'base', overrides: {} }] : [];
   if (spec.variants.list) variants.push(...spec.variants.list);
   if (spec.variants.grid) {
@@ -124,6 +200,11 @@ export function variantsOf(spec: CampaignSpec): VariantSpec[] {
     for (const combo of combos)
       variants.push({ name: gridName(combo), overrides: Object.fromEntries(combo) });
   }
+  return variants;
+}
+
+/** Names made unique with a counter, in order: `lr-0.1`, `lr-0.1-2`. */
+function uniquelyNamed(variants: VariantSpec[]): VariantSpec[] {
   const names = new Set<string>();
   for (const variant of variants) {
     let name = variant.name;
@@ -184,6 +265,9 @@ export function childSpec(campaign: CampaignSpec, variant: VariantSpec, seed: nu
       rationale:
         variant.rationale ?? `campaign ${campaign.campaign_id}: variant ${variant.name}, seed ${seed}`,
     },
+    ...(variant.code
+      ? { code: { ...CodeSpec.parse(base.code ?? {}), ref: variant.code.ref, pinned: variant.code.pinned } }
+      : {}),
     metadata: { ...base.metadata, tags: [...base.metadata.tags, campaign.campaign_id] },
     approvals: campaign.approvals.delegate_children
       ? {

@@ -3,6 +3,7 @@ import { DecisionRecord } from './decisions';
 import { ValidationReport } from './deliverables';
 import { NumberTrace } from './grounding';
 import { ExperimentId } from './spec';
+import { ReproducibilityRecord, ReproductionCheck } from './reproducibility';
 
 /**
  * How an experiment ended: `completed` (every required deliverable met), `partial_success` (a person
@@ -132,6 +133,10 @@ export const ResultsPayload = z.object({
   decisions: z.array(DecisionRecord),
   /** What it cost. */
   costs: Costs,
+  /** The reproducibility record of the run (`reproducibility.json`), in results.json. */
+  reproducibility: ReproducibilityRecord.optional(),
+  /** A reproduction's comparison with the original, per metric (`labline reproduce --compare`). */
+  reproduction: z.array(ReproductionCheck).optional(),
 });
 /** The result of an experiment workflow. */
 export type ResultsPayload = z.infer<typeof ResultsPayload>;

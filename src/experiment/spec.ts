@@ -1,5 +1,7 @@
 import { z } from 'zod';
 import { SECRET_NAME } from './redaction';
+import { CodeSpec, DataSpec, ReproducibilitySpec } from './code';
+import { ReproductionOf } from './reproducibility';
 import { MetricGoal } from './analysis';
 import { HyperparameterConfig, HyperparameterValue } from './config';
 import { Deliverables, RunRelativePath } from './deliverables';
@@ -456,6 +458,14 @@ export const ExperimentSpec = z
     training: TrainingSpec,
     /** Where metrics are tracked. Default `{ type: local }`. */
     tracker: TrackerSpec.default({ type: 'local' }),
+    /** The code to train, pinned to a commit when submitted. Default: none (the working directory as it is). */
+    code: CodeSpec.optional(),
+    /** The data sets it reads, hashed into the reproducibility record. Default `{}`. */
+    data: DataSpec.default({}),
+    /** How close `labline reproduce --compare` must come. Default: no tolerance (exact). */
+    reproducibility: ReproducibilitySpec.prefault({}),
+    /** Set by `labline reproduce --compare`: the run this one reproduces; the report checks the tolerance. */
+    reproduction_of: ReproductionOf.optional(),
     /** Approval gates. Default: every gate on, anyone approves, 24h timeout, reject on timeout. */
     approvals: ApprovalsSpec.prefault({}),
     /** Limits. Default: 3 attempts, 5 preemption restarts, $1 of LLM calls. */

@@ -28,6 +28,7 @@ import {
   campaignBaselineFacts,
   CampaignSpec,
   childExperimentId,
+  baseVariantOf,
   childSpec,
   compareVariants,
   ExperimentSpec,
@@ -248,7 +249,7 @@ export async function campaignWorkflow(input: CampaignInput): Promise<CampaignRe
     while (running.size > 0) await settleOne(running, outcomes);
 
     enter('comparing');
-    status.comparison = compareVariants(outcomes, campaign.primary_metric.goal);
+    status.comparison = compareVariants(outcomes, campaign.primary_metric.goal, baseVariantOf(campaign));
     const interpretation = await interpretComparison();
     const written = await light.writeCampaignReport({
       campaign,
@@ -282,7 +283,7 @@ export async function campaignWorkflow(input: CampaignInput): Promise<CampaignRe
   async function interpretComparison(): Promise<BaselineInterpretation | undefined> {
     const base = ExperimentSpec.parse(campaign.base);
     if (!base.analysis_pipeline.analyses.includes('baselines')) return undefined;
-    const facts = campaignBaselineFacts(outcomes, campaign.primary_metric);
+    const facts = campaignBaselineFacts(outcomes, campaign.primary_metric, baseVariantOf(campaign));
     if (facts.comparisons.length === 0) return undefined;
     try {
       const step = await agents.compareBaselines({

@@ -59,6 +59,14 @@ import { VALIDATION_RETRIES_PATCH, validateWithRetries } from './validation-retr
 /** Everything the CLI, Slack and the Web UI show about an experiment. */
 export const statusQuery = defineQuery<ExperimentStatus>('status');
 
+/**
+ * Since pinned code: an experiment with a `code` section removes the worktree it trained in when it ends
+ * (completed, failed at a gate, rejected or cancelled; one that failed on an error keeps it to be looked at).
+ * Histories from before never had a `code` section, so they never reach the marker; it is there so that the
+ * removal is a recorded choice of the history that made it.
+ */
+export const WORKTREE_REMOVAL_PATCH = 'labline-remove-worktree-at-end';
+
 export interface ExperimentInput {
   spec: ExperimentSpecInput;
   settings: WorkflowSettingsInput;
@@ -135,6 +143,25 @@ export async function experimentWorkflow(input: ExperimentInput): Promise<Experi
     retry: { initialInterval: '1s', maximumInterval: '30s' },
     cancellationType: 'WAIT_CANCELLATION_COMPLETED',
   });
+
+  // Removing a worktree must not hold an ended experiment open: a few tries, then it is left for a person.
+  const cleanup = proxyActivities<TrainingActivities>({
+    taskQueue: settings.task_queues.gpu,
+    startToCloseTimeout: '2 minutes',
+    scheduleToCloseTimeout: '10 minutes',
+    retry: { initialInterval: '1s', maximumInterval: '1 minute' },
+  });
+  const removeWorktree = async (): Promise<void> => {
+    if (!spec.code || !patched(WORKTREE_REMOVAL_PATCH)) return;
+    try {
+      await cleanup.removeWorktree({ runDir, code: spec.code });
+    } catch (error) {
+      log.warn('could not remove the worktree; it stays in the run directory', {
+        experimentId,
+        error: error instanceof Error ? error.message : String(error),
+      });
+    }
+  };
 
   const status: ExperimentStatus = {
     experiment_id: experimentId,
@@ -292,6 +319,7 @@ export async function experimentWorkflow(input: ExperimentInput): Promise<Experi
         config: spec.config,
         resumeFrom,
         ...(trackedRun ? { env: trackedRun.env } : {}),
+        spec,
       });
       activeHandle = handle;
       // Local launches start at once; only queued ones wait here (histories of local runs are unchanged).
@@ -455,18 +483,21 @@ export async function experimentWorkflow(input: ExperimentInput): Promise<Experi
       upsertSearchAttributes({ LablinePrimaryMetric: [primaryValue] });
     }
     enter('completed');
+    await removeWorktree();
     await gates.flush();
     return finish('completed');
   } catch (error) {
     if (error instanceof ExperimentEnded) {
       status.reason = error.reason;
       enter(error.stage);
+      await removeWorktree();
       await gates.flush();
       return finish(error.stage, error.reason);
     }
     if (isCancellation(error)) {
       await CancellationScope.nonCancellable(async () => {
         if (activeHandle) await gpu.cancelTraining({ handle: activeHandle });
+        await removeWorktree();
         status.reason = 'cancelled';
         enter('cancelled');
       });

@@ -14,7 +14,8 @@ import type {
   SummaryMetricValue,
   ValidationReport,
 } from '../../experiment';
-import { hypothesisVerdict } from '../../experiment';
+import { hypothesisVerdict, reproductionChecks } from '../../experiment';
+import { readReproducibilityRecord } from '../reproducibility/record';
 import { experimentBrief } from '../agents/activities';
 import { performanceAnswer, reportAnswer } from '../agents/answer-schemas';
 import { writeReportNarrative } from '../agents/offline-report';
@@ -162,6 +163,7 @@ export function createArtifactActivities(deps: {
           analysis: input.facts,
           performance,
         });
+      const reproduction = input.spec.reproduction_of;
       const written = await writeReport({
         runDir: input.runDir,
         spec: input.spec,
@@ -169,7 +171,20 @@ export function createArtifactActivities(deps: {
         analysis: input.facts,
         narrative,
         performance,
-        results: input.results,
+        results: {
+          ...input.results,
+          reproducibility: await readReproducibilityRecord(input.runDir),
+          ...(reproduction
+            ? {
+                reproduction: reproductionChecks(
+                  reproduction,
+                  input.spec.reproducibility.tolerance,
+                  input.spec.analysis_pipeline.primary_metric,
+                  input.results.summary_metrics ?? {},
+                ),
+              }
+            : {}),
+        },
         history: tracker.history(runRefFor(input.spec.tracker, input.spec.experiment_id, input.runDir)),
         baselines: documents?.baselines ?? null,
         ablations: documents?.ablations ?? null,

@@ -225,6 +225,58 @@ function costsSection(results: ResultsPayload): string {
   ].join('\n');
 }
 
+/** What ran, from the reproducibility record, and how to run it again. */
+function reproducibilitySection(results: ResultsPayload, runDir: string): string {
+  const record = results.reproducibility;
+  const lines = ['## Reproducibility', ''];
+  if (!record) return [...lines, 'This run has no reproducibility record.'].join('\n');
+  const what = record.code;
+  if (what.commit) {
+    const branch = what.branch ? ` (branch ${code(what.branch)})` : '';
+    const state = what.patch
+      ? ` with uncommitted changes to ${what.patch.files.length} file(s) (${code(relativeToRun(what.patch.path, runDir))})`
+      : what.clean === false
+        ? ' with uncommitted changes that were not recorded'
+        : '';
+    lines.push(`- Code: commit ${code(what.commit)}${branch} of ${code(what.repository ?? '?')}${state}.`);
+  } else lines.push('- Code: not in a git repository; the record cannot bring it back.');
+  lines.push(`- Spec: SHA-256 ${code(record.spec.sha256)}.`);
+  for (const data of record.data) {
+    lines.push(
+      `- Data ${code(data.name)}: ${code(data.source)}, ${data.sha256 ? `SHA-256 ${code(data.sha256)}` : `version ${code(data.version ?? '?')}`}.`,
+    );
+  }
+  lines.push(
+    '',
+    `The full record is ${code('reproducibility.json')}; ${code(`labline reproduce ${record.experiment_id}`)} runs it again.`,
+  );
+  const checks = results.reproduction;
+  if (checks && checks.length > 0) {
+    lines.push(
+      '',
+      `### Reproduction`,
+      '',
+      checks.every((check) => check.within)
+        ? 'Every compared metric is within its tolerance of the original.'
+        : 'Some compared metrics are outside their tolerance of the original.',
+      '',
+      table(
+        ['Metric', 'Original', 'Reproduced', 'Difference', 'Tolerance', 'Within'],
+        // Values of another run: in code spans, so the grounding trace does not look for them in this run's facts.
+        checks.map((check) => [
+          code(check.metric),
+          code(String(check.original)),
+          code(check.reproduced === null ? 'missing' : String(check.reproduced)),
+          code(check.difference === null ? '—' : String(check.difference)),
+          code(String(check.tolerance)),
+          check.within ? 'yes' : 'no',
+        ]),
+      ),
+    );
+  }
+  return lines.join('\n');
+}
+
 /** Files in the run directory by their path in it (the report travels with the folder); others as they are. */
 function artifactsSection(results: ResultsPayload, runDir: string): string {
   const lines = ['## Artifacts', ''];
@@ -327,6 +379,7 @@ export function renderReportMarkdown(content: ReportContent): string {
     ...(content.ablations ? [ablationsSection(content.ablations, tables)] : []),
     decisionsSection(content.results.decisions),
     costsSection(content.results),
+    reproducibilitySection(content.results, content.runDir),
     artifactsSection(content.results, content.runDir),
   ].join('\n\n');
   const traces = traceNumbers(body, numberSources(content));

@@ -1,5 +1,4 @@
-import { randomUUID } from 'node:crypto';
-import { mkdir, rename, unlink, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import type {
@@ -11,6 +10,7 @@ import type {
   ValidationReport,
 } from '../../experiment';
 import { ResultsPayload } from '../../experiment';
+import { writeFileAtomic } from '../atomic-file';
 import type {
   AblationPlan,
   BaselineInterpretation,
@@ -98,24 +98,6 @@ export interface WrittenReport {
   documentPaths: Record<string, string>;
   /** The results as written to `results.json`: parsed, with the artifacts and document paths above. */
   results: ResultsPayload;
-}
-
-/**
- * Writes a file so that readers see the old content or the new one, never a part: a temporary file in the
- * same directory (so the rename stays on one file system), then a rename over the target.
- */
-async function writeFileAtomic(file: string, content: string): Promise<void> {
-  const temporary = path.join(
-    path.dirname(file),
-    `.${path.basename(file)}.${process.pid}.${randomUUID()}.tmp`,
-  );
-  try {
-    await writeFile(temporary, content, 'utf8');
-    await rename(temporary, file);
-  } catch (error) {
-    await unlink(temporary).catch(() => undefined);
-    throw error;
-  }
 }
 
 /**

@@ -6,7 +6,16 @@
 import type { TopLevelSpec } from 'vega-lite';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import type { CampaignSpec, ChildOutcome, VariantComparison } from '../../experiment';
+import {
+  baseVariantOf,
+  ExperimentSpec,
+  variantsOf,
+  type CampaignSpec,
+  type ChildOutcome,
+  type VariantComparison,
+} from '../../experiment';
+import { writeFileAtomic } from '../atomic-file';
+import { gitMaybe } from '../code/git';
 import { renderSvg } from '../artifacts/charts';
 import type { BaselineInterpretation } from '../agents/schemas';
 import type { RunTracker } from '../tracking/run-tracker';
@@ -27,9 +36,47 @@ const fmt = (value: number | null | undefined, digits = 4) =>
 
 async function writeAtomically(file: string, text: string): Promise<void> {
   await fs.mkdir(path.dirname(file), { recursive: true });
-  const temporary = `${file}.${process.pid}.tmp`;
-  await fs.writeFile(temporary, text);
-  await fs.rename(temporary, file);
+  await writeFileAtomic(file, text);
+}
+
+/**
+ * For code variants: each variant's branch and commit, and the diff between it and the variant the others are
+ * compared with, written beside the report (`diffs/<variant>.diff`) and linked with its size.
+ */
+async function codeSection(campaign: CampaignSpec, dir: string): Promise<string[]> {
+  const variants = variantsOf(campaign).filter((variant) => variant.code?.pinned);
+  const repository = ExperimentSpec.parse(campaign.base).code?.repo;
+  const base = variants[0];
+  if (!base?.code?.pinned || !repository) return [];
+  const rows: string[] = [];
+  for (const variant of variants) {
+    const pinned = variant.code!.pinned!;
+    let diff = variant === base ? 'the others are compared with it' : 'same commit as the base';
+    if (variant !== base && pinned.commit !== base.code.pinned.commit) {
+      const range = [base.code.pinned.commit, pinned.commit];
+      const stat = await gitMaybe(['diff', '--shortstat', ...range], { cwd: repository });
+      const text = await gitMaybe(['diff', '--no-color', ...range], { cwd: repository });
+      if (text === undefined) diff = 'the diff could not be computed (is the repository still there?)';
+      else {
+        await writeAtomically(path.join(dir, 'diffs', `${variant.name}.diff`), text);
+        diff = `[${stat?.trim() || 'no changes'}](diffs/${variant.name}.diff)`;
+      }
+    }
+    const patch = pinned.patch ? ` + uncommitted changes (${pinned.patch.files.length} file(s))` : '';
+    rows.push(
+      `| \`${variant.name}\` | ${pinned.branch ?? variant.code!.ref} | \`${pinned.commit.slice(0, 12)}\`${patch} | ${diff} |`,
+    );
+  }
+  return [
+    '## Code',
+    '',
+    `Each variant trained its own worktree of \`${repository}\`.`,
+    '',
+    '| Variant | Branch | Commit | Diff against the base |',
+    '|---|---|---|---|',
+    ...rows,
+    '',
+  ];
 }
 
 function barChart(comparison: VariantComparison[], metric: string): TopLevelSpec {
@@ -139,7 +186,7 @@ export async function writeCampaignReport(
     '',
     '## Variants',
     '',
-    '| Rank | Variant | n | Mean | 95% CI | vs base: difference | p (Welch) | Hedges g | Failed |',
+    `| Rank | Variant | n | Mean | 95% CI | vs \`${baseVariantOf(campaign)}\`: difference | p (Welch) | Hedges g | Failed |`,
     '|---|---|---|---|---|---|---|---|---|',
     ...comparison.map((row) =>
       [
@@ -160,6 +207,7 @@ export async function writeCampaignReport(
         .concat(' |'),
     ),
     '',
+    ...(await codeSection(campaign, dir)),
     `![variants](charts/variants.svg)`,
     ...(curveRows.length ? ['', `![curves](charts/curves.svg)`] : []),
     '',

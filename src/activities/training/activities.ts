@@ -6,12 +6,30 @@ import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { FailureType, redactSecrets, renderTrainingArgs, type TrainingSpec } from '../../experiment';
+import * as os from 'node:os';
+import {
+  FailureType,
+  redactSecrets,
+  renderTrainingArgs,
+  type CodeSpec,
+  type ExperimentSpec,
+  type TrainingSpec,
+} from '../../experiment';
+import { preparedWorktree, removeWorktree, requirePinned, type PinnedCodeSpec } from '../code/worktree';
+import {
+  describedLaunch,
+  hashedData,
+  pinnedCodeRecord,
+  worktreeWorkingDirectory,
+} from '../reproducibility/launch-capture';
+import { recordLaunchEnd, unpinnedCode, writeLaunchRecord } from '../reproducibility/record';
 import type { RunRef, RunTracker, TrackerKind } from '../tracking/run-tracker';
 import { ProgressWatchdog } from './progress-watchdog';
 import { TrackedRunFollower, type TrackedRunObservation } from './tracked-run-follower';
 import {
   LaunchRejectedError,
+  LaunchRequest,
+  trainerInvocation,
   type Launcher,
   type LauncherKind,
   type TrainingHandle,
@@ -31,6 +49,12 @@ export interface LaunchTrainingInput {
   resumeFrom?: string;
   /** Extra environment for the trainer (tracker variables); never secrets. */
   env?: Record<string, string>;
+  /**
+   * The whole spec: its pinned code (the launch trains a worktree of it), its data (hashed, and checked
+   * against the hashes it gives) and the reproducibility record. Absent in workflows from before the record:
+   * those train the working directory as it is and write no record.
+   */
+  spec?: ExperimentSpec;
 }
 
 export interface LaunchTrainingResult {
@@ -138,17 +162,23 @@ export function createTrainingActivities(deps: TrainingActivityDeps) {
 
   return {
     async launchTraining(input: LaunchTrainingInput): Promise<LaunchTrainingResult> {
-      const { training } = input;
+      const { training, spec } = input;
       const resume = training.checkpoint.resume;
       try {
-        return await launcherFor(training.launcher).launch({
+        const launcher = launcherFor(training.launcher);
+        const code = spec?.code ? requirePinned(spec.code) : undefined;
+        const worktree = code ? await preparedWorktree(input.runDir, code) : undefined;
+        const request = LaunchRequest.parse({
           experimentId: input.experimentId,
           attempt: input.launch,
           key: input.key,
           runDir: input.runDir,
           command: training.command,
           args: renderTrainingArgs(training.args, input.config ?? {}),
-          cwd: training.working_directory,
+          cwd:
+            code && worktree
+              ? worktreeWorkingDirectory(worktree, code, training.working_directory)
+              : training.working_directory,
           env: { ...training.env, ...input.env },
           resources: {
             gpus: training.resources.gpus,
@@ -160,6 +190,10 @@ export function createTrainingActivities(deps: TrainingActivityDeps) {
             ? { checkpointPath: input.resumeFrom, flag: resume.flag, envVar: resume.env }
             : undefined,
         });
+        const described = spec ? await describeLaunch(spec, request, code, worktree) : undefined;
+        const launched = await launcher.launch(request);
+        if (described) await recordLaunch(request, described, launched.handle, training.launcher);
+        return launched;
       } catch (error) {
         if (error instanceof LaunchRejectedError) {
           throw ApplicationFailure.nonRetryable(error.message, FailureType.LaunchRejected);
@@ -210,6 +244,10 @@ export function createTrainingActivities(deps: TrainingActivityDeps) {
         state = await launcher.status(input.handle);
       }
       const tracked = follower ? await follower.poll(true) : undefined;
+      await recordLaunchEnd(input.handle.runDir, input.handle.key, {
+        endedAt: state.endedAt,
+        exitCode: state.exitCode ?? null,
+      });
       return {
         exitCode: state.exitCode ?? null,
         signal: state.signal ?? null,
@@ -254,7 +292,60 @@ export function createTrainingActivities(deps: TrainingActivityDeps) {
     async cancelTraining(input: { handle: TrainingHandle }): Promise<void> {
       await launcherFor(input.handle.launcher).cancel(input.handle);
     },
+
+    /** Removes the worktree an experiment trained in, unless its spec keeps it. Idempotent. */
+    async removeWorktree(input: { runDir: string; code: CodeSpec }): Promise<void> {
+      if (input.code.keep_worktree || !input.code.repo) return;
+      await removeWorktree(input.runDir, input.code.repo);
+    },
   };
+}
+
+/** The record's sections that do not depend on the launcher's answer, captured before the trainer starts. */
+async function describeLaunch(
+  spec: ExperimentSpec,
+  request: LaunchRequest,
+  code: PinnedCodeSpec | undefined,
+  worktree: string | undefined,
+): Promise<Awaited<ReturnType<typeof describedLaunch>>> {
+  const ctx = Context.current();
+  const invocation = trainerInvocation(request);
+  return describedLaunch({
+    spec,
+    runName: path.basename(request.runDir),
+    command: request.command,
+    args: invocation.args,
+    cwd: invocation.cwd,
+    env: invocation.env,
+    trainerEnv: { ...process.env, ...invocation.env },
+    code:
+      code && worktree
+        ? pinnedCodeRecord(code, worktree)
+        : await unpinnedCode(invocation.cwd, path.dirname(request.runDir)),
+    data: await hashedData(spec.data, request.runDir, (bytes) => ctx.heartbeat({ hashing: bytes })),
+  });
+}
+
+/** Writes the record with this launch, and the GPUs the launcher gave it. */
+async function recordLaunch(
+  request: LaunchRequest,
+  described: Awaited<ReturnType<typeof describedLaunch>>,
+  handle: TrainingHandle,
+  launcher: LauncherKind,
+): Promise<void> {
+  if (handle.gpuIds) {
+    const devices = handle.gpuIds.join(',');
+    described.environment.cuda_visible_devices = devices;
+    described.spec.env.CUDA_VISIBLE_DEVICES = devices;
+  }
+  await writeLaunchRecord(request.runDir, described, {
+    key: request.key,
+    launch: request.attempt,
+    host: os.hostname(),
+    launcher,
+    ...(handle.jobId ? { slurm_job_id: handle.jobId } : {}),
+    started_at: new Date().toISOString(),
+  });
 }
 
 /** The newest checkpoint: `latest.json` if the trainer keeps one, else the highest `step-N` file. */
