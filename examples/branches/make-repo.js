@@ -52,7 +52,7 @@ fs.writeFileSync(path.join(dir, 'trainer', 'train.js'), trainer);
 for (const name of ['experiment.yaml', 'campaign.yaml']) {
   fs.copyFileSync(path.join(__dirname, name), path.join(dir, name));
 }
-fs.writeFileSync(path.join(dir, '.gitignore'), 'runs/\n');
+fs.writeFileSync(path.join(dir, '.gitignore'), 'runs/\n.labline/\n');
 git('add', '--all');
 git('commit', '--quiet', '--message', 'Two-moons trainer with 16 hidden units');
 

@@ -34,6 +34,7 @@ import {
 import { closestId, UnknownIdError } from './ids';
 import { loadSettings, type ResolvedSettings } from './settings';
 import { wandbLocationOf } from '../activities/tracking/wandb-settings';
+import { describePinnedCode } from './code-pinning';
 import { loadSpecFile } from './spec-file';
 import { readReproducibilityRecord } from '../activities/reproducibility/record';
 import { jsonOutput } from './json-output';
@@ -157,7 +158,11 @@ export function addExperimentCommands(program: Command): void {
     .action(async (specFile: string, options: { rerun?: boolean }) => {
       const spec = loadSpecFile(specFile);
       await withClient(program, async (client, settings) => {
-        const { alreadyRunning, runName } = await submitExperiment({
+        const {
+          alreadyRunning,
+          runName,
+          spec: submitted,
+        } = await submitExperiment({
           client,
           spec,
           settings: workflowSettingsOf(settings),
@@ -168,6 +173,8 @@ export function addExperimentCommands(program: Command): void {
             ? `${spec.experiment_id} is already running`
             : `submitted ${spec.experiment_id}${runName === spec.experiment_id ? '' : ` as ${runName}`}`,
         );
+        const pinned = describePinnedCode(submitted);
+        if (pinned) console.log(pinned);
       });
     });
 

@@ -36,6 +36,7 @@ import { experimentResult, submitExperiment } from './experiments';
 import { loadSettings, type ResolvedSettings } from './settings';
 import { askAtGate } from './prompt';
 import { LiveArea, totalStepsOf, TrainingDisplay } from './progress-view';
+import { describePinnedCode } from './code-pinning';
 import { loadSpecFile } from './spec-file';
 
 export interface StartOptions {
@@ -287,7 +288,11 @@ export async function runExperimentLocally(
 ): Promise<void> {
   const server = parseServerChoice(options.server);
   await withLocalRuntime(program, { server, command }, async ({ client, settings, target, signal }) => {
-    const { alreadyRunning, runName } = await submitExperiment({
+    const {
+      alreadyRunning,
+      runName,
+      spec: submitted,
+    } = await submitExperiment({
       client,
       spec,
       settings: workflowSettingsOf(settings),
@@ -298,6 +303,8 @@ export async function runExperimentLocally(
         ? `Re-attached to running ${spec.experiment_id}`
         : `Submitted ${spec.experiment_id}${runName === spec.experiment_id ? '' : ` as ${runName}`}`,
     );
+    const pinned = describePinnedCode(submitted);
+    if (pinned) console.log(pinned);
     if (target.uiUrl)
       console.log(`Temporal Web UI: ${webUiWorkflowUrl(target.uiUrl, target.namespace, spec.experiment_id)}`);
     const approver = options.as ?? defaultApprover();

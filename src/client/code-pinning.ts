@@ -208,3 +208,17 @@ export async function pinCampaignCode(campaign: CampaignSpec, runsRoot: string):
     variants: { ...campaign.variants, ...(pinnedRefs ? { refs: pinnedRefs } : {}) },
   };
 }
+
+/** What a pinned spec trains, in a sentence for the CLI; undefined without a code section. */
+export function describePinnedCode(spec: ExperimentSpec): string | undefined {
+  const pinned = spec.code?.pinned;
+  if (!pinned) return undefined;
+  const branch = pinned.branch ? ` (${pinned.branch})` : '';
+  const patch = pinned.patch
+    ? `, with uncommitted changes to ${pinned.patch.files.length} file(s) recorded in ${pinned.patch.path}`
+    : '';
+  const leftOut = pinned.left_out
+    ? `, without ${pinned.left_out.length} uncommitted file(s) (dirty: allow)`
+    : '';
+  return `Code: commit ${pinned.commit.slice(0, 12)}${branch}${patch}${leftOut}`;
+}

@@ -15,6 +15,7 @@ import { z } from 'zod';
 import { existsSync } from 'node:fs';
 import { defaultPayloadConverter } from '@temporalio/common';
 import {
+  codeMemoOf,
   DecideRequest,
   ExperimentSpec,
   type DecisionInput,
@@ -83,9 +84,13 @@ export function rerunName(experimentId: string, at: Date): string {
  * an experiment that is already running returns its handle (`alreadyRunning`); it never starts a second.
  * An experiment that already ran is refused with {@link ExperimentAlreadyRan} unless `rerun` is set.
  */
-export async function submitExperiment(
-  options: SubmitOptions,
-): Promise<{ handle: ExperimentHandle; alreadyRunning: boolean; runName: string }> {
+export async function submitExperiment(options: SubmitOptions): Promise<{
+  handle: ExperimentHandle;
+  alreadyRunning: boolean;
+  runName: string;
+  /** The spec as submitted: with its code pinned. */
+  spec: ExperimentSpec;
+}> {
   const { client, settings } = options;
   // Checked again here: a caller of this API may hand over a spec that never went through the parser, and
   // the workflow would then fail on every task instead of refusing it once.
@@ -114,9 +119,14 @@ export async function submitExperiment(
       },
       staticSummary: rerun ? `${spec.name} (${rerun})` : spec.name,
       staticDetails: `**Hypothesis:** ${spec.hypothesis}`,
-      memo: { name: spec.name, hypothesis: spec.hypothesis, ...(rerun ? { rerun } : {}) },
+      memo: {
+        name: spec.name,
+        hypothesis: spec.hypothesis,
+        ...(rerun ? { rerun } : {}),
+        ...codeMemoOf(spec),
+      },
     });
-    return { handle, alreadyRunning: false, runName: rerun ?? spec.experiment_id };
+    return { handle, alreadyRunning: false, runName: rerun ?? spec.experiment_id, spec };
   } catch (error) {
     if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw error;
     const handle = client.workflow.getHandle<typeof experimentWorkflow>(spec.experiment_id);
@@ -129,7 +139,7 @@ export async function submitExperiment(
             `or cancel it (\`labline cancel ${spec.experiment_id}\`), then rerun.`,
           { cause: error },
         );
-      return { handle, alreadyRunning: true, runName: running };
+      return { handle, alreadyRunning: true, runName: running, spec };
     }
     throw alreadyRan(spec.experiment_id, description, settings.runs_root);
   }

@@ -3,6 +3,12 @@
  * so ancestors are found by following it up and descendants by querying `LablineParent = '<id>'`.
  */
 import type { Client } from '@temporalio/client';
+import type { CodeMemo } from '../experiment';
+
+/** A memo's `code` entry as Labline writes it (a memo is any JSON; older runs have none). */
+function isCodeMemo(value: unknown): value is CodeMemo {
+  return typeof value === 'object' && value !== null && typeof (value as CodeMemo).commit === 'string';
+}
 
 export interface LineageNode {
   experimentId: string;
@@ -12,6 +18,8 @@ export interface LineageNode {
   status?: string;
   primaryMetric?: number;
   parent?: string;
+  /** The commit it trained (and its branch), for experiments with pinned code. */
+  code?: CodeMemo;
   children: LineageNode[];
 }
 
@@ -31,6 +39,7 @@ async function describeNode(client: Client, experimentId: string): Promise<Omit<
       status: execution.status.name,
       primaryMetric: first('LablinePrimaryMetric') as number | undefined,
       parent: first('LablineParent') as string | undefined,
+      ...(isCodeMemo(execution.memo?.code) ? { code: execution.memo.code } : {}),
     };
   }
   return { experimentId, ran: false };
@@ -78,8 +87,11 @@ export function formatLineage(root: LineageNode, target: string): string {
       node.primaryMetric === undefined ? '' : `  primary ${Number(node.primaryMetric.toPrecision(4))}`;
     const state = node.ran ? `${node.stage ?? '?'} (${node.status ?? '?'})` : 'not run as an experiment';
     const mark = node.experimentId === target ? '  ◀' : '';
+    const code = node.code
+      ? `  ${node.code.branch ? `${node.code.branch}@` : ''}${node.code.commit.slice(0, 12)}${node.code.patched ? '+patch' : ''}`
+      : '';
     lines.push(
-      `${top ? '' : `${prefix}${last ? '└─ ' : '├─ '}`}${node.experimentId}  ${state}${metric}${mark}`,
+      `${top ? '' : `${prefix}${last ? '└─ ' : '├─ '}`}${node.experimentId}  ${state}${metric}${code}${mark}`,
     );
     node.children.forEach((child, i) =>
       walk(child, top ? '' : `${prefix}${last ? '   ' : '│  '}`, i === node.children.length - 1, false),

@@ -134,3 +134,24 @@ export const ReproducibilitySpec = z.strictObject({
 });
 /** How close a reproduction must come to the original. */
 export type ReproducibilitySpec = z.infer<typeof ReproducibilitySpec>;
+
+/** What the memo of a pinned experiment says of its code, for `labline lineage` and the Web UI. */
+export interface CodeMemo {
+  commit: string;
+  branch?: string;
+  /** Whether uncommitted changes were recorded as a patch on top of the commit. */
+  patched: boolean;
+}
+
+/** The memo entries of a spec's pinned code: `{ code }`, or none when it is not pinned. */
+export function codeMemoOf(spec: { code?: CodeSpec }): { code?: CodeMemo } {
+  const pinned = spec.code?.pinned;
+  if (!pinned) return {};
+  return {
+    code: {
+      commit: pinned.commit,
+      ...(pinned.branch ? { branch: pinned.branch } : {}),
+      patched: !!pinned.patch,
+    },
+  };
+}

@@ -144,7 +144,7 @@ export function canonicalJson(value: unknown): string {
 /** Every config key whose last segment names a seed (`seed`, `data.seed`, `init_seed`), with its value. */
 export function seedsOfConfig(config: Record<string, unknown>): Record<string, unknown> {
   return Object.fromEntries(
-    Object.entries(config).filter(([key]) => /(^|[._/-])seed$|^seed/i.test(key.split(/[./]/).pop() ?? '')),
+    Object.entries(config).filter(([key]) => /(^|_)seed$/i.test(key.split(/[./]/).pop() ?? '')),
   );
 }
 

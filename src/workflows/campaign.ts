@@ -30,6 +30,7 @@ import {
   childExperimentId,
   baseVariantOf,
   childSpec,
+  codeMemoOf,
   compareVariants,
   ExperimentSpec,
   proposalVariants,
@@ -335,7 +336,7 @@ export async function campaignWorkflow(input: CampaignInput): Promise<CampaignRe
         },
         staticSummary: spec.name,
         staticDetails: `**Hypothesis:** ${spec.hypothesis}`,
-        memo: { name: spec.name, hypothesis: spec.hypothesis },
+        memo: { name: spec.name, hypothesis: spec.hypothesis, ...codeMemoOf(spec) },
       });
     } catch (error) {
       return { ...base, end: 'error', metric: null, reason: (error as Error).message };

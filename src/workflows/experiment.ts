@@ -67,6 +67,13 @@ export const statusQuery = defineQuery<ExperimentStatus>('status');
  */
 export const WORKTREE_REMOVAL_PATCH = 'labline-remove-worktree-at-end';
 
+/**
+ * Since data sets in specs: an experiment that declares `data` hashes it (and checks the hashes the spec
+ * gives) in an activity of its own before each launch, whose time is not bounded by the launch's. Histories
+ * from before never had a `data` section.
+ */
+export const DATA_HASHES_PATCH = 'labline-hash-data-before-launch';
+
 export interface ExperimentInput {
   spec: ExperimentSpecInput;
   settings: WorkflowSettingsInput;
@@ -144,6 +151,13 @@ export async function experimentWorkflow(input: ExperimentInput): Promise<Experi
     cancellationType: 'WAIT_CANCELLATION_COMPLETED',
   });
 
+  // Hashing a large data set the first time reads all of it: hours, heartbeating as it goes.
+  const dataHasher = proxyActivities<TrainingActivities>({
+    taskQueue: settings.task_queues.gpu,
+    startToCloseTimeout: '24 hours',
+    heartbeatTimeout: `${settings.activity_heartbeat_timeout_seconds} seconds`,
+    retry: { initialInterval: '1s', maximumInterval: '1 minute', nonRetryableErrorTypes: ['LaunchRejected'] },
+  });
   // Removing a worktree must not hold an ended experiment open: a few tries, then it is left for a person.
   const cleanup = proxyActivities<TrainingActivities>({
     taskQueue: settings.task_queues.gpu,
@@ -310,6 +324,10 @@ export async function experimentWorkflow(input: ExperimentInput): Promise<Experi
       };
       status.attempts.push(attempt);
       showDetails();
+      const data =
+        Object.keys(spec.data).length > 0 && patched(DATA_HASHES_PATCH)
+          ? await dataHasher.hashData({ runDir, data: spec.data })
+          : undefined;
       const { handle } = await gpu.launchTraining({
         experimentId,
         launch,
@@ -320,6 +338,7 @@ export async function experimentWorkflow(input: ExperimentInput): Promise<Experi
         resumeFrom,
         ...(trackedRun ? { env: trackedRun.env } : {}),
         spec,
+        ...(data ? { data } : {}),
       });
       activeHandle = handle;
       // Local launches start at once; only queued ones wait here (histories of local runs are unchanged).

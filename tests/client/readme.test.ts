@@ -2,12 +2,15 @@
  * The README is the front door: every command it shows must run as written. Its `npx labline` lines run here,
  * in order, in a fresh folder (as on a fresh machine), against a `labline server` as the README says.
  */
+import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
+import { promisify } from 'node:util';
 import { labline as runLabline, LOCAL_ENV } from '../support/cli';
 import { testServerKind } from '../support/temporal-cli';
 
+const run = promisify(execFile);
 const repo = path.resolve(__dirname, '../..');
 const readme = readFileSync(path.join(repo, 'README.md'), 'utf8');
 
@@ -39,12 +42,35 @@ const expected: Record<string, { code: number; output: RegExp }> = {
     output: /Submitted exp-quickstart as exp-quickstart\.rerun-/,
   },
   'campaign examples/campaign.yaml --yes': { code: 0, output: /stage {6}completed; children 9 done/ },
+  'node examples/branches/make-repo.js moons': { code: 0, output: /made .*moons with branches main/ },
+  'campaign moons/campaign.yaml --yes': { code: 0, output: /stage {6}completed; children 6 done/ },
+  'diff exp-moons-branches-main-s0 exp-moons-branches-wide-s0': {
+    code: 0,
+    output: /^ {2}branch +main {2}→ {2}feature\/wide$/m,
+  },
+  'reproduce exp-moons-branches-wide-s0 --compare --yes': {
+    code: 0,
+    output: /Reproduced: every compared metric is within its tolerance/,
+  },
 };
 
 /** `labline <args>` in `cwd`, its output as one text. */
 async function labline(args: string[], cwd: string): Promise<{ code: number; output: string }> {
   const result = await runLabline(args, { cwd, env: LOCAL_ENV, timeoutMs: 240_000 });
   return { code: result.code, output: result.stdout + result.stderr };
+}
+
+/** A README line: `npx labline …` through the CLI, `node examples/…` (the example scripts) with Node. */
+async function readmeCommand(command: string, cwd: string): Promise<{ code: number; output: string }> {
+  if (!command.startsWith('node ')) return labline(command.split(/\s+/), cwd);
+  const [, ...args] = command.split(/\s+/);
+  try {
+    const { stdout, stderr } = await run(process.execPath, args, { cwd, timeout: 60_000 });
+    return { code: 0, output: stdout + stderr };
+  } catch (error) {
+    const failed = error as { code?: number; stdout?: string; stderr?: string };
+    return { code: failed.code ?? -1, output: (failed.stdout ?? '') + (failed.stderr ?? '') };
+  }
 }
 
 test('every npm script the README runs exists', () => {
@@ -74,13 +100,13 @@ test(`the README's commands run as written, in order, on a fresh folder (${testS
   expect(up).toMatchObject({ code: 0 });
   try {
     const commands = shellLines()
-      .filter((line) => line.startsWith('npx labline '))
-      .map((line) => line.slice('npx labline '.length));
+      .filter((line) => line.startsWith('npx labline ') || line.startsWith('node examples/'))
+      .map((line) => line.replace(/^npx labline /, ''));
     expect(commands.length).toBeGreaterThan(3);
     for (const command of commands) {
       const want = expected[command];
       expect({ command, known: want !== undefined }).toEqual({ command, known: true });
-      const result = await labline(command.split(/\s+/), cwd);
+      const result = await readmeCommand(command, cwd);
       expect({ command, code: result.code, output: result.output }).toEqual({
         command,
         code: want!.code,

@@ -154,15 +154,22 @@ test('agents on: each agent runs on the agents queue, grounded, costed and recor
   expect(readFileSync(path.join(runDir, 'paper.tex'), 'utf8')).toContain('written by gpt-4o-mini');
 });
 
-test('results.json is the workflow result: the same end time, duration and document paths', async () => {
+test('results.json is the workflow result (and the reproducibility record): the same end time, duration and document paths', async () => {
   const id = newId('results');
   const { result, runsRoot } = await run(agentsSpec(id), async () =>
     experimentHandle(env.client, id).result(),
   );
   expect(result.end_stage).toBe('completed');
-  const written: unknown = JSON.parse(readFileSync(path.join(runsRoot, id, 'results.json'), 'utf8'));
+  const { reproducibility, ...written } = JSON.parse(
+    readFileSync(path.join(runsRoot, id, 'results.json'), 'utf8'),
+  ) as Record<string, unknown>;
   const { end_stage: _stage, ...returned } = result;
   expect(written).toEqual(JSON.parse(JSON.stringify(returned)));
+  // The record is in the file only: with its package list it is too large for the workflow's history.
+  expect(reproducibility).toMatchObject({
+    experiment_id: id,
+    launches: [expect.objectContaining({ exit_code: 0 })],
+  });
   // Spelled out too, so that a failure names what drifted.
   const file = ResultsPayload.parse(written);
   expect(file.completed_at).toBe(result.completed_at);

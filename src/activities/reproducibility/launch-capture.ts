@@ -98,6 +98,9 @@ function wandbArtifactRecord(name: string, source: string): RecordedData {
   return { name, source, kind: 'wandb-artifact', ...(version ? { version } : {}) };
 }
 
+/** How long each tool of the environment capture (`pip freeze`, `nvidia-smi`…) may take, ms. */
+export const TOOL_TIMEOUT_MS = 15_000;
+
 /** What a launch needs to describe itself. */
 export interface LaunchDescription {
   spec: ExperimentSpec;
@@ -139,6 +142,9 @@ export async function describedLaunch(
       cwd: launch.cwd,
       codeRoot: launch.code.worktree ?? launch.code.repository ?? launch.cwd,
       env: launch.trainerEnv,
+      // The record is written inside the launch activity, whose time is bounded (launch_timeout_seconds): a
+      // tool that hangs costs at most this, and the record says why it has no answer.
+      timeoutMs: TOOL_TIMEOUT_MS,
     }),
     randomness: { seeds, reported_by_trainer: null },
     data: launch.data,

@@ -12,7 +12,9 @@ import {
   redactSecrets,
   renderTrainingArgs,
   type CodeSpec,
+  type DataSpec,
   type ExperimentSpec,
+  type RecordedData,
   type TrainingSpec,
 } from '../../experiment';
 import { preparedWorktree, removeWorktree, requirePinned, type PinnedCodeSpec } from '../code/worktree';
@@ -50,11 +52,12 @@ export interface LaunchTrainingInput {
   /** Extra environment for the trainer (tracker variables); never secrets. */
   env?: Record<string, string>;
   /**
-   * The whole spec: its pinned code (the launch trains a worktree of it), its data (hashed, and checked
-   * against the hashes it gives) and the reproducibility record. Absent in workflows from before the record:
-   * those train the working directory as it is and write no record.
+   * The whole spec: its pinned code (the launch trains a worktree of it) and the reproducibility record.
+   * Absent in workflows from before the record: those train the working directory as it is and write none.
    */
   spec?: ExperimentSpec;
+  /** The spec's data sets as `hashData` found them just before this launch; absent when it declares none. */
+  data?: RecordedData[];
 }
 
 export interface LaunchTrainingResult {
@@ -190,10 +193,30 @@ export function createTrainingActivities(deps: TrainingActivityDeps) {
             ? { checkpointPath: input.resumeFrom, flag: resume.flag, envVar: resume.env }
             : undefined,
         });
-        const described = spec ? await describeLaunch(spec, request, code, worktree) : undefined;
         const launched = await launcher.launch(request);
-        if (described) await recordLaunch(request, described, launched.handle, training.launcher);
+        // Described once the trainer runs, so that a slow tool never holds the launch back.
+        if (spec) {
+          const described = await describeLaunch(spec, request, { code, worktree, data: input.data ?? [] });
+          await recordLaunch(request, described, launched.handle, training.launcher);
+        }
         return launched;
+      } catch (error) {
+        if (error instanceof LaunchRejectedError) {
+          throw ApplicationFailure.nonRetryable(error.message, FailureType.LaunchRejected);
+        }
+        throw error;
+      }
+    },
+
+    /**
+     * Hashes the spec's data sets where training runs (files cached by size, modification time and inode)
+     * and checks those whose hash the spec gives. Its own activity, before each launch: hashing a large data
+     * set for the first time may take far longer than a launch may.
+     */
+    async hashData(input: { runDir: string; data: DataSpec }): Promise<RecordedData[]> {
+      const ctx = Context.current();
+      try {
+        return await hashedData(input.data, input.runDir, (bytes) => ctx.heartbeat({ hashed_bytes: bytes }));
       } catch (error) {
         if (error instanceof LaunchRejectedError) {
           throw ApplicationFailure.nonRetryable(error.message, FailureType.LaunchRejected);
@@ -301,14 +324,12 @@ export function createTrainingActivities(deps: TrainingActivityDeps) {
   };
 }
 
-/** The record's sections that do not depend on the launcher's answer, captured before the trainer starts. */
+/** The record's sections that do not depend on the launcher's answer. */
 async function describeLaunch(
   spec: ExperimentSpec,
   request: LaunchRequest,
-  code: PinnedCodeSpec | undefined,
-  worktree: string | undefined,
+  prepared: { code?: PinnedCodeSpec; worktree?: string; data: RecordedData[] },
 ): Promise<Awaited<ReturnType<typeof describedLaunch>>> {
-  const ctx = Context.current();
   const invocation = trainerInvocation(request);
   return describedLaunch({
     spec,
@@ -319,10 +340,10 @@ async function describeLaunch(
     env: invocation.env,
     trainerEnv: { ...process.env, ...invocation.env },
     code:
-      code && worktree
-        ? pinnedCodeRecord(code, worktree)
+      prepared.code && prepared.worktree
+        ? pinnedCodeRecord(prepared.code, prepared.worktree)
         : await unpinnedCode(invocation.cwd, path.dirname(request.runDir)),
-    data: await hashedData(spec.data, request.runDir, (bytes) => ctx.heartbeat({ hashing: bytes })),
+    data: prepared.data,
   });
 }
 
