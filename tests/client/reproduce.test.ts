@@ -77,6 +77,24 @@ test(`three branches run as one campaign, side by side; diff names what differs;
   expect(readFileSync(path.join(dir, 'runs', `${original}-repro-1`, 'report.md'), 'utf8')).toMatch(
     /### Reproduction\n\nEvery compared metric is within its tolerance of the original\./,
   );
+
+  // On the server that ran them: status --json carries the record, lineage names each run's commit.
+  expect(
+    await labline(['server', '--detach', '--server', server], { cwd: dir, env: LOCAL_ENV }),
+  ).toMatchObject({
+    code: 0,
+  });
+  try {
+    const status = await labline(['status', `${original}-repro-1`, '--json'], { cwd: dir, env: LOCAL_ENV });
+    expect(JSON.parse(status.stdout)).toMatchObject({
+      reproducibility: { code: { commit: copy.reproducibility!.code.commit, branch: 'feature/wide' } },
+    });
+    const tree = await labline(['lineage', original], { cwd: dir, env: LOCAL_ENV });
+    const commit = copy.reproducibility!.code.commit!.slice(0, 12);
+    expect(tree.stdout).toMatch(new RegExp(`└─ ${original}-repro-1 {2}completed .* feature/wide@${commit}`));
+  } finally {
+    await labline(['server', 'stop'], { cwd: dir, env: LOCAL_ENV });
+  }
 }, 400_000);
 
 test(`reproduce refuses, before starting anything, when a data file changed; --allow-data-change runs it (${server})`, async () => {

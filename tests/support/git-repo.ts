@@ -46,7 +46,8 @@ export function makeRepo(files: Record<string, string>, prefix = 'labline-repo-'
 }
 
 /**
- * A Node trainer for tests: writes `config.json` (with the seed it got), one metric line and `variant.txt`
+ * A Node trainer for tests: writes `config.json` (with the seed it got), one metric (`eval/accuracy`: a tenth of
+ * the length of `VARIANT`) to `metrics.jsonl` and `summary.json`, and `variant.txt`
  * with the text of `VARIANT` in its own source, so that a test can tell which branch ran.
  */
 export function trainerSource(variant: string): string {
@@ -58,6 +59,8 @@ export function trainerSource(variant: string): string {
     "const seed = Number((process.argv.find((a) => a.startsWith('--seed=')) || '--seed=0').slice(7));",
     "fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify({ seed }));",
     "fs.writeFileSync(path.join(dir, 'variant.txt'), VARIANT + ' ' + process.cwd());",
-    "fs.appendFileSync(path.join(dir, 'metrics.jsonl'), JSON.stringify({ _step: 1, 'eval/accuracy': VARIANT.length / 10 }) + '\\n');",
+    "const row = { _step: 1, 'eval/accuracy': VARIANT.length / 10 };",
+    "fs.appendFileSync(path.join(dir, 'metrics.jsonl'), JSON.stringify(row) + '\\n');",
+    "fs.writeFileSync(path.join(dir, 'summary.json'), JSON.stringify(row));",
   ].join('\n');
 }

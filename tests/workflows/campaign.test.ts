@@ -10,6 +10,7 @@ import { startTsProcess, workerProcessScript, type RunningProcess } from '../sup
 import { startTestTemporal, withWorker, workflowBundle, type TestTemporal } from '../support/temporal';
 import { experimentRig, trainerPath, type ExperimentRig } from '../support/experiments';
 import { recordHistory } from '../support/histories';
+import { makeRepo, trainerSource } from '../support/git-repo';
 
 let env: TestTemporal;
 const processes: RunningProcess[] = [];
@@ -159,6 +160,63 @@ test('a 3 × 3 grid with a limit of 2 never runs more than 2 trainers and ranks 
   expect(root.children.every((c) => c.stage === 'completed' && typeof c.primaryMetric === 'number')).toBe(
     true,
   );
+});
+
+test('code variants: each ref trains its own commit, is compared with the first, and lineage names the commits', async () => {
+  const repo = makeRepo({ 'train.js': trainerSource('main') });
+  try {
+    repo.git('checkout', '--quiet', '-b', 'feature/longer-name');
+    const feature = repo.commit('feature', { 'train.js': trainerSource('feature-branch') });
+    repo.git('checkout', '--quiet', 'main');
+    const rig = experimentRig();
+    const baseId = `exp-refs-${suffix()}`;
+    const campaignId = `camp-refs-${suffix()}`;
+    const base = baseSpec(baseId);
+    const { result } = await runCampaign(
+      rig,
+      {
+        campaign_id: campaignId,
+        name: 'code variants',
+        base: {
+          ...base,
+          training: {
+            ...base.training,
+            args: ['train.js', '--seed=${config.seed}'],
+            working_directory: repo.dir,
+          },
+          code: { repo: repo.dir },
+        },
+        variants: { refs: ['main', 'feature/longer-name'] },
+        seeds: 1,
+        concurrency: 2,
+        primary_metric: { name: 'eval/accuracy', goal: 'max' },
+      },
+      approveLaunch,
+      'refs',
+    );
+    expect(result.stage).toBe('completed');
+    // The trainer scores the length of its variant's name: the branch's code ran, not main's.
+    expect(result.comparison.map((row) => [row.variant, row.estimate?.mean])).toEqual([
+      ['longer-name', 1.4],
+      ['main', 0.4],
+    ]);
+    const ranIn = (id: string) => readFileSync(path.join(rig.runsRoot, id, 'variant.txt'), 'utf8');
+    expect(ranIn(`exp-${campaignId.slice(5)}-longer-name-s0`)).toMatch(/^feature-branch .*\/worktree$/);
+    const report = readFileSync(result.report!, 'utf8');
+    expect(report).toContain('vs `main`: difference');
+    expect(report).toContain(`| \`longer-name\` | feature/longer-name | \`${feature.slice(0, 12)}\` |`);
+
+    const { root } = await lineage(env.client, result.outcomes[0]!.experiment_id);
+    expect(root.children.map((child) => child.code)).toEqual(
+      expect.arrayContaining([
+        { commit: feature, branch: 'feature/longer-name', patched: false },
+        { commit: repo.git('rev-parse', 'main'), branch: 'main', patched: false },
+      ]),
+    );
+    expect(repo.git('worktree', 'list').split('\n')).toHaveLength(1);
+  } finally {
+    repo.remove();
+  }
 });
 
 test('a proposed-ablation campaign waits for review and launches only what was approved', async () => {

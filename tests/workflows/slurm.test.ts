@@ -15,13 +15,22 @@ import {
   experimentStatus,
   submitExperiment,
 } from '../../src/client/experiments';
+import { pinExperimentCode } from '../../src/client/code-pinning';
 import { formatStatus } from '../../src/client/cli-format';
 import { describeChange } from '../../src/client/cli-experiments';
 import { SlurmSettings } from '../../src/activities/training/slurm-settings';
+import { readReproducibilityRecord } from '../../src/activities/reproducibility/record';
 import { createLablineActivities } from '../../src/workers/activities';
 import { recordHistory } from '../support/histories';
 import { startTestTemporal, withWorker, type TestTemporal } from '../support/temporal';
-import { experimentRig, trainerSpec, waitForStatus, type ExperimentRig } from '../support/experiments';
+import {
+  experimentRig,
+  trainerPath,
+  trainerSpec,
+  waitForStatus,
+  type ExperimentRig,
+} from '../support/experiments';
+import { makeRepo } from '../support/git-repo';
 import { TEST_PARTITION, describeWithSlurm, jobFields, slurmCommand } from '../support/slurm';
 
 jest.setTimeout(180_000);
@@ -121,6 +130,38 @@ describeWithSlurm('experiment workflow on Slurm', () => {
     const jobId = jobIdOf(rig, id, 1)!;
     expect(await jobFields(jobId)).toMatchObject({ JobState: 'COMPLETED', TresPerNode: 'gres:gpu:1' });
     expect(existsSync(path.join(rig.runsRoot, id, 'report.md'))).toBe(true);
+  });
+
+  test('a pinned experiment trains its worktree under Slurm, and the record names the job', async () => {
+    const repo = makeRepo({ 'trainer/train.js': readFileSync(trainerPath, 'utf8') });
+    try {
+      const rig = slurmRig();
+      const id = newId('pinned');
+      const input = slurmSpec(id);
+      const spec = await pinExperimentCode(
+        ExperimentSpec.parse({
+          ...input,
+          code: { repo: repo.dir },
+          training: {
+            ...input.training,
+            args: ['trainer/train.js', '--steps=60', '--eval-every=10', '--checkpoint-every=10'],
+            working_directory: repo.dir,
+          },
+        }),
+        rig.runsRoot,
+      );
+      const { result } = await run(rig, spec, () => experimentHandle(env!.client, id).result());
+      expect(result.end_stage).toBe('completed');
+      const record = (await readReproducibilityRecord(path.join(rig.runsRoot, id)))!;
+      expect(record.code).toMatchObject({ pinned: true, commit: repo.git('rev-parse', 'HEAD') });
+      expect(record.spec.cwd).toBe(path.join(rig.runsRoot, id, 'worktree'));
+      expect(record.launches).toEqual([
+        expect.objectContaining({ launcher: 'slurm', slurm_job_id: jobIdOf(rig, id, 1), exit_code: 0 }),
+      ]);
+      expect(repo.git('worktree', 'list').split('\n')).toHaveLength(1);
+    } finally {
+      repo.remove();
+    }
   });
 
   test("while the job waits in Slurm's queue, the status, the CLI and the Web UI details say why", async () => {
