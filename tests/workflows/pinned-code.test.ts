@@ -4,7 +4,7 @@
  * remove the worktree at the end unless the spec keeps it.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { pinExperimentCode } from '../../src/client/code-pinning';
 import { experimentHandle, experimentStatus, submitExperiment } from '../../src/client/experiments';
@@ -137,4 +137,20 @@ test('a worker killed while a pinned experiment trains: the next worker adopts t
     readFileSync(trainerPath, 'utf8'),
   );
   expect(repo.git('worktree', 'list')).toContain(worktree);
+});
+
+test('a reproducibility record that cannot be written is logged; the launch and the experiment go on', async () => {
+  const rig = experimentRig();
+  const id = `exp-no-record-${process.pid}`;
+  // A folder where the record's file would go: every write of the record fails.
+  mkdirSync(path.join(rig.runsRoot, id, 'reproducibility.json'), { recursive: true });
+  const spec = ExperimentSpec.parse(
+    trainerSpec(id, [], { approvals: { launch: { enabled: false }, publish: { enabled: false } } }),
+  );
+  const status = await withWorker(env, { taskQueue: rig.taskQueue, activities: rig.activities }, async () => {
+    await submitExperiment({ client: env.client, spec, settings: rig.settings });
+    expect((await experimentHandle(env.client, id).result()).end_stage).toBe('completed');
+    return experimentStatus(env.client, id);
+  });
+  expect(status.attempts.map((a) => [a.launch, a.outcome])).toEqual([[1, 'success']]);
 });

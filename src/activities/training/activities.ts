@@ -194,10 +194,19 @@ export function createTrainingActivities(deps: TrainingActivityDeps) {
             : undefined,
         });
         const launched = await launcher.launch(request);
-        // Described once the trainer runs, so that a slow tool never holds the launch back.
+        // Described once the trainer runs, so that a slow tool never holds the launch back; and a record that
+        // cannot be written (a full disk, a tool gone wrong) is logged, not retried: that would loop forever
+        // on a launch that has long started.
         if (spec) {
-          const described = await describeLaunch(spec, request, { code, worktree, data: input.data ?? [] });
-          await recordLaunch(request, described, launched.handle, training.launcher);
+          try {
+            const described = await describeLaunch(spec, request, { code, worktree, data: input.data ?? [] });
+            await recordLaunch(request, described, launched.handle, training.launcher);
+          } catch (error) {
+            Context.current().log.error('could not write the reproducibility record', {
+              runDir: request.runDir,
+              error: error instanceof Error ? error.message : String(error),
+            });
+          }
         }
         return launched;
       } catch (error) {
