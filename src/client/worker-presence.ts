@@ -81,9 +81,12 @@ async function watchForWorker(
   const maxWaitMs = options.maxWaitMs ?? 300_000;
   const giveUpAt = Date.now() + maxWaitMs;
   await sleep(patienceMs, undefined, { signal });
-  const { taskQueue } = await client.workflow.getHandle(workflowId).describe();
+  // Abortable too: a check still retrying when the answer came would retry past the connection's close.
+  const { taskQueue } = await client.withAbortSignal(signal, () =>
+    client.workflow.getHandle(workflowId).describe(),
+  );
   for (;;) {
-    const lastPollAgoMs = await lastWorkflowPollAgo(client, taskQueue);
+    const lastPollAgoMs = await client.withAbortSignal(signal, () => lastWorkflowPollAgo(client, taskQueue));
     if (lastPollAgoMs === undefined || lastPollAgoMs > (options.livePollMs ?? LIVE_POLL_MS)) {
       throw new NoWorkerPolling(workflowId, taskQueue, lastPollAgoMs);
     }

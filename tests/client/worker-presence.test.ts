@@ -66,3 +66,41 @@ test('an answer that comes after the patience ran out still arrives while a work
     await handle.result();
   });
 });
+
+test('a worker check still in flight when the answer comes is aborted, so it cannot retry past the close', async () => {
+  // A client whose describe never answers until aborted (the server under load), and which records the abort
+  // signal of each call as Temporal's client does (withAbortSignal around the call).
+  let current: AbortSignal | undefined;
+  const describeSignals: (AbortSignal | undefined)[] = [];
+  const fake = {
+    withAbortSignal: <R>(signal: AbortSignal, fn: () => Promise<R>): Promise<R> => {
+      const outer = current;
+      current = signal;
+      try {
+        return fn();
+      } finally {
+        current = outer;
+      }
+    },
+    workflow: {
+      getHandle: () => ({
+        describe: () => {
+          const signal = current;
+          describeSignals.push(signal);
+          return new Promise((_resolve, reject) =>
+            signal?.addEventListener('abort', () => reject(new Error('aborted'))),
+          );
+        },
+      }),
+    },
+  } as unknown as Parameters<typeof needingWorker>[0];
+  const answer = needingWorker(
+    fake,
+    'exp-any',
+    () => new Promise<string>((resolve) => setTimeout(() => resolve('answered'), 50)),
+    { patienceMs: 1 },
+  );
+  await expect(answer).resolves.toBe('answered');
+  expect(describeSignals).toHaveLength(1);
+  expect(describeSignals[0]?.aborted).toBe(true);
+});
