@@ -30,6 +30,7 @@ import { ProgressWatchdog } from './progress-watchdog';
 import { TrackedRunFollower, type TrackedRunObservation } from './tracked-run-follower';
 import {
   LaunchRejectedError,
+  experimentEnvironment,
   LaunchRequest,
   trainerInvocation,
   type Launcher,
@@ -182,7 +183,14 @@ export function createTrainingActivities(deps: TrainingActivityDeps) {
             code && worktree
               ? worktreeWorkingDirectory(worktree, code, training.working_directory)
               : training.working_directory,
-          env: { ...training.env, ...input.env },
+          env: {
+            ...training.env,
+            ...input.env,
+            ...experimentEnvironment(
+              input.config ?? {},
+              path.resolve(input.runDir, training.checkpoint.directory),
+            ),
+          },
           resources: {
             gpus: training.resources.gpus,
             cpus: training.resources.cpus,
@@ -193,20 +201,19 @@ export function createTrainingActivities(deps: TrainingActivityDeps) {
             ? { checkpointPath: input.resumeFrom, flag: resume.flag, envVar: resume.env }
             : undefined,
         });
+        // Described before the trainer starts (the tools' time is bounded), so that the launch returns its
+        // handle at once: until it does, cancelling the experiment cannot reach the trainer. A record that
+        // cannot be made is logged, not retried: the retry would launch nothing new and fail again.
+        const described = spec
+          ? await describeLaunch(spec, request, { code, worktree, data: input.data ?? [] }).catch(
+              (error: unknown) => recordFailed(request, error),
+            )
+          : undefined;
         const launched = await launcher.launch(request);
-        // Described once the trainer runs, so that a slow tool never holds the launch back; and a record that
-        // cannot be written (a full disk, a tool gone wrong) is logged, not retried: that would loop forever
-        // on a launch that has long started.
-        if (spec) {
-          try {
-            const described = await describeLaunch(spec, request, { code, worktree, data: input.data ?? [] });
-            await recordLaunch(request, described, launched.handle, training.launcher);
-          } catch (error) {
-            Context.current().log.error('could not write the reproducibility record', {
-              runDir: request.runDir,
-              error: error instanceof Error ? error.message : String(error),
-            });
-          }
+        if (described) {
+          await recordLaunch(request, described, launched.handle, training.launcher).catch((error: unknown) =>
+            recordFailed(request, error),
+          );
         }
         return launched;
       } catch (error) {
@@ -354,6 +361,15 @@ async function describeLaunch(
         : await unpinnedCode(invocation.cwd, path.dirname(request.runDir)),
     data: prepared.data,
   });
+}
+
+/** Logs a record that could not be made; the launch goes on without it. */
+function recordFailed(request: LaunchRequest, error: unknown): undefined {
+  Context.current().log.error('could not write the reproducibility record', {
+    runDir: request.runDir,
+    error: error instanceof Error ? error.message : String(error),
+  });
+  return undefined;
 }
 
 /** Writes the record with this launch, and the GPUs the launcher gave it. */
