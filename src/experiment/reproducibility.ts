@@ -232,13 +232,19 @@ export function recordDifferences(a: ReproducibilityRecord, b: ReproducibilityRe
   return found;
 }
 
-/** The run's own names (run directory, experiment id, launch key) differ between any two runs; not news. */
+/**
+ * The run's own names (run directory, experiment id, launch key, checkpoint folder) differ between any two
+ * runs, and the config's variables repeat the config (compared on its own): not news.
+ */
 function withoutRunNames(env: Record<string, string>): Record<string, string> {
   const ignored = new Set([
     'LABLINE_RUN_DIR',
     'LABLINE_EXPERIMENT_ID',
     'LABLINE_LAUNCH_KEY',
     'LABLINE_ATTEMPT',
+    'LABLINE_CHECKPOINT_DIR',
+    'LABLINE_CONFIG',
+    'LABLINE_SEED',
     'WANDB_RUN_ID',
     'WANDB_NAME',
   ]);

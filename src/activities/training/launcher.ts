@@ -263,6 +263,23 @@ function delay(ms: number, signal: AbortSignal | undefined): Promise<void> {
 }
 
 /**
+ * What Labline tells every trainer about its experiment, besides the launcher's own variables (see
+ * docs/trainer-contract.md): the config as JSON, the seed when the config has one, and the absolute checkpoint
+ * folder. The training activity adds them to the launch's environment.
+ */
+export function experimentEnvironment(
+  config: Record<string, unknown>,
+  checkpointDirectory: string,
+): Record<string, string> {
+  const seed = config.seed;
+  return {
+    LABLINE_CONFIG: JSON.stringify(config),
+    ...(typeof seed === 'number' && Number.isInteger(seed) ? { LABLINE_SEED: String(seed) } : {}),
+    LABLINE_CHECKPOINT_DIR: checkpointDirectory,
+  };
+}
+
+/**
  * What every launcher hands the trainer: the request's arguments and environment plus Labline's variables,
  * and on a resumed attempt the checkpoint (always `LABLINE_RESUME_FROM`, the spec's variable, the spec's
  * flag). Relative `cwd` and checkpoint paths are taken relative to the run directory.
