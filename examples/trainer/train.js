@@ -22,7 +22,7 @@
  *                        stopped (SIGTERM/SIGINT), diverged or crashed
  *
  * Exit codes: 0 done, 1 crashed (stack trace on stderr), 2 bad usage, 3 diverged (loss NaN or infinite),
- * 143 stopped by SIGTERM or SIGINT ("Received SIGTERM" in the log) or by --preempt-at-step (LABLINE_PREEMPTED
+ * 143 stopped by SIGTERM, SIGUSR1 or SIGINT ("Received SIGTERM" in the log) or by --preempt-at-step (LABLINE_PREEMPTED
  * in the log), in both cases after writing a checkpoint.
  */
 const fs = require('node:fs');
@@ -432,7 +432,8 @@ async function main() {
     writeJsonAtomic(path.join(checkpointsDir, 'latest.json'), state);
   };
 
-  // SIGTERM (preemption, cancellation): finish the step in flight, checkpoint, exit 143.
+  // SIGTERM (preemption, cancellation) or SIGUSR1 (Slurm's warning before a time limit, see
+  // docs/trainer-contract.md): finish the step in flight, checkpoint, exit 143.
   let stopSignal;
   let wake;
   const onSignal = (signal) => {
@@ -441,6 +442,8 @@ async function main() {
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  // Node keeps SIGUSR1 for its inspector; a listener takes it over, which a trainer wants.
+  process.on('SIGUSR1', onSignal);
   const pause = (ms) =>
     new Promise((resolve) => {
       if (stopSignal) return resolve();

@@ -15,6 +15,7 @@ import type * as LogsModule from './cli-logs';
 import type * as SchemaModule from './cli-schema';
 import type * as ServerModule from './cli-server';
 import type * as StartModule from './cli-start';
+import type * as TrainerPathModule from './cli-trainer-path';
 import type * as ValidateModule from './cli-validate';
 import type * as SlackModule from './slack/cli';
 
@@ -40,6 +41,8 @@ const logs = (): AddCommands => (require('./cli-logs') as typeof LogsModule).add
 const validate = (): AddCommands => (require('./cli-validate') as typeof ValidateModule).addValidateCommand;
 const reproduce = (): AddCommands =>
   (require('./cli-reproduce') as typeof ReproduceModule).addReproduceCommands;
+const trainerPath = (): AddCommands =>
+  (require('./cli-trainer-path') as typeof TrainerPathModule).addTrainerPathCommand;
 const campaign = (): AddCommands => (require('./cli-campaign') as typeof CampaignModule).addCampaignCommands;
 const slack = (): AddCommands => (require('./slack/cli') as typeof SlackModule).addSlackCommand;
 const devserver = (): AddCommands =>
@@ -153,6 +156,12 @@ export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
       'Run the Slack endpoint: decision buttons and the /labline slash command decide approval gates ' +
       '(needs SLACK_SIGNING_SECRET and SLACK_BOT_TOKEN, and a `slack` section in the settings).',
     load: slack,
+  },
+  'trainer-path': {
+    usage: 'trainer-path',
+    summary:
+      'Print the folder of the Python helper (labline-trainer) in this installation: pip install "$(npx labline trainer-path)".',
+    load: trainerPath,
   },
   completion: {
     usage: 'completion <shell>',

@@ -71,10 +71,14 @@ export const ExistsAndLoadableDeliverable = z
     type: z.literal('exists_and_loadable'),
     ...common,
     ...target,
-    /** `json`: parses as JSON; `any`: reads back completely (binary checkpoints). Default `json`. */
+    /**
+     * `json`: parses as JSON; `torch`: loads with `torch.load(..., weights_only=True)` in the trainer's own
+     * Python (a file in the run directory); `any`: reads back completely (other binary checkpoints). Default
+     * `json`.
+     */
     format: withHint(
-      z.enum(['json', 'any']).default('json'),
-      'use "json" for JSON checkpoints, "any" for binary files',
+      z.enum(['json', 'torch', 'any']).default('json'),
+      'use "json" for JSON checkpoints, "torch" for PyTorch checkpoints, "any" for other binary files',
     ),
   })
   .superRefine(exactlyOneTarget);
@@ -189,7 +193,7 @@ export const ProbeRequest = z.object({
   /** The file path (relative to the run directory) or the artifact name. */
   name: z.string(),
   /** Read it back: `json` parses it as JSON, `any` reads it whole. Absent: only check it exists. */
-  load: z.enum(['json', 'any']).optional(),
+  load: z.enum(['json', 'torch', 'any']).optional(),
   /** Download it (artifacts: the manifest) to check that it can be. */
   download: z.boolean().default(false),
 });
@@ -378,9 +382,20 @@ function judgeExists(deliverable: ExistsDeliverable, observation: RunObservation
   };
 }
 
+const LOADED_AS: Record<ExistsAndLoadableDeliverable['format'], string> = {
+  json: 'parses as JSON',
+  torch: "loads with torch.load (weights only) in the trainer's Python",
+  any: 'reads back completely',
+};
+const NOT_LOADED_AS: Record<ExistsAndLoadableDeliverable['format'], string> = {
+  json: 'does not parse as JSON',
+  torch: 'does not load with torch.load',
+  any: 'does not read back',
+};
+
 function judgeLoadable(deliverable: ExistsAndLoadableDeliverable, observation: RunObservation): Verdict {
   const target = describeTarget(deliverable);
-  const how = deliverable.format === 'json' ? 'parses as JSON' : 'reads back completely';
+  const how = LOADED_AS[deliverable.format];
   const expected = `${target.label} exists and ${how}`;
   const probe = findProbe(observation, target.kind, target.name);
   if (!probe)
@@ -404,7 +419,7 @@ function judgeLoadable(deliverable: ExistsAndLoadableDeliverable, observation: R
       passed: false,
       expected,
       found: `present but unreadable${probe.error ? `: ${probe.error}` : ''}`,
-      message: `${target.label} is present but does not ${deliverable.format === 'json' ? 'parse as JSON' : 'read back'}${probe.error ? `: ${probe.error}` : ''}`,
+      message: `${target.label} is present but ${NOT_LOADED_AS[deliverable.format]}${probe.error ? `: ${probe.error}` : ''}`,
     };
   return {
     passed: true,

@@ -229,6 +229,39 @@ describeWithSlurm('experiment workflow on Slurm', () => {
     expect(jobIdOf(rig, id, 2)).not.toBe(jobIdOf(rig, id, 1));
   });
 
+  test("Slurm's warning signal before the time limit (SIGUSR1): the trainer checkpoints and the next job resumes", async () => {
+    const rig = slurmRig({ warning_signal_seconds: 30 });
+    const id = newId('warning');
+    const checkpoint = path.join(rig.runsRoot, id, 'checkpoints', 'latest.json');
+    const input = slurmSpec(id, ['--step-delay-ms=100']);
+    const { result, status } = await run(
+      rig,
+      { ...input, training: { ...input.training, resources: { gpus: 1, cpus: 1, time_limit: '10m' } } },
+      async () => {
+        await waitFor(() => checkpointStep(checkpoint) >= 20, 'the trainer to checkpoint step 20', 60_000);
+        const jobId = jobIdOf(rig, id, 1)!;
+        // The job asked for the warning; Slurm would send it 30 s before the 10 minutes are up (give or take
+        // its minute of resolution). Sent now, to the batch shell, as Slurm sends it.
+        const record = JSON.parse(
+          readFileSync(path.join(rig.runsRoot, id, 'attempts', `${id}-launch-1`, 'slurm-job.json'), 'utf8'),
+        ) as { sbatchArgs: string[] };
+        expect(record.sbatchArgs).toContain('--signal=B:USR1@30');
+        await slurmCommand('scancel', ['--batch', '--signal=USR1', jobId]);
+        return experimentHandle(env!.client, id).result();
+      },
+    );
+    expect(result.end_stage).toBe('completed');
+    expect(status.attempts.map((a) => a.outcome)).toEqual(['preempted', 'success']);
+    expect(status.attempts[1]!.resumed_from).toBe(checkpoint);
+    const log = readFileSync(path.join(rig.runsRoot, id, 'attempts', `${id}-launch-1`, 'slurm.log'), 'utf8');
+    expect(log).toMatch(/Received SIGUSR1: checkpoint written at step \d+; exiting with code 143/);
+    const starts = readFileSync(path.join(rig.runsRoot, id, 'starts.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { startStep: number });
+    expect(starts[1]!.startStep).toBeGreaterThanOrEqual(20);
+  });
+
   test('cancelling the experiment cancels its Slurm job (scancel)', async () => {
     const rig = slurmRig();
     const id = newId('cancel');

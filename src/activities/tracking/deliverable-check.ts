@@ -10,6 +10,7 @@
  */
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
+import { loadTorchCheckpoint, trainerPython } from './torch-checkpoint';
 import {
   evaluateDeliverables,
   MetricAggregatesAccumulator,
@@ -210,11 +211,14 @@ async function probeArtifact(
   return result;
 }
 
-/** A file of the run directory: exists, and reads back (parses as JSON for `load: json`). */
+/**
+ * A file of the run directory: exists, and reads back (parses as JSON for `load: json`; loads with
+ * `torch.load` in the trainer's Python for `load: torch`).
+ */
 async function probeRunDirFile(
   runDir: string | undefined,
   name: string,
-  load: 'json' | 'any' | undefined,
+  load: 'json' | 'torch' | 'any' | undefined,
   download: boolean,
 ): Promise<ProbeResult> {
   if (runDir === undefined) {
@@ -228,6 +232,7 @@ async function probeRunDirFile(
     try {
       const text = await fs.readFile(file, 'utf8');
       if (load === 'json') JSON.parse(text);
+      if (load === 'torch') await loadTorchCheckpoint(file, await trainerPython(runDir));
       if (load) result.loadable = true;
       if (download) result.downloadable = true;
     } catch (error) {

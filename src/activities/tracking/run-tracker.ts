@@ -178,7 +178,7 @@ export type TrackedRunState = z.infer<typeof TrackedRunState>;
 /** Options of {@link RunTracker.probeFile}. */
 export interface ProbeFileOptions {
   /** Read it back: `json` parses it, `any` reads it whole. Absent: only check that it exists. */
-  load?: 'json' | 'any';
+  load?: 'json' | 'torch' | 'any';
   /** Download it to check that it can be. */
   download: boolean;
 }

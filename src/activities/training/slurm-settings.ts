@@ -33,6 +33,13 @@ export const SlurmSettings = z.strictObject({
    * `--get-user-env` to `extra_args`). Default `true`.
    */
   export_worker_environment: z.boolean().default(true),
+  /**
+   * Seconds before a job's time limit at which Slurm sends the trainer SIGUSR1 (`--signal=B:USR1@<n>`): a
+   * trainer that follows the contract checkpoints and exits as preempted, and the experiment resumes in a new
+   * job. Only for launches whose `time_limit` is more than a minute longer (Slurm may signal up to a minute
+   * early). Default 120; `0`: never.
+   */
+  warning_signal_seconds: z.number().int().nonnegative().max(65535).default(120),
   /** More sbatch options, one per element, e.g. `["--constraint=a100", "--exclusive"]`. Default `[]`. */
   extra_args: z.array(SbatchExtraArg).default([]),
   /** Directory of `sbatch`, `squeue`, `scontrol`, `scancel`, `sacct`. Default: the worker's `PATH`. */
@@ -61,6 +68,7 @@ export function slurmLauncherOptionsOf(settings: SlurmSettings): SlurmLauncherOp
     requeue: settings.requeue,
     exportWorkerEnvironment: settings.export_worker_environment,
     extraArgs: settings.extra_args,
+    warningSignalSeconds: settings.warning_signal_seconds,
     binDir: settings.bin_dir,
     commandTimeoutMs: settings.command_timeout_seconds * 1000,
     cancelTimeoutMs: settings.cancel_timeout_seconds * 1000,

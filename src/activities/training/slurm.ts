@@ -51,6 +51,9 @@ import { isFinalSlurmState, trainingStateOf, type SlurmJobInfo } from './slurm-s
  */
 
 /** Options of {@link SlurmLauncher}; the `slurm` section of the Labline settings. */
+
+/** Seconds before the time limit at which a Slurm job is warned with SIGUSR1 (`warningSignalSeconds`). */
+export const DEFAULT_WARNING_SIGNAL_SECONDS = 120;
 export interface SlurmLauncherOptions {
   /** `--partition`. Default: the cluster's default partition. */
   partition?: string;
@@ -80,6 +83,13 @@ export interface SlurmLauncherOptions {
   exportWorkerEnvironment?: boolean;
   /** More sbatch options, one per element (`["--constraint=a100", "--exclusive"]`), passed as they are. */
   extraArgs?: string[];
+  /**
+   * Seconds before a job's time limit at which Slurm sends SIGUSR1 to the trainer (`--signal=B:USR1@<n>`), so
+   * that it checkpoints and exits as preempted, and the experiment resumes in a new job. Only for launches
+   * whose time limit is more than a minute longer than this (Slurm may signal a minute early). Default 120;
+   * 0: never.
+   */
+  warningSignalSeconds?: number;
   /** Directory of Slurm's commands. Default: the worker's `PATH`. */
   binDir?: string;
   /** How long one Slurm command may take, ms. Default 30000. */
@@ -353,6 +363,7 @@ export class SlurmLauncher implements Launcher {
       ...(resources.timeLimitSeconds
         ? [`--time=${Math.max(1, Math.ceil(resources.timeLimitSeconds / 60))}`]
         : []),
+      ...this.warningSignalArgument(resources.timeLimitSeconds),
       ...(resources.gpus > 0 ? [this.gpuArgument(resources.gpus)] : []),
       ...(this.options.partition ? [`--partition=${this.options.partition}`] : []),
       ...(this.options.account ? [`--account=${this.options.account}`] : []),
@@ -363,6 +374,17 @@ export class SlurmLauncher implements Launcher {
       ...args,
     ];
     return { sbatchArgs, env, added, args, cwd };
+  }
+
+  /**
+   * `--signal=B:USR1@<n>`: to the batch shell, which `exec`s the trainer (slurm-job.sh), so the trainer gets
+   * it. Slurm may send it up to a minute early (`sbatch --signal`), so not for a limit within a minute of the
+   * warning: the signal would come at once, and again in every resumed job.
+   */
+  private warningSignalArgument(timeLimitSeconds: number | undefined): string[] {
+    const warning = this.options.warningSignalSeconds ?? DEFAULT_WARNING_SIGNAL_SECONDS;
+    if (warning <= 0 || timeLimitSeconds === undefined || timeLimitSeconds <= warning + 60) return [];
+    return [`--signal=B:USR1@${Math.round(warning)}`];
   }
 
   private gpuArgument(count: number): string {
