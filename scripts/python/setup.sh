@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Makes .venv-python/ in this checkout: the Python the PyTorch example and the helper's tests run with. Pinned:
 # torch 2.13.0 (a CPU build for Python 3.11 that needs no large download here), scikit-learn (the digits data
-# set ships inside it), pytest, wandb, and the helper itself (python/, editable).
+# set ships inside it), pytest, wandb, PyTorch Lightning, transformers with accelerate (the helper's callbacks)
+# and the helper itself (python/, editable).
 # Usage: scripts/python/setup.sh   (again: only installs what is missing)
 set -euo pipefail
 cd "$(dirname "$0")/../.."

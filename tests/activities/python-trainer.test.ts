@@ -76,7 +76,12 @@ describeWithTorch('Python trainers', (python) => {
   test("the helper's pytest suite passes", async () => {
     const { stdout } = await run(python, ['-m', 'pytest', '-q', '-p', 'no:cacheprovider', 'tests'], {
       cwd: path.join(repo, 'python'),
-      env: { ...process.env, LABLINE_REQUIRE_WANDB: '1' },
+      env: {
+        ...process.env,
+        LABLINE_REQUIRE_WANDB: '1',
+        LABLINE_REQUIRE_LIGHTNING: '1',
+        LABLINE_REQUIRE_TRANSFORMERS: '1',
+      },
       timeout: 300_000,
     }).catch((error: { stdout?: string; stderr?: string }) => {
       throw new Error(`pytest failed:\n${error.stdout ?? ''}${error.stderr ?? ''}`);

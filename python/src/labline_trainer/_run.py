@@ -187,6 +187,18 @@ class Run:
         self._prune_checkpoints(keep=target)
         return target
 
+    def mark_checkpoint(self, path: Union[str, "os.PathLike[str]"], step: int) -> None:
+        """Makes a checkpoint a framework wrote itself (a file or a folder in the checkpoint folder, such as
+        Hugging Face's ``checkpoint-500``) the one to resume from: ``latest.json`` names it."""
+        target = Path(os.fspath(path)).resolve()
+        try:
+            name = str(target.relative_to(self.checkpoint_dir.resolve()))
+        except ValueError:
+            name = str(target)  # elsewhere: by its absolute path
+        write_json_atomic(
+            self.checkpoint_dir / "latest.json", {"step": int(step), "path": name, "savedAt": _now()}
+        )
+
     # ---- ending ---------------------------------------------------------------------------------------
     def finish(self) -> None:
         """Writes the summary, records the end (``ends.jsonl``) and closes the W&B run. Idempotent."""
