@@ -162,10 +162,7 @@ async function reproducedData(
   try {
     for (const entry of record.data) {
       await checkDataSet(entry, { scratch, runsRoot: options.runsRoot, changed });
-      data[entry.name] =
-        options.allowDataChange || !entry.sha256
-          ? entry.source
-          : { source: entry.source, sha256: entry.sha256 };
+      data[entry.name] = reproducedSource(entry, options.allowDataChange === true);
     }
   } finally {
     await rm(scratch, { recursive: true, force: true });
@@ -178,6 +175,17 @@ async function reproducedData(
     );
   }
   return data;
+}
+
+/**
+ * A data entry of the reproduction: a file or folder bound to its recorded hash (the launch refuses other
+ * content), a W&B artifact pinned to the version its alias named then.
+ */
+function reproducedSource(entry: RecordedData, allowChange: boolean): ExperimentSpec['data'][string] {
+  if (entry.kind === 'wandb-artifact') {
+    return entry.version ? entry.source.replace(/:[^:/]+$/, `:${entry.version}`) : entry.source;
+  }
+  return allowChange || !entry.sha256 ? entry.source : { source: entry.source, sha256: entry.sha256 };
 }
 
 /** Adds to `changed` how a data set differs from its record now (missing, or other content). */

@@ -86,8 +86,10 @@ export const RecordedData = z.object({
   files: z.number().int().optional(),
   /** A directory's manifest (`path  sha256` per file), relative to the run directory. */
   manifest: z.string().optional(),
-  /** The W&B artifact's version (`v3`), for artifacts. */
+  /** The W&B artifact's version (`v3`), for artifacts: what the alias written in the spec pointed at. */
   version: z.string().optional(),
+  /** The W&B artifact's digest (its manifest's hash), for artifacts. */
+  digest: z.string().optional(),
 });
 export type RecordedData = z.infer<typeof RecordedData>;
 
@@ -282,9 +284,11 @@ function dataText(entry: RecordedData | undefined): string | undefined {
   if (!entry) return undefined;
   const what = entry.sha256
     ? `sha256 ${entry.sha256.slice(0, 12)}…`
-    : entry.version
-      ? `version ${entry.version}`
-      : 'not hashed';
+    : entry.digest
+      ? `version ${entry.version ?? '?'}, digest ${entry.digest.slice(0, 12)}…`
+      : entry.version
+        ? `version ${entry.version}`
+        : 'not hashed';
   return `${entry.source} (${what})`;
 }
 

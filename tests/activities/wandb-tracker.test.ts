@@ -14,6 +14,8 @@ import {
   TrackerUnavailableError,
 } from '../../src/activities/tracking/tracker-errors';
 import { WandbTracker } from '../../src/activities/tracking/wandb';
+import { hashedData } from '../../src/activities/reproducibility/launch-capture';
+import { LaunchRejectedError } from '../../src/activities/training/launcher';
 import { retryAfterMs } from '../../src/activities/tracking/wandb-transport';
 import {
   arrayHistory,
@@ -372,6 +374,48 @@ describe('history', () => {
 });
 
 describe('artifacts and files', () => {
+  test('an artifact reference resolves to the version its alias names now, for the reproducibility record', async () => {
+    const run = finishedRun();
+    run.artifacts = [
+      { name: 'tokenizer', type: 'dataset', version: 3, aliases: ['latest'], files: { 'vocab.txt': 'a b' } },
+    ];
+    fake.addRun(run);
+    const client = tracker();
+    const resolved = await client.resolveArtifact('acme-ml/llm-finetune/tokenizer:latest');
+    expect(resolved).toEqual({ version: 'v3', digest: expect.stringMatching(/^[0-9a-f]{32}$/) });
+    expect(await client.resolveArtifact('acme-ml/llm-finetune/tokenizer:v3')).toEqual(resolved);
+    await expect(client.resolveArtifact('acme-ml/llm-finetune/tokenizer:v9')).rejects.toThrow(
+      /W&B has no artifact tokenizer:v9 in acme-ml\/llm-finetune/,
+    );
+    await expect(client.resolveArtifact('tokenizer')).rejects.toThrow(/is not a W&B artifact reference/);
+    // The launch's data hashing records it (and refuses what W&B does not have) through this resolver.
+    const data = await hashedData(
+      {
+        tok: 'wandb-artifact:acme-ml/llm-finetune/tokenizer:latest',
+        gone: 'wandb-artifact:acme-ml/llm-finetune/nothing:v0',
+      },
+      '/tmp/unused-run-dir',
+      undefined,
+      (reference) => client.resolveArtifact(reference),
+    ).catch((error: Error) => error);
+    expect(data).toBeInstanceOf(LaunchRejectedError);
+    expect((data as Error).message).toMatch(/data "gone": W&B has no artifact nothing:v0/);
+    const one = await hashedData(
+      { tok: 'wandb-artifact:acme-ml/llm-finetune/tokenizer:latest' },
+      '/tmp/unused',
+      undefined,
+      (reference) => client.resolveArtifact(reference),
+    );
+    expect(one).toEqual([
+      {
+        name: 'tok',
+        source: 'wandb-artifact:acme-ml/llm-finetune/tokenizer:latest',
+        kind: 'wandb-artifact',
+        ...resolved,
+      },
+    ]);
+  });
+
   test('artifacts list type, name:version, aliases, state, size and digest', async () => {
     fake.addRun(finishedRun());
     const [artifact] = await tracker().artifacts(ref());

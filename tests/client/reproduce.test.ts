@@ -7,7 +7,8 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { ResultsPayload } from '../../src/experiment';
+import { reproductionSpec } from '../../src/client/reproduction';
+import { ExperimentSpec, ResultsPayload } from '../../src/experiment';
 import { labline, LOCAL_ENV } from '../support/cli';
 import { makeRepo, trainerSource } from '../support/git-repo';
 import { testServerKind } from '../support/temporal-cli';
@@ -147,3 +148,53 @@ test(`reproduce refuses, before starting anything, when a data file changed; --a
     repo.remove();
   }
 }, 300_000);
+
+test('a reproduction pins a W&B artifact to the version its alias named when the original ran', async () => {
+  const runsRoot = mkdtempSync(path.join(tmpdir(), 'labline-repro-wandb-'));
+  const original = ExperimentSpec.parse({
+    experiment_id: 'exp-wandb-data',
+    name: 'w&b data',
+    hypothesis: 'the tokenizer is the one it was',
+    training: { command: 'python', args: ['train.py'], working_directory: runsRoot },
+    data: { tok: 'wandb-artifact:acme/nlp/tokenizer:latest' },
+  });
+  const spec = await reproductionSpec(
+    {
+      version: 1,
+      experiment_id: original.experiment_id,
+      run_name: original.experiment_id,
+      code: { pinned: false },
+      spec: {
+        sha256: '',
+        spec: original,
+        command: 'python',
+        args: [],
+        cwd: runsRoot,
+        env: {},
+        secret_env_names: [],
+      },
+      environment: {
+        os: { platform: 'linux', release: '', arch: 'x64' },
+        cpu: { model: '', cores: 1 },
+        gpus: [],
+        node: '',
+        lockfiles: [],
+      },
+      randomness: { seeds: {}, reported_by_trainer: null },
+      data: [
+        {
+          name: 'tok',
+          source: 'wandb-artifact:acme/nlp/tokenizer:latest',
+          kind: 'wandb-artifact',
+          version: 'v3',
+          digest: 'd'.repeat(32),
+        },
+      ],
+      launches: [],
+    },
+    { runsRoot, allowCodeChange: true },
+  );
+  expect(spec.data).toEqual({ tok: 'wandb-artifact:acme/nlp/tokenizer:v3' });
+  expect(spec.experiment_id).toBe('exp-wandb-data-repro-1');
+  expect(spec.parent).toMatchObject({ experiment_id: 'exp-wandb-data' });
+});

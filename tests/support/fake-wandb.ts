@@ -446,6 +446,22 @@ export async function startFakeWandb(options: FakeWandbOptions = {}): Promise<Fa
           }
           return { sampledHistory: [rows] };
         });
+      case 'ProjectArtifact': {
+        const entity = String(variables.entity);
+        const project = String(variables.project);
+        if (!projectExists(entity, project)) return { data: { project: null } };
+        const [sequence, alias] = String(variables.name).split(':');
+        for (const run of allRuns().filter((r) => r.entity === entity && r.project === project)) {
+          const index = (run.artifacts ?? []).findIndex(
+            (a) =>
+              a.name === sequence &&
+              (`v${a.version ?? 0}` === alias || (a.aliases ?? ['latest']).includes(alias ?? '')),
+          );
+          if (index >= 0)
+            return { data: { project: { artifact: artifactNode(run, run.artifacts![index]!, index) } } };
+        }
+        return { data: { project: { artifact: null } } };
+      }
       case 'RunOutputArtifacts':
         return inRun((run) => {
           const all = (run.artifacts ?? []).map((a, i) => artifactNode(run, a, i));

@@ -62,12 +62,13 @@ export async function hashedData(
   data: DataSpec,
   runDir: string,
   onProgress?: (bytesHashed: number) => void,
+  resolveArtifact?: ArtifactResolver,
 ): Promise<RecordedData[]> {
   const recorded: RecordedData[] = [];
   for (const [name, entry] of Object.entries(data)) {
     const { source, sha256 } = dataEntryOf(entry);
     if (isWandbArtifact(source)) {
-      recorded.push(wandbArtifactRecord(name, source));
+      recorded.push(await wandbArtifactRecord(name, source, resolveArtifact));
       continue;
     }
     let hashed: RecordedData;
@@ -91,9 +92,30 @@ export async function hashedData(
   return recorded;
 }
 
-/** A W&B artifact as the spec names it: `entity/project/name:version`; the version is recorded as written. */
-function wandbArtifactRecord(name: string, source: string): RecordedData {
+/** Finds the version an artifact reference names now (the W&B tracker's `resolveArtifact`). */
+export type ArtifactResolver = (reference: string) => Promise<{ version: string; digest?: string }>;
+
+/**
+ * A W&B artifact as the spec names it (`entity/project/name:alias`): with a W&B tracker on the worker, the
+ * version the alias names now and its digest; without one, the version as written.
+ * @throws LaunchRejectedError when W&B has no such artifact
+ */
+async function wandbArtifactRecord(
+  name: string,
+  source: string,
+  resolve: ArtifactResolver | undefined,
+): Promise<RecordedData> {
   const reference = source.slice(WANDB_ARTIFACT_PREFIX.length);
+  if (resolve) {
+    try {
+      return { name, source, kind: 'wandb-artifact', ...(await resolve(reference)) };
+    } catch (error) {
+      if (error instanceof Error && /has no artifact|not a W&B artifact reference/.test(error.message)) {
+        throw new LaunchRejectedError(`data "${name}": ${error.message}`);
+      }
+      throw error; // W&B down or refusing: retried
+    }
+  }
   const version = /:([^:/]+)$/.exec(reference)?.[1];
   return { name, source, kind: 'wandb-artifact', ...(version ? { version } : {}) };
 }

@@ -204,6 +204,11 @@ export interface RunTracker {
    */
   runState?(ref: RunRef): Promise<TrackedRunState>;
   /**
+   * The version an artifact reference (`entity/project/name:alias`) names now, and its digest, for the
+   * reproducibility record of `data:` entries. Optional: trackers without artifacts of their own lack it.
+   */
+  resolveArtifact?(reference: string): Promise<{ version: string; digest?: string }>;
+  /**
    * Looks for one file the run saved (W&B: the run's files) and checks it as asked. Optional: without it, a
    * deliverable's `path` is a file of the run directory.
    */

@@ -167,6 +167,23 @@ query RunOutputArtifacts($entity: String!, $project: String!, $run: String!, $cu
 }`,
 );
 
+/** One version of a project's artifact, by `name:alias` or `name:v3` (a data set declared by a spec). */
+export const PROJECT_ARTIFACT = operation(
+  'ProjectArtifact',
+  `
+query ProjectArtifact($entity: String!, $project: String!, $name: String!) {
+  project(entityName: $entity, name: $project) {
+    artifact(name: $name) {
+      id
+      artifactSequence { name }
+      versionIndex
+      digest
+      state
+    }
+  }
+}`,
+);
+
 /** Where an artifact's manifest can be downloaded (`FetchArtifactManifest`, a signed `directUrl`). */
 export const FETCH_ARTIFACT_MANIFEST = operation(
   'FetchArtifactManifest',

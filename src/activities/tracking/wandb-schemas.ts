@@ -127,6 +127,24 @@ export const RunOutputArtifactsData = projectRun(
 /** `RunOutputArtifacts`. */
 export type RunOutputArtifactsData = z.infer<typeof RunOutputArtifactsData>;
 
+/** `ProjectArtifact`: null project or artifact when there is none of that name. */
+export const ProjectArtifactData = z.object({
+  project: z
+    .object({
+      artifact: z
+        .object({
+          id: z.string(),
+          artifactSequence: z.object({ name: z.string() }),
+          versionIndex: z.number().int().nullish(),
+          digest: z.string().nullish(),
+          state: z.enum(['COMMITTED', 'PENDING', 'DELETED']),
+        })
+        .nullable(),
+    })
+    .nullable(),
+});
+export type ProjectArtifactData = z.infer<typeof ProjectArtifactData>;
+
 /** `FetchArtifactManifest`: null artifact when it is gone, null manifest when it has none yet. */
 export const ArtifactManifestData = z.object({
   artifact: z

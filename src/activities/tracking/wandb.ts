@@ -39,6 +39,7 @@ import {
   RUN_FILES,
   RUN_FULL_HISTORY,
   RUN_HISTORY_KEYS,
+  PROJECT_ARTIFACT,
   RUN_OUTPUT_ARTIFACTS,
   RUN_SAMPLED_HISTORY,
   RUN_STATE,
@@ -52,6 +53,7 @@ import {
   RunData,
   RunFilesData,
   RunHistoryKeysData,
+  ProjectArtifactData,
   RunOutputArtifactsData,
   RunStateData,
   SampledHistoryData,
@@ -310,6 +312,35 @@ export class WandbTracker implements RunTracker {
       if (!artifacts.pageInfo.hasNextPage || !artifacts.pageInfo.endCursor) return found;
       cursor = artifacts.pageInfo.endCursor;
     }
+  }
+
+  /**
+   * The version an artifact reference names now (`entity/project/name:latest` → `v3`), with its digest, so
+   * that a record pins what an alias pointed at.
+   * @throws Error naming the reference when W&B has no such artifact
+   */
+  async resolveArtifact(reference: string): Promise<{ version: string; digest?: string }> {
+    const match = /^([^/]+)\/([^/]+)\/([^/:]+):([^/:]+)$/.exec(reference);
+    if (!match) {
+      throw new Error(
+        `"${reference}" is not a W&B artifact reference; write entity/project/name:version (or :alias), like ` +
+          'my-team/my-project/tokenizer:v3',
+      );
+    }
+    const [, entity, project, name, alias] = match;
+    const data = await this.transport.graphql(
+      PROJECT_ARTIFACT,
+      { entity: entity!, project: project!, name: `${name}:${alias}` },
+      ProjectArtifactData,
+    );
+    const artifact = data.project?.artifact;
+    if (!artifact || artifact.state === 'DELETED' || artifact.versionIndex == null) {
+      throw new Error(
+        `W&B has no artifact ${name}:${alias} in ${entity}/${project}; check the name and the alias or version ` +
+          'under `data:` in the spec',
+      );
+    }
+    return { version: `v${artifact.versionIndex}`, ...(artifact.digest ? { digest: artifact.digest } : {}) };
   }
 
   /** The files the run saved, or only those named. */

@@ -232,7 +232,13 @@ export function createTrainingActivities(deps: TrainingActivityDeps) {
     async hashData(input: { runDir: string; data: DataSpec }): Promise<RecordedData[]> {
       const ctx = Context.current();
       try {
-        return await hashedData(input.data, input.runDir, (bytes) => ctx.heartbeat({ hashed_bytes: bytes }));
+        const wandb = deps.trackers?.wandb;
+        return await hashedData(
+          input.data,
+          input.runDir,
+          (bytes) => ctx.heartbeat({ hashed_bytes: bytes }),
+          wandb?.resolveArtifact ? (reference) => wandb.resolveArtifact!(reference) : undefined,
+        );
       } catch (error) {
         if (error instanceof LaunchRejectedError) {
           throw ApplicationFailure.nonRetryable(error.message, FailureType.LaunchRejected);
