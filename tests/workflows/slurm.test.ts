@@ -158,6 +158,16 @@ describeWithSlurm('experiment workflow on Slurm', () => {
       expect(record.launches).toEqual([
         expect.objectContaining({ launcher: 'slurm', slurm_job_id: jobIdOf(rig, id, 1), exit_code: 0 }),
       ]);
+      // Where it ran comes from the job itself: the node it ran on, and the GPUs Slurm gave it.
+      const node = readFileSync(
+        path.join(rig.runsRoot, id, 'attempts', `${id}-launch-1`, 'node.txt'),
+        'utf8',
+      );
+      expect(node).toMatch(/^slurm_node=\S+$/m);
+      expect(record.launches[0]!.host).toBe(/^host=(.*)$/m.exec(node)![1]);
+      const devices = /^cuda_visible_devices=(.*)$/m.exec(node)![1];
+      expect(devices).toMatch(/^\d/); // the spec asks for one GPU: Slurm names it
+      expect(record.environment.cuda_visible_devices).toBe(devices);
       expect(repo.git('worktree', 'list').split('\n')).toHaveLength(1);
     } finally {
       repo.remove();

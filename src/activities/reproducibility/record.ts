@@ -60,15 +60,45 @@ export async function writeLaunchRecord(
 export async function recordLaunchEnd(
   runDir: string,
   key: string,
-  end: { endedAt?: string; exitCode: number | null },
+  end: { endedAt?: string; exitCode: number | null; attemptDir?: string },
 ): Promise<void> {
   const record = await readReproducibilityRecord(runDir).catch(() => undefined);
   const launch = record?.launches.find((entry) => entry.key === key);
   if (!record || !launch) return;
   launch.ended_at = end.endedAt ?? new Date().toISOString();
   launch.exit_code = end.exitCode;
+  const node = end.attemptDir ? await nodeFacts(end.attemptDir) : undefined;
+  if (node) {
+    // A Slurm job: its node, not the worker that submitted it, is where the trainer ran.
+    if (node.host) launch.host = node.host;
+    if (node.gpus.length > 0) record.environment.gpus = node.gpus;
+    if (node.cudaVisibleDevices) record.environment.cuda_visible_devices = node.cudaVisibleDevices;
+  }
   record.randomness.reported_by_trainer = await seedsReported(runDir, record.randomness.seeds);
   await writeFileAtomic(path.join(runDir, REPRODUCIBILITY_FILE), `${JSON.stringify(record, null, 2)}\n`);
+}
+
+/** What the Slurm job script wrote about its node (`node.txt`, `key=value` lines); undefined without one. */
+async function nodeFacts(
+  attemptDir: string,
+): Promise<{ host?: string; gpus: string[]; cudaVisibleDevices?: string } | undefined> {
+  let text: string;
+  try {
+    text = await fs.readFile(path.join(attemptDir, 'node.txt'), 'utf8');
+  } catch {
+    return undefined;
+  }
+  const pairs = text
+    .split('\n')
+    .map((line) => /^([a-z_]+)=(.*)$/.exec(line.trim()))
+    .filter((match): match is RegExpExecArray => match !== null)
+    .map((match) => [match[1]!, match[2]!.trim()] as const);
+  const first = (name: string) => pairs.find(([key, value]) => key === name && value)?.[1];
+  return {
+    ...(first('host') ? { host: first('host') } : {}),
+    gpus: pairs.filter(([key, value]) => key === 'gpu' && value).map(([, value]) => value),
+    ...(first('cuda_visible_devices') ? { cudaVisibleDevices: first('cuda_visible_devices') } : {}),
+  };
 }
 
 /** Per seed key, whether the trainer's `config.json` holds the value it was given; null without one. */

@@ -292,6 +292,7 @@ export function createTrainingActivities(deps: TrainingActivityDeps) {
       await recordLaunchEnd(input.handle.runDir, input.handle.key, {
         endedAt: state.endedAt,
         exitCode: state.exitCode ?? null,
+        attemptDir: input.handle.attemptDir,
       });
       return {
         exitCode: state.exitCode ?? null,
