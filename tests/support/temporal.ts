@@ -7,6 +7,7 @@ import { DefaultLogger, NativeConnection, Runtime, Worker, type WorkerOptions } 
 import { status } from '@grpc/grpc-js';
 import { randomUUID } from 'node:crypto';
 import { startDevServer, type DevServer, type DevServerOptions } from '../../src/devserver/server';
+import { ClosableRetries } from './grpc-retries';
 import { temporal } from '@temporalio/proto';
 import { testSearchAttributes } from './search-attributes';
 import { testServerKind } from './temporal-cli';
@@ -66,7 +67,8 @@ export async function startTestTemporal(options: Omit<DevServerOptions, 'port'> 
     server = await startDevServer({ port: 0, longPollTimeoutMs: 10_000, ...options });
     address = server.address;
   }
-  const connection = await Connection.connect({ address });
+  const retries = new ClosableRetries();
+  const connection = await Connection.connect({ address, interceptors: [retries.interceptor] });
   await registerSearchAttributes(connection, namespace);
   const client = new Client({ connection, namespace });
   return {
@@ -76,6 +78,7 @@ export async function startTestTemporal(options: Omit<DevServerOptions, 'port'> 
     client,
     server,
     async stop() {
+      await retries.drain();
       await connection.close();
       await server?.stop();
       await ownRealServer?.stop();
