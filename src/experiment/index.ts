@@ -29,3 +29,4 @@ export * from './tracker';
 export * from './verdict';
 export * from './web-ui';
 export * from './settings';
+export * from './search';

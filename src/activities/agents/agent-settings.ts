@@ -3,16 +3,19 @@
  * never a setting: it comes from `OPENAI_API_KEY`.
  */
 import { z } from 'zod';
-import type { AgentName } from '../../experiment';
-import {
-  AGENT_CALLS_PER_STEP,
-  AGENT_START_TO_CLOSE_SECONDS,
-  AgentName as AgentNames,
-} from '../../experiment';
+import { AGENT_CALLS_PER_STEP, AGENT_START_TO_CLOSE_SECONDS, AgentName } from '../../experiment';
 import { OfflineAgentProvider } from './offline';
 import type * as OpenAIModule from './openai';
 import type { ModelPrice } from './openai';
 import type { AgentCostEstimate, AgentProvider, AgentRequest, AgentResponse } from './provider';
+
+/**
+ * The agents that settings configure: the analysis and writing agents, and `proposer`, which proposes the
+ * edits of search campaigns.
+ */
+export const AgentNames = z.enum([...AgentName.options, 'proposer']);
+/** An agent that settings configure. */
+export type ConfiguredAgent = z.infer<typeof AgentNames>;
 
 /** Longest `timeout_seconds`: every call of one agent step must fit in the agents activity's start-to-close. */
 export const MAX_AGENT_TIMEOUT_SECONDS = Math.floor(
@@ -82,7 +85,7 @@ export const AgentsSettings = z
     max_output_tokens: modelOptions.max_output_tokens.default(4096),
     /** Field carrying the output limit. Default `max_completion_tokens`. */
     output_limit_field: modelOptions.output_limit_field.default('max_completion_tokens'),
-    /** Per agent (`performance`, `baselines`, `ablations`, `report`, `blog`, `paper`): other settings. */
+    /** Per agent (`performance`, `baselines`, `ablations`, `report`, `blog`, `paper`, `proposer`): other settings. */
     per_agent: z.partialRecord(AgentNames, AgentOverride).default({}),
     /**
      * Price per model in US dollars per million tokens, `{ input, output }`; merged over
@@ -122,7 +125,7 @@ export interface ResolvedAgentSettings {
 }
 
 /** An agent's settings: its `per_agent` entry over the section's. */
-export function agentSettingsOf(settings: AgentsSettings, agent: AgentName): ResolvedAgentSettings {
+export function agentSettingsOf(settings: AgentsSettings, agent: ConfiguredAgent): ResolvedAgentSettings {
   const own = settings.per_agent[agent] ?? {};
   const model = own.model ?? settings.model;
   const price = settings.prices[model] ?? DEFAULT_PRICES[model];
