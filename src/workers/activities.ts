@@ -6,6 +6,7 @@ import { createArtifactActivities } from '../activities/artifacts/activities';
 import { keptAlive } from '../activities/keep-alive';
 import { createCampaignActivities } from '../activities/campaign/activities';
 import { createAgentActivities } from '../activities/agents/activities';
+import { createSearchActivities } from '../activities/search/activities';
 import { OfflineAgentProvider } from '../activities/agents/offline';
 import type { AgentProvider } from '../activities/agents/provider';
 import { ConsoleNotifier, withWebUiLinks, type Notifier } from '../activities/notify/notifier';
@@ -68,6 +69,7 @@ export function createLablineActivities(host: ActivityHost) {
       ...createArtifactActivities({ provider: host.agentProvider ?? new OfflineAgentProvider(), trackers }),
       ...createAgentActivities({ provider: host.agentProvider ?? new OfflineAgentProvider() }),
       ...createCampaignActivities({ tracker: trackers.local }),
+      ...createSearchActivities({ provider: host.agentProvider ?? new OfflineAgentProvider() }),
     },
     ['awaitTraining', 'awaitTrainingStart'],
   );
