@@ -6,19 +6,15 @@
  */
 import {
   CancellationScope,
-  ChildWorkflowFailure,
   continueAsNew,
   defineQuery,
   defineSignal,
   isCancellation,
-  ParentClosePolicy,
   proxyActivities,
   setCurrentDetails,
   setHandler,
-  startChild,
   upsertSearchAttributes,
   workflowInfo,
-  type ChildWorkflowHandle,
 } from '@temporalio/workflow';
 import type { AgentActivities } from '../activities/agents/activities';
 import type { BaselineInterpretation } from '../activities/agents/schemas';
@@ -30,7 +26,6 @@ import {
   childExperimentId,
   baseVariantOf,
   childSpec,
-  codeMemoOf,
   compareVariants,
   ExperimentSpec,
   proposalVariants,
@@ -47,7 +42,7 @@ import {
   type WorkflowSettingsInput,
 } from '../experiment';
 import { acceptDecisions, ApprovalGates } from './approval-gate';
-import { experimentWorkflow, type ExperimentResult } from './experiment';
+import { runChildExperiment, metricOf } from './child-experiment';
 
 /** Review of one proposed ablation: `{ name, action: approve|drop|edit, modifications?, by }`. */
 export const reviewProposalSignal = defineSignal<[unknown]>('reviewProposal');
@@ -318,46 +313,19 @@ export async function campaignWorkflow(input: CampaignInput): Promise<CampaignRe
   /** Starts (or, after a retry, finds) one child and waits for its outcome; failures become outcomes. */
   async function runChild(variant: VariantSpec, seed: number): Promise<ChildOutcome> {
     const spec = childSpec(campaign, variant, seed);
-    const base = { experiment_id: spec.experiment_id, variant: variant.name, seed };
-    let handle: ChildWorkflowHandle<typeof experimentWorkflow>;
-    try {
-      handle = await startChild(experimentWorkflow, {
-        workflowId: spec.experiment_id,
-        taskQueue: settings.task_queues.workflow,
-        args: [{ spec, settings: input.settings }],
-        // Cancelling the campaign cancels its children (and their training); closing it does not
-        // terminate them, so continue-as-new (only with none running) never cuts one short.
-        parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL,
-        searchAttributes: {
-          LablineStage: ['registered'],
-          LablineParent: [spec.parent!.experiment_id],
-          LablineCampaign: [campaign.campaign_id],
-          ...(spec.metadata.project ? { LablineProject: [spec.metadata.project] } : {}),
-        },
-        staticSummary: spec.name,
-        staticDetails: `**Hypothesis:** ${spec.hypothesis}`,
-        memo: { name: spec.name, hypothesis: spec.hypothesis, ...codeMemoOf(spec) },
-      });
-    } catch (error) {
-      return { ...base, end: 'error', metric: null, reason: (error as Error).message };
-    }
-    try {
-      const result: ExperimentResult = await handle.result();
-      const value = result.summary_metrics[campaign.primary_metric.name];
-      return {
-        ...base,
-        end: result.end_stage,
-        metric: typeof value === 'number' && Number.isFinite(value) ? value : null,
-        reason: result.reason,
-      };
-    } catch (error) {
-      if (isCancellation(error)) throw error;
-      const reason =
-        error instanceof ChildWorkflowFailure
-          ? (error.cause?.message ?? error.message)
-          : (error as Error).message;
-      return { ...base, end: 'error', metric: null, reason };
-    }
+    const ended = await runChildExperiment(spec, {
+      taskQueue: settings.task_queues.workflow,
+      settings: input.settings,
+      campaignId: campaign.campaign_id,
+    });
+    return {
+      experiment_id: spec.experiment_id,
+      variant: variant.name,
+      seed,
+      end: ended.end,
+      metric: metricOf(ended.result, campaign.primary_metric.name),
+      reason: ended.reason,
+    };
   }
 
   async function settleOne(pending: Map<string, Promise<ChildOutcome>>, done: ChildOutcome[]): Promise<void> {

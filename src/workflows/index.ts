@@ -4,3 +4,5 @@ export { approveSignal, decideUpdate, gatesQuery, rejectSignal, type GatesView }
 export type { ExperimentInput, ExperimentResult } from './experiment';
 export { campaignWorkflow, reviewProposalSignal, campaignStatusQuery } from './campaign';
 export type { CampaignInput, CampaignResult, CampaignStatus } from './campaign';
+export { searchWorkflow, searchStatusQuery, controlSearchUpdate, editTrialUpdate } from './search';
+export type { SearchInput, SearchResult, SearchControlRecord } from './search';
