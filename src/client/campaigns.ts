@@ -24,14 +24,7 @@ export type CampaignHandle = WorkflowHandle<typeof campaignWorkflow>;
  * (relative to the campaign file); either way it is validated like any spec.
  */
 export function loadCampaignFile(file: string): CampaignSpec {
-  let raw: unknown;
-  try {
-    raw = parseYaml(readFileSync(file, 'utf8'));
-  } catch (error) {
-    throw new InvalidSpecError(`Cannot read campaign file ${file}: ${(error as Error).message}`, {
-      cause: error,
-    });
-  }
+  const raw = readCampaignFile(file);
   const parsed = CampaignSpec.safeParse(raw);
   if (!parsed.success) {
     const problems = parsed.error.issues.map((i) => `  - ${i.path.join('.') || '(top level)'}: ${i.message}`);
@@ -45,6 +38,22 @@ export function loadCampaignFile(file: string): CampaignSpec {
   }
   campaign.base = loadSpecFile(path.resolve(path.dirname(path.resolve(file)), campaign.base));
   return campaign;
+}
+
+/** A campaign file's YAML or JSON, unvalidated. @throws InvalidSpecError when it cannot be read or parsed */
+export function readCampaignFile(file: string): unknown {
+  try {
+    return parseYaml(readFileSync(file, 'utf8'));
+  } catch (error) {
+    throw new InvalidSpecError(`Cannot read campaign file ${file}: ${(error as Error).message}`, {
+      cause: error,
+    });
+  }
+}
+
+/** Whether a campaign file's content is a search campaign (a `search` section instead of `variants`). */
+export function isSearchCampaign(raw: unknown): boolean {
+  return typeof raw === 'object' && raw !== null && 'search' in raw;
 }
 
 export async function submitCampaign(options: {

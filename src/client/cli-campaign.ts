@@ -10,7 +10,9 @@ import { formatCampaignStatus } from './cli-format';
 import {
   campaignStatus,
   gatesOfRunningChildren,
+  isSearchCampaign,
   loadCampaignFile,
+  readCampaignFile,
   reviewProposal,
   submitCampaign,
   type ChildGates,
@@ -18,6 +20,8 @@ import {
 import { formatLineage, lineage } from './lineage';
 import { webUiWorkflowUrl, type Waiting } from '../experiment';
 import { jsonOutput } from './json-output';
+import { reviewSearchProposal, runSearchCampaign } from './cli-search';
+import { searchCampaignFrom } from './search';
 
 /**
  * Polls the campaign's status (and the gates of its running children) until it ends, printing changes,
@@ -71,6 +75,9 @@ export function addCampaignCommands(program: Command): void {
         file: string,
         options: { yes?: boolean; acceptUnmet?: boolean; as?: string; server?: string; json?: boolean },
       ) => {
+        if (isSearchCampaign(readCampaignFile(file))) {
+          return runSearchCampaign(program, searchCampaignFrom(readCampaignFile(file), file), options);
+        }
         const campaign = loadCampaignFile(file);
         const server = parseServerChoice(options.server);
         // With --json, stdout holds JSON lines only; what a person reads goes to stderr.
@@ -149,6 +156,8 @@ export function addCampaignCommands(program: Command): void {
     .command('review <campaign> <proposal> <action>')
     .description(commandSummary('review'))
     .option('--set <parameter=value...>', 'with edit: the new target value of a modified parameter')
+    .option('--diff <file>', "with edit, for a search's trial-<n>: the unified diff to run instead")
+    .option('--hypothesis <text>', "with edit, for a search's trial-<n>: the new hypothesis")
     .option('--as <user>', 'who reviews; default: $LABLINE_USER or the OS user')
     .option(
       '--json',
@@ -159,10 +168,13 @@ export function addCampaignCommands(program: Command): void {
         campaignId: string,
         proposal: string,
         action: string,
-        options: { set?: string[]; as?: string; json?: boolean },
+        options: { set?: string[]; diff?: string; hypothesis?: string; as?: string; json?: boolean },
       ) => {
         if (!['approve', 'drop', 'edit'].includes(action))
           throw new Error(`action must be approve, drop or edit (got ${action})`);
+        if (/^trial-\d+$/.test(proposal)) {
+          return reviewSearchProposal(program, campaignId, proposal, action, options);
+        }
         await withClient(program, async (client) => {
           const status = await campaignStatus(client, campaignId);
           const entry = status.proposals.find((p) => p.proposal.name === proposal);

@@ -13,6 +13,7 @@ import type * as ListModule from './cli-list';
 import type * as ReproduceModule from './cli-reproduce';
 import type * as LogsModule from './cli-logs';
 import type * as SchemaModule from './cli-schema';
+import type * as SearchModule from './cli-search';
 import type * as ServerModule from './cli-server';
 import type * as StartModule from './cli-start';
 import type * as TrainerPathModule from './cli-trainer-path';
@@ -44,6 +45,7 @@ const reproduce = (): AddCommands =>
 const trainerPath = (): AddCommands =>
   (require('./cli-trainer-path') as typeof TrainerPathModule).addTrainerPathCommand;
 const campaign = (): AddCommands => (require('./cli-campaign') as typeof CampaignModule).addCampaignCommands;
+const search = (): AddCommands => (require('./cli-search') as typeof SearchModule).addSearchCommands;
 const slack = (): AddCommands => (require('./slack/cli') as typeof SlackModule).addSlackCommand;
 const devserver = (): AddCommands =>
   (require('../devserver/cli') as typeof DevServerModule).addDevServerCommand;
@@ -124,7 +126,9 @@ export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
   },
   campaign: {
     usage: 'campaign <spec>',
-    summary: 'Run a campaign (variants × seeds, or reviewed ablations) end to end, like start.',
+    summary:
+      'Run a campaign (variants × seeds, or reviewed ablations) end to end, like start; a campaign with a ' +
+      '`search` section runs a search: a proposer edits the code, trial by trial, keeping what is significantly better.',
     load: campaign,
   },
   reproduce: {
@@ -142,8 +146,17 @@ export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
   },
   review: {
     usage: 'review <campaign> <proposal> <action>',
-    summary: 'Review a proposed ablation of a campaign: approve, drop, or edit (with --set).',
+    summary:
+      "Review a proposed ablation of a campaign (approve, drop, or edit with --set), or a search's proposal " +
+      'trial-<n> (approve, drop, or edit with --diff).',
     load: campaign,
+  },
+  search: {
+    usage: 'search <action> <campaign>',
+    summary:
+      'Inspect or steer a search campaign: status (--json), pause, resume, stop (--reason), or budget (--max-trials, ' +
+      '--gpu-hours, --llm-usd, --wall-time).',
+    load: search,
   },
   lineage: {
     usage: 'lineage <id>',

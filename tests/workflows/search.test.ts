@@ -1,0 +1,307 @@
+/**
+ * Search campaigns end to end on a real server, with the example repository (examples/search/make-repo.js)
+ * and real trainers: scripted proposals that improve, do nothing, crash, do not apply, leave the editable
+ * files or repeat an earlier one; the gates of each autonomy level; stop and budget updates.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { createTwoFilesPatch } from 'diff';
+import { stringify as toYaml } from 'yaml';
+import { decide } from '../../src/client/experiments';
+import { readCampaignFile } from '../../src/client/campaigns';
+import {
+  controlSearch,
+  editTrial,
+  searchCampaignFrom,
+  searchStatus,
+  submitSearch,
+} from '../../src/client/search';
+import type { SearchStatus } from '../../src/experiment';
+import { trialExperimentId } from '../../src/experiment';
+import { experimentRig } from '../support/experiments';
+import { startTestTemporal, withWorker, type TestTemporal } from '../support/temporal';
+
+const MAKE_REPO = path.resolve(__dirname, '../../examples/search/make-repo.js');
+const HYPERPARAMETERS = 'trainer/hyperparameters.js';
+
+let env: TestTemporal;
+const folders: string[] = [];
+beforeAll(async () => {
+  env = await startTestTemporal();
+});
+afterAll(async () => {
+  for (const folder of folders) rmSync(folder, { recursive: true, force: true });
+  await env?.stop();
+});
+
+interface SearchRepo {
+  dir: string;
+  git(...args: string[]): string;
+  /** The editable file with `lr` (and optionally a tail) changed, as a unified diff from `from`. */
+  edit(from: string, to: string): string;
+  content(lr: string, tail?: string): string;
+}
+
+function searchRepo(): SearchRepo {
+  const parent = mkdtempSync(path.join(tmpdir(), 'labline-search-'));
+  folders.push(parent);
+  const dir = path.join(parent, 'repo');
+  execFileSync(process.execPath, [MAKE_REPO, dir]);
+  const git = (...args: string[]) => execFileSync('git', args, { cwd: dir, encoding: 'utf8' }).trim();
+  const original = readFileSync(path.join(dir, HYPERPARAMETERS), 'utf8');
+  const content = (lr: string, tail = '') => original.replace('lr: 0.05,', `lr: ${lr},`) + tail;
+  const edit = (from: string, to: string) =>
+    createTwoFilesPatch(`a/${HYPERPARAMETERS}`, `b/${HYPERPARAMETERS}`, from, to, '', '', { context: 3 })
+      .split('\n')
+      .filter((line) => !line.startsWith('===') && !line.startsWith('Index:'))
+      .join('\n');
+  return { dir, git, edit, content };
+}
+
+/** A search campaign file beside (not in) the repository, with the scripted proposals, loaded as the CLI does. */
+function campaignOf(
+  repo: SearchRepo,
+  id: string,
+  search: Record<string, unknown>,
+  proposals: unknown[] = [],
+) {
+  const folder = path.dirname(repo.dir);
+  writeFileSync(path.join(folder, 'proposals.yaml'), toYaml({ proposals }));
+  const file = path.join(folder, `${id}.yaml`);
+  writeFileSync(
+    file,
+    toYaml({
+      campaign_id: id,
+      name: `search ${id}`,
+      base: path.join(repo.dir, 'experiment.yaml'),
+      search: {
+        editable: [HYPERPARAMETERS],
+        objective: objective(2),
+        trial: { time_limit: '2m' },
+        proposer: { kind: 'scripted', file: 'proposals.yaml' },
+        autonomy: 'autonomous',
+        ...search,
+      },
+      approvals: { launch: { enabled: false } },
+    }),
+  );
+  return searchCampaignFrom(readCampaignFile(file), file);
+}
+
+const objective = (seeds: number) => ({
+  metric: 'eval/accuracy',
+  goal: 'max',
+  seeds,
+  min_delta: 0.01,
+  alpha: 0.05,
+});
+
+const statesOf = (status: SearchStatus) => status.trials.map((trial) => [trial.n, trial.state]);
+
+/** Polls the search (bounded) until `predicate` holds. */
+async function waitForSearch(
+  id: string,
+  predicate: (status: SearchStatus) => boolean,
+): Promise<SearchStatus> {
+  for (let i = 0; i < 600; i++) {
+    const status = await searchStatus(env.client, id).catch(() => undefined);
+    if (status && predicate(status)) return status;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`search ${id} never got there: ${JSON.stringify(await searchStatus(env.client, id))}`);
+}
+
+test('scripted proposals: exactly the improving edit is promoted, the crash is classed, the bad three never launch', async () => {
+  const rig = experimentRig();
+  const repo = searchRepo();
+  const base = repo.content('0.05');
+  const better = repo.content('0.5');
+  const neutral = repo.edit(better, `${better}// nothing changes: a comment\n`);
+  // Three seeds a side: with two, this improvement (about 0.05 in accuracy) is not significant at 0.05.
+  const campaign = campaignOf(repo, `camp-search-${process.pid}`, { objective: objective(3) }, [
+    { hypothesis: 'a larger learning rate trains further in the same steps', diff: repo.edit(base, better) },
+    { hypothesis: 'a comment changes nothing', diff: neutral },
+    {
+      hypothesis: 'this edit crashes the trainer',
+      diff: repo.edit(better, `${better}throw new Error('trial crashes on purpose');\n`),
+    },
+    {
+      hypothesis: 'edits a line that is not there',
+      diff: repo.edit(repo.content('0.7'), repo.content('0.9')),
+    },
+    {
+      hypothesis: 'edits the trainer itself',
+      diff: createTwoFilesPatch('a/trainer/run.js', 'b/trainer/run.js', 'x\n', 'y\n'),
+    },
+    { hypothesis: 'the comment again', diff: neutral },
+  ]);
+  const headBefore = repo.git('rev-parse', 'HEAD');
+
+  const result = await withWorker(env, { taskQueue: rig.taskQueue, activities: rig.activities }, async () => {
+    const { handle } = await submitSearch({ client: env.client, campaign, settings: rig.settings });
+    return await handle.result();
+  });
+  expect(result.stage).toBe('completed');
+  expect(result.end_reason).toMatch(/scripted proposals ran out after 6/);
+  expect(result.incumbent).toMatchObject({ trial: 1, branch: `labline/${campaign.campaign_id}/trial-1` });
+
+  const status = JSON.parse(
+    readFileSync(path.join(rig.runsRoot, campaign.campaign_id, 'search.json'), 'utf8'),
+  ) as { status: SearchStatus };
+  const trials = status.status.trials;
+  expect(statesOf(status.status)).toEqual([
+    [0, 'promoted'],
+    [1, 'promoted'],
+    [2, 'not_better'],
+    [3, 'failed'],
+    [4, 'rejected'],
+    [5, 'rejected'],
+    [6, 'rejected'],
+  ]);
+  expect(trials[1]!.versus).toMatchObject({ promote: true });
+  expect(trials[1]!.versus!.p_value).toBeLessThan(0.05);
+  expect(trials[3]).toMatchObject({ failure_class: 'error' });
+  expect(trials[3]!.log_tail).toContain('trial crashes on purpose');
+  expect(trials[4]!.reason).toMatch(/does not apply|apply/i);
+  expect(trials[5]!.reason).toContain('trainer/run.js');
+  expect(trials[6]!.reason).toMatch(/proposed before/);
+
+  // The three refused proposals never launched: no child, no run folder, no branch.
+  for (const n of [4, 5, 6]) {
+    for (const seed of trials[n]!.seeds)
+      expect(existsSync(path.join(rig.runsRoot, trialExperimentId(campaign.campaign_id, n, seed)))).toBe(
+        false,
+      );
+    expect(repo.git('branch', '--list', `labline/${campaign.campaign_id}/trial-${n}`)).toBe('');
+  }
+  // The promoted branch holds the edit; the checkout is as it was.
+  expect(repo.git('show', `labline/${campaign.campaign_id}/trial-1:${HYPERPARAMETERS}`)).toContain(
+    'lr: 0.5,',
+  );
+  expect(repo.git('rev-parse', 'HEAD')).toBe(headBefore);
+  expect(repo.git('status', '--porcelain')).toBe('');
+
+  const tsv = readFileSync(path.join(rig.runsRoot, campaign.campaign_id, 'trials.tsv'), 'utf8').trim();
+  expect(tsv.split('\n')).toHaveLength(1 + 7);
+  expect(readFileSync(result.report!, 'utf8')).toContain('a larger learning rate trains further');
+});
+
+test('supervised: a promotion waits for a person; assisted: each proposal does, and an edit is checked first', async () => {
+  const rig = experimentRig();
+  const repo = searchRepo();
+  const better = repo.content('0.5');
+  const campaign = campaignOf(
+    repo,
+    `camp-assisted-${process.pid}`,
+    { autonomy: 'assisted', objective: objective(3) },
+    [{ hypothesis: 'a tiny learning rate', diff: repo.edit(repo.content('0.05'), repo.content('0.001')) }],
+  );
+  await withWorker(env, { taskQueue: rig.taskQueue, activities: rig.activities }, async () => {
+    const { handle } = await submitSearch({ client: env.client, campaign, settings: rig.settings });
+    const waiting = await waitForSearch(campaign.campaign_id, (s) => s.waiting?.gate === 'launch');
+    expect(statesOf(waiting)).toEqual([
+      [0, 'promoted'],
+      [1, 'proposed'],
+    ]);
+    // An edit that does not apply is refused and changes nothing; one that does replaces the proposal.
+    const refused = await editTrial(env.client, campaign.campaign_id, {
+      trial: 1,
+      diff: repo.edit(repo.content('0.3'), repo.content('0.4')),
+      by: 'alice',
+    }).catch((error: Error) => error);
+    expect((refused as Error & { cause?: Error }).cause?.message).toMatch(
+      /edited diff is refused.*does not apply/,
+    );
+    const edited = await editTrial(env.client, campaign.campaign_id, {
+      trial: 1,
+      diff: repo.edit(repo.content('0.05'), better),
+      hypothesis: 'a larger learning rate, as the reviewer suggests',
+      by: 'alice',
+    });
+    expect(edited.hypothesis).toContain('reviewer');
+    await decide(env.client, campaign.campaign_id, 'approve', { gate: 'launch', by: 'alice', source: 'cli' });
+    // Assisted also asks before promoting; rejecting keeps the incumbent.
+    const promotion = await waitForSearch(campaign.campaign_id, (s) => s.waiting?.gate === 'publish');
+    expect(promotion.trials[1]!.versus?.promote).toBe(true);
+    await decide(env.client, campaign.campaign_id, 'reject', { gate: 'publish', by: 'alice', source: 'cli' });
+    const result = await handle.result();
+    expect(result.incumbent.trial).toBe(0);
+    const status = await searchStatus(env.client, campaign.campaign_id);
+    expect(status.trials[1]).toMatchObject({ state: 'not_better' });
+    expect(status.trials[1]!.reason).toMatch(/promotion was rejected/);
+    expect(repo.git('show', `labline/${campaign.campaign_id}/trial-1:${HYPERPARAMETERS}`)).toContain(
+      'lr: 0.5,',
+    );
+
+    // Supervised: the proposal runs without asking; only the promotion waits, and approving it promotes.
+    const supervised = campaignOf(
+      repo,
+      `camp-supervised-${process.pid}`,
+      {
+        autonomy: 'supervised',
+        objective: objective(3),
+      },
+      [{ hypothesis: 'a larger learning rate', diff: repo.edit(repo.content('0.05'), better) }],
+    );
+    const second = await submitSearch({ client: env.client, campaign: supervised, settings: rig.settings });
+    const asked = await waitForSearch(supervised.campaign_id, (s) => s.waiting !== undefined);
+    expect(asked.waiting?.gate).toBe('publish');
+    expect(statesOf(asked)).toEqual([
+      [0, 'promoted'],
+      [1, 'deciding'],
+    ]);
+    await decide(env.client, supervised.campaign_id, 'approve', {
+      gate: 'publish',
+      by: 'bob',
+      source: 'cli',
+    });
+    const promoted = await second.handle.result();
+    expect(promoted.incumbent).toMatchObject({
+      trial: 1,
+      branch: `labline/${supervised.campaign_id}/trial-1`,
+    });
+    const after = await searchStatus(env.client, supervised.campaign_id);
+    expect(after.trials[1]).toMatchObject({ state: 'promoted', reviewed_by: 'bob' });
+    // The launch gate is off (decided by itself); the only person asked was asked about the promotion.
+    expect(after.decisions.filter((d) => d.source !== 'auto').map((d) => [d.gate, d.outcome, d.by])).toEqual([
+      ['publish', 'approved', 'bob'],
+    ]);
+  });
+});
+
+test('offline proposer under a trial budget, and a stop update: the search ends with the reason', async () => {
+  const rig = experimentRig();
+  const repo = searchRepo();
+  const campaign = campaignOf(repo, `camp-offline-${process.pid}`, {
+    proposer: { kind: 'offline' },
+    budget: { max_trials: 3 },
+    concurrency: 2,
+  });
+  const stopped = campaignOf(repo, `camp-stopped-${process.pid}`, { proposer: { kind: 'offline' } });
+  await withWorker(env, { taskQueue: rig.taskQueue, activities: rig.activities }, async () => {
+    const { handle } = await submitSearch({ client: env.client, campaign, settings: rig.settings });
+    const result = await handle.result();
+    expect(result.end_reason).toMatch(/max_trials reached \(3 of 3\)/);
+    const status = await searchStatus(env.client, campaign.campaign_id);
+    expect(status.trials).toHaveLength(4);
+    expect(new Set(status.trials.slice(1).map((t) => t.check?.hash)).size).toBe(3);
+
+    const second = await submitSearch({ client: env.client, campaign: stopped, settings: rig.settings });
+    await waitForSearch(stopped.campaign_id, (s) => s.stage === 'searching');
+    await expect(
+      controlSearch(env.client, stopped.campaign_id, {
+        action: 'budget',
+        by: 'alice',
+        budget: { max_trials: -1 },
+      }),
+    ).rejects.toThrow();
+    await controlSearch(env.client, stopped.campaign_id, { action: 'stop', by: 'alice', reason: 'enough' });
+    const end = await second.handle.result();
+    expect(end.end_reason).toBe('stopped by alice: enough');
+    await expect(
+      controlSearch(env.client, stopped.campaign_id, { action: 'pause', by: 'alice' }),
+    ).rejects.toThrow();
+  });
+});
