@@ -558,6 +558,19 @@ export async function searchWorkflow(input: SearchInput): Promise<SearchResult> 
     trial.state = 'promoted';
     status.incumbent = { trial: trial.n, commit: trial.commit!, branch: trial.branch };
     enter(status.stage);
+    // Nobody was asked, so everybody is told.
+    if (search.autonomy === 'autonomous')
+      await light.announce({
+        key: `${campaign.campaign_id}/publish/${trial.n}/announcement`,
+        experimentId: campaign.campaign_id,
+        name: campaign.name,
+        gate: 'publish',
+        round: trial.n,
+        title: `New incumbent: trial ${trial.n} of ${campaign.name}`,
+        body: `${trial.hypothesis}\n${trial.versus.reason}\nBranch ${trial.branch ?? trial.commit}`,
+        at: trial.ended_at,
+        links: {},
+      });
   }
 
   function incumbentValues(): number[] {

@@ -4,7 +4,7 @@
  * how Slack's errors become retryable or non-retryable activity failures.
  */
 import { ApplicationFailure } from '@temporalio/common';
-import type { ApprovalMessage, DecidedMessage } from '../../src/activities/notify/notifier';
+import type { Announcement, ApprovalMessage, DecidedMessage } from '../../src/activities/notify/notifier';
 import { createSlackWebClient, SlackNotifier } from '../../src/activities/notify/slack';
 import { ACTIONS_BLOCK_ID, ButtonValue, DECIDED_BLOCK_ID } from '../../src/activities/notify/slack-messages';
 import type { ApprovalDetails, GateName } from '../../src/experiment';
@@ -168,6 +168,32 @@ test('a retried request finds its earlier post in Slack and does not post again,
   // The same experiment id submitted again is a new workflow run: its request is posted.
   await notifier().requestApproval(launch(), context(2, 'run-2'));
   expect(slack.topLevel()).toHaveLength(2);
+});
+
+test('an announcement (an autonomous promotion) posts once without buttons, also when retried from another process', async () => {
+  const promotion: Announcement = {
+    key: 'camp-moons/publish/3/announcement',
+    experimentId: 'camp-moons',
+    name: 'moons search',
+    gate: 'publish',
+    round: 3,
+    title: 'New incumbent: trial 3 of moons search',
+    body: 'a larger learning rate\nimproves the mean by 0.05, p = 0.01 < 0.05\nBranch labline/camp-moons/trial-3',
+    at: since,
+    links: { report: '/runs/camp-moons/search-report.md' },
+  };
+  await notifier().announce(promotion, context(1));
+  await notifier().announce(promotion, context(2));
+  const posts = slack.topLevel();
+  expect(posts).toHaveLength(1);
+  expect(text(posts[0]!)).toContain('New incumbent: trial 3 of moons search');
+  expect(text(posts[0]!)).toContain('labline/camp-moons/trial-3');
+  expect(buttons(posts[0]!)).toEqual([]);
+  expect(posts[0]!.metadata?.event_payload).toMatchObject({
+    kind: 'announcement',
+    gate: 'publish',
+    round: 3,
+  });
 });
 
 test('reminders are replies in the request thread, mention the approvers, and are posted once per key', async () => {

@@ -39,6 +39,7 @@ describe('approval requests link the experiment in the Temporal Web UI when the 
       requestApproval: async (m: ApprovalMessage) => void seen.push(m),
       remind: async () => undefined,
       markDecided: async () => undefined,
+      announce: async () => undefined,
     };
     await withWebUiLinks(recorder, 'http://127.0.0.1:8233', 'default').requestApproval(message);
     const linked = JSON.stringify(requestContent(seen[0]!, [], 'request').blocks);

@@ -8,7 +8,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import type { ExperimentSpecInput, ExperimentStatus, GateName } from '../../src/experiment';
-import type { ApprovalMessage, Notifier } from '../../src/activities/notify/notifier';
+import type { Announcement, ApprovalMessage, Notifier } from '../../src/activities/notify/notifier';
 import { createLablineActivities } from '../../src/workers/activities';
 import type { DecisionRecord } from '../../src/experiment';
 import { experimentStatus, decide } from '../../src/client/experiments';
@@ -71,6 +71,10 @@ export class RecordingNotifier implements Notifier {
   }
   async markDecided(message: Omit<ApprovalMessage, 'waiting'> & { decision: DecisionRecord }): Promise<void> {
     this.decided.push(message);
+  }
+  readonly announcements: Announcement[] = [];
+  async announce(message: Announcement): Promise<void> {
+    if (!this.announcements.some((m) => m.key === message.key)) this.announcements.push(message);
   }
 }
 

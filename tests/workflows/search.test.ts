@@ -66,6 +66,7 @@ function campaignOf(
   id: string,
   search: Record<string, unknown>,
   proposals: unknown[] = [],
+  approvals: Record<string, unknown> = { launch: { enabled: false } },
 ) {
   const folder = path.dirname(repo.dir);
   writeFileSync(path.join(folder, 'proposals.yaml'), toYaml({ proposals }));
@@ -84,7 +85,7 @@ function campaignOf(
         autonomy: 'autonomous',
         ...search,
       },
-      approvals: { launch: { enabled: false } },
+      approvals,
     }),
   );
   return searchCampaignFrom(readCampaignFile(file), file);
@@ -183,6 +184,13 @@ test('scripted proposals: exactly the improving edit is promoted, the crash is c
   expect(repo.git('rev-parse', 'HEAD')).toBe(headBefore);
   expect(repo.git('status', '--porcelain')).toBe('');
 
+  // Autonomous: nobody was asked about the promotion, so it was announced, once.
+  expect(rig.notifier.requests).toEqual([]);
+  expect(rig.notifier.announcements.map((a) => a.title)).toEqual([
+    `New incumbent: trial 1 of ${campaign.name}`,
+  ]);
+  expect(rig.notifier.announcements[0]!.body).toContain(`labline/${campaign.campaign_id}/trial-1`);
+
   const tsv = readFileSync(path.join(rig.runsRoot, campaign.campaign_id, 'trials.tsv'), 'utf8').trim();
   expect(tsv.split('\n')).toHaveLength(1 + 7);
   expect(readFileSync(result.report!, 'utf8')).toContain('a larger learning rate trains further');
@@ -264,6 +272,7 @@ test('supervised: a promotion waits for a person; assisted: each proposal does, 
     });
     const after = await searchStatus(env.client, supervised.campaign_id);
     expect(after.trials[1]).toMatchObject({ state: 'promoted', reviewed_by: 'bob' });
+    expect(rig.notifier.announcements).toEqual([]);
     // The launch gate is off (decided by itself); the only person asked was asked about the promotion.
     expect(after.decisions.filter((d) => d.source !== 'auto').map((d) => [d.gate, d.outcome, d.by])).toEqual([
       ['publish', 'approved', 'bob'],
@@ -303,5 +312,29 @@ test('offline proposer under a trial budget, and a stop update: the search ends 
     await expect(
       controlSearch(env.client, stopped.campaign_id, { action: 'pause', by: 'alice' }),
     ).rejects.toThrow();
+  });
+});
+
+test('a search paused before its launch proposes nothing, and its wall time ends it with the reason', async () => {
+  const rig = experimentRig();
+  const repo = searchRepo();
+  const campaign = campaignOf(
+    repo,
+    `camp-paused-${process.pid}`,
+    { proposer: { kind: 'offline' }, budget: { wall_time: '12s' } },
+    [],
+    { launch: { approvers: ['alice'] } },
+  );
+  await withWorker(env, { taskQueue: rig.taskQueue, activities: rig.activities }, async () => {
+    const { handle } = await submitSearch({ client: env.client, campaign, settings: rig.settings });
+    await waitForSearch(campaign.campaign_id, (s) => s.waiting?.gate === 'launch');
+    await controlSearch(env.client, campaign.campaign_id, { action: 'pause', by: 'alice' });
+    await decide(env.client, campaign.campaign_id, 'approve', { gate: 'launch', by: 'alice', source: 'cli' });
+    const result = await handle.result();
+    expect(result.end_reason).toMatch(/^wall_time reached \(\d+ s of 12 s\)$/);
+    const status = await searchStatus(env.client, campaign.campaign_id);
+    // The base was measured; no trial was proposed while paused.
+    expect(statesOf(status)).toEqual([[0, 'promoted']]);
+    expect(status.paused).toBe(true);
   });
 });

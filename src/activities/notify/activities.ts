@@ -1,6 +1,6 @@
 /** Notification activities: approval requests, reminders and decisions, through the configured notifier. */
 import { Context } from '@temporalio/activity';
-import type { ApprovalMessage, DecidedMessage, Notifier, NotifyContext } from './notifier';
+import type { Announcement, ApprovalMessage, DecidedMessage, Notifier, NotifyContext } from './notifier';
 
 /** The calling activity's run and attempt, so a notifier can find what an earlier attempt posted. */
 function notifyContext(): NotifyContext {
@@ -18,6 +18,9 @@ export function createNotifyActivities(deps: { notifier: Notifier }) {
     },
     async markDecided(message: DecidedMessage): Promise<void> {
       await deps.notifier.markDecided(message, notifyContext());
+    },
+    async announce(message: Announcement): Promise<void> {
+      await deps.notifier.announce(message, notifyContext());
     },
   };
 }

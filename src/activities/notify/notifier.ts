@@ -25,6 +25,25 @@ export type DecidedMessage = Omit<ApprovalMessage, 'waiting'> & {
   since?: string;
 };
 
+/**
+ * News nobody has to act on: an autonomous search promoting a new incumbent. Posted once per key; its
+ * `gate` and `round` place it (a promotion: `publish`, the trial number).
+ */
+export interface Announcement {
+  key: string;
+  experimentId: string;
+  name: string;
+  gate: GateName;
+  round: number;
+  /** What happened, in one line. */
+  title: string;
+  /** The details: what changed and by how much. */
+  body: string;
+  /** When it happened, ISO 8601 (workflow time): where a notifier looks for an earlier attempt's post. */
+  at: string;
+  links: Record<string, string | undefined>;
+}
+
 /** Where a notification comes from, for notifiers that look for an earlier attempt's post. */
 export interface NotifyContext {
   /** The workflow run: a resubmitted experiment (same id, new run) posts afresh. */
@@ -37,6 +56,7 @@ export interface Notifier {
   requestApproval(message: ApprovalMessage, context?: NotifyContext): Promise<void>;
   remind(message: ApprovalMessage, context?: NotifyContext): Promise<void>;
   markDecided(message: DecidedMessage, context?: NotifyContext): Promise<void>;
+  announce(message: Announcement, context?: NotifyContext): Promise<void>;
 }
 
 /** Writes approval requests to the worker's log, once per key, with the command that answers them. */
@@ -75,6 +95,12 @@ export class ConsoleNotifier implements Notifier {
       `[labline] ${message.experimentId}: ${message.gate} ${decision.outcome ?? 'ignored'} by ${decision.by}`,
     );
   }
+
+  async announce(message: Announcement): Promise<void> {
+    if (this.posted.has(message.key)) return;
+    this.posted.add(message.key);
+    this.write(`[labline] ${message.experimentId}: ${message.title}\n          ${message.body}`);
+  }
 }
 
 /**
@@ -90,5 +116,6 @@ export function withWebUiLinks(notifier: Notifier, uiUrl: string, namespace: str
     requestApproval: (message, context) => notifier.requestApproval(linked(message), context),
     remind: (message, context) => notifier.remind(linked(message), context),
     markDecided: (message, context) => notifier.markDecided(linked(message), context),
+    announce: (message, context) => notifier.announce(linked(message), context),
   };
 }

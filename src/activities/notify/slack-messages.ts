@@ -14,7 +14,7 @@ import {
   type GateOutcome,
   type Waiting,
 } from '../../experiment';
-import type { ApprovalMessage } from './notifier';
+import type { Announcement, ApprovalMessage } from './notifier';
 
 /** The metadata `event_type` of every message Labline posts. */
 export const APPROVAL_EVENT_TYPE = 'labline_approval';
@@ -40,8 +40,8 @@ export const ApprovalMetadata = z.object({
   gate: GateName,
   /** Which opening of the gate. */
   round: z.number().int(),
-  /** `request` (first post of the round), `escalation`, or `reminder`. */
-  kind: z.enum(['request', 'escalation', 'reminder']),
+  /** `request` (first post of the round), `escalation`, `reminder`, or `announcement` (nothing to decide). */
+  kind: z.enum(['request', 'escalation', 'reminder', 'announcement']),
   /** Whether the message carries decision buttons (and must be updated once decided). */
   buttons: z.boolean(),
 });
@@ -287,6 +287,23 @@ export function requestContent(
   blocks.push({ type: 'section', text: { type: 'mrkdwn', text: approversLine(waiting, mentions) } });
   blocks.push(decisionButtons(message.experimentId, waiting));
   return { text: `${title} (${message.experimentId})`, blocks };
+}
+
+/** An announcement: a header, what happened, links; no buttons, since nobody has to decide. */
+export function announcementContent(message: Announcement): SlackContent {
+  const blocks: (KnownBlock | Block)[] = [
+    { type: 'header', text: { type: 'plain_text', text: cut(message.title, MAX_HEADER), emoji: true } },
+    {
+      type: 'section',
+      text: {
+        type: 'mrkdwn',
+        text: `*Campaign* \`${escapeMrkdwn(message.experimentId)}\`\n${escapeMrkdwn(cut(message.body, 2500))}`,
+      },
+    },
+  ];
+  const links = linksLine(message);
+  if (links) blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: links }] });
+  return { text: `${message.title} (${message.experimentId})`, blocks };
 }
 
 /** A reminder in the request's thread: who still has to decide, and by when. */

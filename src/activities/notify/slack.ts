@@ -22,9 +22,10 @@ import {
 } from '@slack/web-api';
 import type { Block, KnownBlock, MessageMetadata } from '@slack/types';
 import { FailureType } from '../../experiment';
-import type { ApprovalMessage, DecidedMessage, Notifier, NotifyContext } from './notifier';
+import type { Announcement, ApprovalMessage, DecidedMessage, Notifier, NotifyContext } from './notifier';
 import { SlackDirectory } from './slack-directory';
 import {
+  announcementContent,
   APPROVAL_EVENT_TYPE,
   ApprovalMetadata,
   decidedContent,
@@ -250,6 +251,20 @@ export class SlackNotifier implements Notifier {
         }),
       );
     }
+  }
+
+  async announce(message: Announcement, context: NotifyContext = {}): Promise<void> {
+    const metadata: ApprovalMetadata = {
+      key: message.key,
+      run_id: context.workflowRunId ?? '',
+      experiment_id: message.experimentId,
+      gate: message.gate,
+      round: message.round,
+      kind: 'announcement',
+      buttons: false,
+    };
+    if (await this.alreadyPosted(metadata, context, message.at)) return;
+    await this.post(announcementContent(message), metadata, `announcement ${message.key}`);
   }
 
   private metadata(
