@@ -36,6 +36,10 @@ const OPTIONS = {
   steps: { kind: 'int', default: 300, help: 'SGD steps to train for' },
   lr: { kind: 'number', default: 0.5, help: 'learning rate' },
   seed: { kind: 'int', default: 0, help: 'seed of the data, the initial weights and the batches' },
+  'data-seed': {
+    kind: 'int',
+    help: 'seed of the data alone, so that runs with different seeds share one data set (default: --seed)',
+  },
   'batch-size': { kind: 'int', default: 32, help: 'examples per SGD step' },
   hidden: { kind: 'int', default: 16, help: 'hidden units' },
   'train-size': { kind: 'int', default: 512, help: 'training examples' },
@@ -329,6 +333,7 @@ async function main() {
     steps: options.steps,
     learning_rate: options.lr,
     seed: options.seed,
+    data_seed: options.dataSeed ?? options.seed,
     batch_size: options.batchSize,
     hidden_units: options.hidden,
     train_size: options.trainSize,
@@ -338,8 +343,8 @@ async function main() {
     checkpoint_every: options.checkpointEvery,
   };
 
-  // Data and initial weights come from the seed alone; batches from a generator whose state is checkpointed.
-  const dataRng = createRng(options.seed * 2654435761 + 1);
+  // Data and initial weights come from the seeds alone; batches from a generator whose state is checkpointed.
+  const dataRng = createRng(config.data_seed * 2654435761 + 1);
   const train = makeMoons(options.trainSize, options.noise, dataRng);
   const heldOut = makeMoons(options.evalSize, options.noise, dataRng);
   let weights = initWeights(options.hidden, createRng(options.seed * 2654435761 + 2));
@@ -359,7 +364,9 @@ async function main() {
         `${checkpointFile} is not a checkpoint of this trainer (format ${JSON.stringify(checkpoint.format)})`,
       );
     }
-    for (const name of ['seed', 'hidden_units', 'batch_size', 'train_size', 'eval_size', 'noise']) {
+    // Checkpoints from before --data-seed drew their data from the seed.
+    checkpoint.config.data_seed ??= checkpoint.config.seed;
+    for (const name of ['seed', 'data_seed', 'hidden_units', 'batch_size', 'train_size', 'eval_size', 'noise']) {
       if (checkpoint.config[name] !== config[name]) {
         process.stderr.write(
           `train.js: ${checkpointFile} was written with ${name}=${checkpoint.config[name]}, this run has ${config[name]}; ` +

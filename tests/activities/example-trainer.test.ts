@@ -103,6 +103,31 @@ describe('example trainer', () => {
     expect(weights(a)).not.toEqual(weights(c));
   });
 
+  test('--data-seed draws the data from its own seed (by default --seed), the weights still from --seed', async () => {
+    const [plain, same, otherData] = [tempDir(), tempDir(), tempDir()];
+    await train(plain, '--steps', '20', '--seed', '1');
+    await train(same, '--steps', '20', '--seed', '1', '--data-seed', '1');
+    await train(otherData, '--steps', '20', '--seed', '1', '--data-seed', '0');
+    const model = (dir: string) => (readJson(path.join(dir, 'model.json')) as { weights: unknown }).weights;
+    const config = (dir: string) => readJson(path.join(dir, 'config.json')) as Record<string, unknown>;
+    expect(config(plain)).toMatchObject({ seed: 1, data_seed: 1 });
+    expect(model(same)).toEqual(model(plain));
+    expect(config(otherData)).toMatchObject({ seed: 1, data_seed: 0 });
+    expect(model(otherData)).not.toEqual(model(plain));
+    // A checkpoint of other data is no place to resume from.
+    const resumed = await train(
+      tempDir(),
+      '--steps',
+      '30',
+      '--seed',
+      '1',
+      '--resume-from',
+      path.join(otherData, 'checkpoints'),
+    );
+    expect(resumed.code).toBe(2);
+    expect(resumed.stderr).toContain('data_seed=0, this run has 1');
+  });
+
   test('on SIGTERM it checkpoints and exits 143; resumed, it ends exactly as an uninterrupted run', async () => {
     const reference = tempDir();
     expect((await train(reference, '--steps', '120')).code).toBe(0);
