@@ -581,7 +581,12 @@ export async function searchWorkflow(input: SearchInput): Promise<SearchResult> 
   async function finish(stage: SearchStage, reason?: string): Promise<SearchResult> {
     if (reason) status.end_reason = reason;
     enter('reporting');
-    const written = await light.writeSearchReport({ campaign, runsRoot: settings.runs_root, status });
+    // The report states how the search ended, not the stage it is written in.
+    const written = await light.writeSearchReport({
+      campaign,
+      runsRoot: settings.runs_root,
+      status: { ...status, stage },
+    });
     status.report = written.reportPath;
     ended = true;
     enter(stage);

@@ -193,7 +193,9 @@ test('scripted proposals: exactly the improving edit is promoted, the crash is c
 
   const tsv = readFileSync(path.join(rig.runsRoot, campaign.campaign_id, 'trials.tsv'), 'utf8').trim();
   expect(tsv.split('\n')).toHaveLength(1 + 7);
-  expect(readFileSync(result.report!, 'utf8')).toContain('a larger learning rate trains further');
+  const report = readFileSync(result.report!, 'utf8');
+  expect(report).toContain('a larger learning rate trains further');
+  expect(report).toContain(`Search campaign \`${campaign.campaign_id}\` is **completed**`);
 });
 
 test('supervised: a promotion waits for a person; assisted: each proposal does, and an edit is checked first', async () => {
