@@ -24,3 +24,14 @@ export async function recordHistory(
   const history = await client.workflow.getHandle(workflowId, runId).fetchHistory();
   writeFileSync(path.join(historiesDir, `${name}.json`), historyToJSON(history));
 }
+
+/**
+ * The history of `workflowId` as text with every payload decoded, for asserting what is (or is not) in it:
+ * payloads are bytes, base64 in JSON, so a secret inside one is invisible to a plain `JSON.stringify`.
+ */
+export async function historyText(client: Client, workflowId: string): Promise<string> {
+  const history = await client.workflow.getHandle(workflowId).fetchHistory();
+  return JSON.stringify(JSON.parse(historyToJSON(history)), (key, value: unknown) =>
+    key === 'data' && typeof value === 'string' ? Buffer.from(value, 'base64').toString('utf8') : value,
+  );
+}
