@@ -48,6 +48,14 @@ const expected: Record<string, { code: number; output: RegExp }> = {
     code: 0,
     output: /^ {2}branch +main {2}→ {2}feature\/wide$/m,
   },
+  'node examples/search/make-repo.js moons-search': {
+    code: 0,
+    output: /made .*moons-search: a search may edit trainer\/hyperparameters\.js/,
+  },
+  'campaign moons-search/campaign.yaml --yes': {
+    code: 0,
+    output: /stage {6}completed\n {2}incumbent {2}trial \d+ at .*\n {2}trials {5}8 of 8: /,
+  },
   'reproduce exp-moons-branches-wide-s0 --compare --yes': {
     code: 0,
     output: /Reproduced: every compared metric is within its tolerance/,
