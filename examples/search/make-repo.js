@@ -49,6 +49,7 @@ fs.writeFileSync(
     '  lr: 0.05,',
     '  hidden: 4,',
     '  steps: 120,',
+    '  batch_size: 32,',
     '};',
     '',
   ].join('\n'),

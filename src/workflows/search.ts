@@ -295,6 +295,7 @@ export async function searchWorkflow(input: SearchInput): Promise<SearchResult> 
         );
       baseline.state = 'promoted';
       baseline.reason = 'the base: the first incumbent';
+      baseline.ended_at = new Date().toISOString();
     }
 
     enter('searching');

@@ -118,16 +118,19 @@ describe('offlineProposal', () => {
       earlierDiffs.push(proposal.diff);
     }
     const added = earlierDiffs.map((d) => d.split('\n').find((l) => /^\+[^+]/.test(l)));
-    // 16 gives six distinct values; 1 gives only 2 (×2 and ×1.5 both round to it), proposed once.
+    // 16 gives eight distinct values; 1 gives only 2 (×2 and ×1.5 both round to it, proposed once) and 3.
     expect(added.sort()).toEqual(
       [
+        '+batch = 5',
         '+batch = 8',
         '+batch = 12',
         '+batch = 13',
         '+batch = 20',
         '+batch = 24',
         '+batch = 32',
+        '+batch = 48',
         '+steps = 2',
+        '+steps = 3',
       ].sort(),
     );
     expect(offlineProposal({ files: tiny, n: 100, earlierDiffs })).toBeUndefined();

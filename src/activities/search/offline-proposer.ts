@@ -46,8 +46,11 @@ const ASSIGNED_NUMBER =
   /\b[A-Za-z_][\w.]*['"]?[ \t]*[=:][ \t]*([-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)(?![\w.])/g;
 const LINE_COMMENT = /\/\/|#/;
 
-/** Scale factors, in the order they are tried: a doubling and a halving first, then gentler steps. */
-const FACTORS = [2, 0.5, 1.5, 0.75, 1.25, 0.8] as const;
+/**
+ * Scale factors, in the order they are tried: a doubling and a halving first, then gentler steps, then bolder
+ * ones (a learning rate or a width can be off by more than two).
+ */
+const FACTORS = [2, 0.5, 1.5, 0.75, 1.25, 0.8, 3, 1 / 3] as const;
 
 /** Plain notation, however small or large the number, with at most 4 significant digits. */
 const PLAIN = new Intl.NumberFormat('en-US', { useGrouping: false, maximumSignificantDigits: 4 });
@@ -175,6 +178,6 @@ function hypothesisOf({ constant, factor, value }: ScalingEdit): string {
   const line = shown.length > 160 ? `${shown.slice(0, 157)}...` : shown;
   return (
     `Scaling ${constant.number} on line ${constant.line + 1} of ${constant.path} (\`${line}\`) to ${value} ` +
-    `(×${factor}) changes what trains; offline rules cannot tell whether it helps, so the search measures it.`
+    `(×${PLAIN.format(factor)}) changes what trains; offline rules cannot tell whether it helps, so the search measures it.`
   );
 }
