@@ -196,7 +196,7 @@ test('scripted proposals: exactly the improving edit is promoted, the crash is c
   const report = readFileSync(result.report!, 'utf8');
   expect(report).toContain('a larger learning rate trains further');
   expect(report).toContain(`Search campaign \`${campaign.campaign_id}\` is **completed**`);
-});
+}, 180_000);
 
 test('supervised: a promotion waits for a person; assisted: each proposal does, and an edit is checked first', async () => {
   const rig = experimentRig();
@@ -206,7 +206,13 @@ test('supervised: a promotion waits for a person; assisted: each proposal does, 
     repo,
     `camp-assisted-${process.pid}`,
     { autonomy: 'assisted', objective: objective(3) },
-    [{ hypothesis: 'a tiny learning rate', diff: repo.edit(repo.content('0.05'), repo.content('0.001')) }],
+    [
+      { hypothesis: 'a tiny learning rate', diff: repo.edit(repo.content('0.05'), repo.content('0.001')) },
+      {
+        hypothesis: 'a wider hidden layer',
+        diff: repo.edit(repo.content('0.05'), repo.content('0.05').replace('hidden: 4,', 'hidden: 8,')),
+      },
+    ],
   );
   await withWorker(env, { taskQueue: rig.taskQueue, activities: rig.activities }, async () => {
     const { handle } = await submitSearch({ client: env.client, campaign, settings: rig.settings });
@@ -236,11 +242,17 @@ test('supervised: a promotion waits for a person; assisted: each proposal does, 
     const promotion = await waitForSearch(campaign.campaign_id, (s) => s.waiting?.gate === 'publish');
     expect(promotion.trials[1]!.versus?.promote).toBe(true);
     await decide(env.client, campaign.campaign_id, 'reject', { gate: 'publish', by: 'alice', source: 'cli' });
+    // The next proposal waits in turn; dropping it ends it there, untrained.
+    await waitForSearch(campaign.campaign_id, (s) => s.waiting?.gate === 'launch' && s.trials.length === 3);
+    await decide(env.client, campaign.campaign_id, 'reject', { gate: 'launch', by: 'alice', source: 'cli' });
     const result = await handle.result();
     expect(result.incumbent.trial).toBe(0);
     const status = await searchStatus(env.client, campaign.campaign_id);
     expect(status.trials[1]).toMatchObject({ state: 'not_better' });
     expect(status.trials[1]!.reason).toMatch(/promotion was rejected/);
+    expect(status.trials[2]).toMatchObject({ state: 'dropped', values: [] });
+    expect(status.trials[2]!.reason).toMatch(/dropped at the proposal review by alice/);
+    expect(repo.git('branch', '--list', `labline/${campaign.campaign_id}/trial-2`)).toBe('');
     expect(repo.git('show', `labline/${campaign.campaign_id}/trial-1:${HYPERPARAMETERS}`)).toContain(
       'lr: 0.5,',
     );
@@ -280,7 +292,7 @@ test('supervised: a promotion waits for a person; assisted: each proposal does, 
       ['publish', 'approved', 'bob'],
     ]);
   });
-});
+}, 180_000);
 
 test('offline proposer under a trial budget, and a stop update: the search ends with the reason', async () => {
   const rig = experimentRig();
@@ -315,7 +327,7 @@ test('offline proposer under a trial budget, and a stop update: the search ends 
       controlSearch(env.client, stopped.campaign_id, { action: 'pause', by: 'alice' }),
     ).rejects.toThrow();
   });
-});
+}, 180_000);
 
 test('a search paused before its launch proposes nothing, and its wall time ends it with the reason', async () => {
   const rig = experimentRig();
@@ -339,4 +351,4 @@ test('a search paused before its launch proposes nothing, and its wall time ends
     expect(statesOf(status)).toEqual([[0, 'promoted']]);
     expect(status.paused).toBe(true);
   });
-});
+}, 180_000);
