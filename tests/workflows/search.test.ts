@@ -3,9 +3,7 @@
  * and real trainers: scripted proposals that improve, do nothing, crash, do not apply, leave the editable
  * files or repeat an earlier one; the gates of each autonomy level; stop and budget updates.
  */
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { createTwoFilesPatch } from 'diff';
 import { stringify as toYaml } from 'yaml';
@@ -21,44 +19,19 @@ import {
 import type { SearchStatus } from '../../src/experiment';
 import { trialExperimentId } from '../../src/experiment';
 import { experimentRig } from '../support/experiments';
+import { HYPERPARAMETERS, makeSearchRepo, removeSearchRepos, type SearchRepo } from '../support/search';
 import { startTestTemporal, withWorker, type TestTemporal } from '../support/temporal';
 
-const MAKE_REPO = path.resolve(__dirname, '../../examples/search/make-repo.js');
-const HYPERPARAMETERS = 'trainer/hyperparameters.js';
-
 let env: TestTemporal;
-const folders: string[] = [];
 beforeAll(async () => {
   env = await startTestTemporal();
 });
 afterAll(async () => {
-  for (const folder of folders) rmSync(folder, { recursive: true, force: true });
+  removeSearchRepos();
   await env?.stop();
 });
 
-interface SearchRepo {
-  dir: string;
-  git(...args: string[]): string;
-  /** The editable file with `lr` (and optionally a tail) changed, as a unified diff from `from`. */
-  edit(from: string, to: string): string;
-  content(lr: string, tail?: string): string;
-}
-
-function searchRepo(): SearchRepo {
-  const parent = mkdtempSync(path.join(tmpdir(), 'labline-search-'));
-  folders.push(parent);
-  const dir = path.join(parent, 'repo');
-  execFileSync(process.execPath, [MAKE_REPO, dir]);
-  const git = (...args: string[]) => execFileSync('git', args, { cwd: dir, encoding: 'utf8' }).trim();
-  const original = readFileSync(path.join(dir, HYPERPARAMETERS), 'utf8');
-  const content = (lr: string, tail = '') => original.replace('lr: 0.05,', `lr: ${lr},`) + tail;
-  const edit = (from: string, to: string) =>
-    createTwoFilesPatch(`a/${HYPERPARAMETERS}`, `b/${HYPERPARAMETERS}`, from, to, '', '', { context: 3 })
-      .split('\n')
-      .filter((line) => !line.startsWith('===') && !line.startsWith('Index:'))
-      .join('\n');
-  return { dir, git, edit, content };
-}
+const searchRepo = () => makeSearchRepo();
 
 /** A search campaign file beside (not in) the repository, with the scripted proposals, loaded as the CLI does. */
 function campaignOf(

@@ -1,0 +1,50 @@
+/**
+ * The example search repository (examples/search/make-repo.js) for search-campaign tests, in a temporary folder
+ * of its own, with the edits a proposer would write: unified diffs of its editable hyperparameters file.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { createTwoFilesPatch } from 'diff';
+
+const MAKE_REPO = path.resolve(__dirname, '../../examples/search/make-repo.js');
+/** The one file the example's searches may edit. */
+export const HYPERPARAMETERS = 'trainer/hyperparameters.js';
+
+export interface SearchRepo {
+  /** The repository. */
+  dir: string;
+  /** The temporary folder holding it, where campaign files, base specs and scripts may go. */
+  folder: string;
+  git(...args: string[]): string;
+  /** The editable file with `lr: 0.05,` written as `lr: <lr>,`, and `tail` appended. */
+  content(lr: string, tail?: string): string;
+  /** A unified diff of the editable file from `from` to `to`, as `git diff` writes it. */
+  edit(from: string, to: string): string;
+}
+
+const folders: string[] = [];
+
+/** A fresh example repository; {@link removeSearchRepos} deletes every one made. */
+export function makeSearchRepo(prefix = 'labline-search-'): SearchRepo {
+  const folder = mkdtempSync(path.join(tmpdir(), prefix));
+  folders.push(folder);
+  const dir = path.join(folder, 'repo');
+  execFileSync(process.execPath, [MAKE_REPO, dir]);
+  const git = (...args: string[]) => execFileSync('git', args, { cwd: dir, encoding: 'utf8' }).trim();
+  const original = readFileSync(path.join(dir, HYPERPARAMETERS), 'utf8');
+  const content = (lr: string, tail = '') => original.replace('lr: 0.05,', `lr: ${lr},`) + tail;
+  // jsdiff's `Index:` and `===` lines are not part of a git patch.
+  const edit = (from: string, to: string) =>
+    createTwoFilesPatch(`a/${HYPERPARAMETERS}`, `b/${HYPERPARAMETERS}`, from, to, '', '', { context: 3 })
+      .split('\n')
+      .filter((line) => !line.startsWith('===') && !line.startsWith('Index:'))
+      .join('\n');
+  return { dir, folder, git, content, edit };
+}
+
+/** Deletes the repositories {@link makeSearchRepo} made; for `afterAll`. */
+export function removeSearchRepos(): void {
+  for (const folder of folders.splice(0)) rmSync(folder, { recursive: true, force: true });
+}
