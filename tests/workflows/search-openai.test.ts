@@ -78,7 +78,7 @@ function settingsFile(repo: SearchRepo): ResolvedSettings {
 }
 
 /** A search campaign file beside the repository, its proposer the model, loaded as the CLI loads it. */
-function campaignOf(repo: SearchRepo, id: string) {
+function campaignOf(repo: SearchRepo, id: string, budget: Record<string, unknown> = { max_trials: 2 }) {
   const file = path.join(path.dirname(repo.dir), `${id}.yaml`);
   writeFileSync(
     file,
@@ -90,7 +90,7 @@ function campaignOf(repo: SearchRepo, id: string) {
         editable: [HYPERPARAMETERS],
         objective: { metric: 'eval/accuracy', goal: 'max', seeds: 2, min_delta: 0.01, alpha: 0.05 },
         trial: { time_limit: '2m' },
-        budget: { max_trials: 2 },
+        budget,
         proposer: { kind: 'openai' },
         autonomy: 'autonomous',
       },
@@ -230,7 +230,7 @@ test('openai proposer: a diff that does not apply goes back once with the reason
   expect(third.feedback).toBeUndefined();
   expect(second).toMatchObject({ hypothesis: '(no proposal)', diff: '', values: [] });
   expect(second!.reason).toMatch(
-    /^the model gave no usable proposal: the "proposer" agent \(model gpt-4o-mini at .+\) refused to answer: I cannot help with changing this training code\./,
+    /^the model gave no usable proposal: the "proposer" agent \(model gpt-4o-mini at .+\) refused to answer: I cannot help with changing this training code\. Rephrasing/,
   );
   expect(second!.commit).toBeUndefined();
   for (const seed of second!.seeds)
@@ -254,6 +254,33 @@ test('openai proposer: a diff that does not apply goes back once with the reason
   expect(history).toContain(hypothesis);
   expect(history).not.toContain(fake.apiKey);
 });
+
+test("an llm_usd budget ends the search with its reason once the proposer's model has cost it", async () => {
+  const repo = searchRepo();
+  const settings = settingsFile(repo);
+  const campaign = campaignOf(repo, `camp-openai-usd-${process.pid}`, { max_trials: 5, llm_usd: 0.000001 });
+  const edit = {
+    hypothesis: 'a larger learning rate',
+    diff: repo.edit(repo.content('0.05'), repo.content('0.5')),
+  };
+  fake.reply({ output: edit });
+
+  const { result, status } = await withLablineWorkers(settings, new RecordingNotifier(), async () => {
+    const { handle } = await submitSearch({
+      client: env.client,
+      campaign,
+      settings: workflowSettingsOf(settings),
+    });
+    const result = await handle.result();
+    return { result, status: await searchStatus(env.client, campaign.campaign_id) };
+  });
+  // One proposal cost more than the whole budget: it trains, and nothing is proposed after it.
+  expect(result.end_reason).toMatch(/^llm_usd reached \(\$\d+\.\d{4} of \$0\.000001\)$/);
+  expect(status.trials.map((trial) => trial.n)).toEqual([0, 1]);
+  expect(status.trials[1]!.values).toHaveLength(2);
+  expect(status.usage.llm_usd).toBeGreaterThan(0.000001);
+  expect(fake.requestsOf('proposer')).toHaveLength(1);
+}, 120_000);
 
 test('proposer activity: an answer without a diff, twice (the schema retry too), is no proposal, with the schema problem and its cost', async () => {
   const provider = agentProviderFromSettings(

@@ -204,7 +204,8 @@ export class OpenAIAgentProvider implements AgentProvider {
       if (choice.message.refusal || choice.finish_reason === 'content_filter')
         throw new AgentError(
           FailureType.AgentRefused,
-          `${this.#where(request)} refused to answer: ${choice.message.refusal ?? 'its content filter stopped the answer'}. ` +
+          // The model's own sentence ends where ours goes on: one full stop, not two.
+          `${this.#where(request)} refused to answer: ${(choice.message.refusal ?? 'its content filter stopped the answer').replace(/[\s.]+$/, '')}. ` +
             'Rephrasing will not help on a retry; check the facts for content the model refuses, or choose another model for this agent.',
           { calls },
         );
