@@ -19,6 +19,7 @@ import {
 import type { SearchStatus } from '../../src/experiment';
 import { trialExperimentId } from '../../src/experiment';
 import { experimentRig } from '../support/experiments';
+import { recordHistory } from '../support/histories';
 import { HYPERPARAMETERS, makeSearchRepo, removeSearchRepos, type SearchRepo } from '../support/search';
 import { startTestTemporal, withWorker, type TestTemporal } from '../support/temporal';
 
@@ -324,4 +325,54 @@ test('a search paused before its launch proposes nothing, and its wall time ends
     expect(statesOf(status)).toEqual([[0, 'promoted']]);
     expect(status.paused).toBe(true);
   });
+}, 180_000);
+
+test('a search whose history grows large continues as new: no trial lost, none run twice', async () => {
+  const small = await startTestTemporal({ suggestContinueAsNewEvents: 30 });
+  try {
+    const rig = experimentRig();
+    const repo = searchRepo();
+    const campaign = campaignOf(repo, `camp-continued-${process.pid}`, {
+      proposer: { kind: 'offline' },
+      objective: objective(1),
+      budget: { max_trials: 4 },
+      concurrency: 2,
+    });
+    const result = await withWorker(
+      small,
+      { taskQueue: rig.taskQueue, activities: rig.activities },
+      async () => {
+        const { handle } = await submitSearch({ client: small.client, campaign, settings: rig.settings });
+        // The handle from the start follows the chain of runs to the last one's result.
+        return await handle.result();
+      },
+    );
+    expect(result.end_reason).toBe('max_trials reached (4 of 4)');
+    const status = JSON.parse(
+      readFileSync(path.join(rig.runsRoot, campaign.campaign_id, 'search.json'), 'utf8'),
+    ) as { status: SearchStatus };
+    const trials = status.status.trials;
+    expect(trials.map((trial) => trial.n)).toEqual([0, 1, 2, 3, 4]);
+    expect(trials.every((trial) => ['promoted', 'not_better'].includes(trial.state))).toBe(true);
+    expect(new Set(trials.slice(1).map((trial) => trial.check?.hash)).size).toBe(4);
+    const runs: { runId: string; status: string }[] = [];
+    for await (const execution of small.client.workflow.list({
+      query: `WorkflowId = '${campaign.campaign_id}'`,
+    }))
+      runs.push({ runId: execution.runId, status: execution.status.name });
+    const continued = runs.filter((run) => run.status === 'CONTINUED_AS_NEW');
+    expect(continued.length).toBeGreaterThanOrEqual(1);
+    expect(runs.map((run) => run.status)).toContain('COMPLETED');
+    // Each trial's seed trained in one child run, whichever search run started it.
+    for (const id of trials.flatMap((trial) => trial.experiment_ids)) {
+      const childRuns: string[] = [];
+      for await (const execution of small.client.workflow.list({ query: `WorkflowId = '${id}'` }))
+        childRuns.push(execution.status.name);
+      expect({ id, childRuns }).toEqual({ id, childRuns: ['COMPLETED'] });
+    }
+    await recordHistory(small.client, campaign.campaign_id, 'search-continued', continued.at(-1)!.runId);
+    await recordHistory(small.client, campaign.campaign_id, 'search-continuation');
+  } finally {
+    await small.stop();
+  }
 }, 180_000);
