@@ -376,3 +376,25 @@ test('a search whose history grows large continues as new: no trial lost, none r
     await small.stop();
   }
 }, 180_000);
+
+test('a gpu_hours budget ends the search with its reason once the trials have used it', async () => {
+  const rig = experimentRig();
+  const repo = searchRepo();
+  // One GPU per trial (the local launcher without GPU ids runs it anyway): the base alone spends the budget.
+  const campaign = campaignOf(repo, `camp-gpuhours-${process.pid}`, {
+    proposer: { kind: 'offline' },
+    objective: objective(1),
+    trial: { time_limit: '2m', resources: { gpus: 1 } },
+    budget: { gpu_hours: 0.00001 },
+  });
+  const result = await withWorker(env, { taskQueue: rig.taskQueue, activities: rig.activities }, async () => {
+    const { handle } = await submitSearch({ client: env.client, campaign, settings: rig.settings });
+    return await handle.result();
+  });
+  expect(result.end_reason).toMatch(/^gpu_hours reached \(0\.\d{4} of 0\.00001\)$/);
+  const status = JSON.parse(
+    readFileSync(path.join(rig.runsRoot, campaign.campaign_id, 'search.json'), 'utf8'),
+  ) as { status: SearchStatus };
+  expect(statesOf(status.status)).toEqual([[0, 'promoted']]);
+  expect(status.status.usage.gpu_hours).toBeGreaterThan(0.00001);
+}, 180_000);
