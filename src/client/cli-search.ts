@@ -113,7 +113,8 @@ export function formatSearchStatus(status: SearchStatus): string {
     );
   if (status.waiting) {
     lines.push(`  waiting    ${status.waiting.gate} decision (opening ${status.waiting.opening ?? '?'})`);
-    lines.push(`             ${status.waiting.question.split('\n').slice(0, 3).join('\n             ')}`);
+    const question = status.waiting.question.split('\n').filter((line) => line.trim());
+    lines.push(`             ${question.slice(0, 3).join('\n             ')}`);
   }
   if (status.end_reason) lines.push(`  ended      ${status.end_reason}`);
   for (const decision of status.decisions.slice(-3))

@@ -3,7 +3,13 @@
  * base's code pinned to a commit), read its status, control it (pause, resume, stop, budget) and edit the
  * proposal that waits for review.
  */
-import { WorkflowExecutionAlreadyStartedError, type Client, type WorkflowHandle } from '@temporalio/client';
+import {
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowNotFoundError,
+  WorkflowUpdateFailedError,
+  type Client,
+  type WorkflowHandle,
+} from '@temporalio/client';
 import * as path from 'node:path';
 import { z } from 'zod';
 import {
@@ -118,16 +124,58 @@ export async function controlSearch(
   campaignId: string,
   control: SearchControl,
 ): Promise<SearchStatus['usage']> {
-  requireLablineId(campaignId);
-  return client.workflow.getHandle<typeof searchWorkflow>(campaignId).executeUpdate(controlSearchUpdate, {
-    args: [control],
-  });
+  return searchUpdate(client, campaignId, control.action, (handle) =>
+    handle.executeUpdate(controlSearchUpdate, { args: [control] }),
+  );
 }
 
 /** Replaces the diff (and hypothesis) of the proposal waiting for review; refused when it fails the checks. */
 export async function editTrial(client: Client, campaignId: string, edit: TrialEdit): Promise<Trial> {
+  return searchUpdate(client, campaignId, `edit of trial ${edit.trial}`, (handle) =>
+    handle.executeUpdate(editTrialUpdate, { args: [edit] }),
+  );
+}
+
+/** A search refused an update: nothing changed. The message is the search's reason. */
+export class SearchUpdateRefused extends Error {
+  constructor(
+    readonly campaignId: string,
+    readonly what: string,
+    readonly reason: string,
+  ) {
+    super(`${campaignId} refused the ${what}: ${reason}. Nothing changed.`);
+    this.name = 'SearchUpdateRefused';
+  }
+}
+
+/** An update of a search, waiting for a worker as decisions do; a refusal carries the search's reason. */
+async function searchUpdate<T>(
+  client: Client,
+  campaignId: string,
+  what: string,
+  update: (handle: WorkflowHandle<typeof searchWorkflow>) => Promise<T>,
+): Promise<T> {
   requireLablineId(campaignId);
-  return client.workflow.getHandle<typeof searchWorkflow>(campaignId).executeUpdate(editTrialUpdate, {
-    args: [edit],
-  });
+  try {
+    return await needingWorker(client, campaignId, () =>
+      update(client.workflow.getHandle<typeof searchWorkflow>(campaignId)),
+    );
+  } catch (error) {
+    if (error instanceof WorkflowUpdateFailedError)
+      throw new SearchUpdateRefused(campaignId, what, error.cause?.message ?? error.message);
+    // A closed workflow takes no update, and the server says "not found" for it: say that it ended.
+    if (error instanceof WorkflowNotFoundError) {
+      const closed = await client.workflow
+        .getHandle(campaignId)
+        .describe()
+        .catch(() => undefined);
+      if (closed && closed.status.name !== 'RUNNING')
+        throw new SearchUpdateRefused(
+          campaignId,
+          what,
+          `the search has ended (${closed.status.name.toLowerCase()}); there is nothing to change`,
+        );
+    }
+    throw error;
+  }
 }

@@ -201,8 +201,8 @@ test('supervised: a promotion waits for a person; assisted: each proposal does, 
       diff: repo.edit(repo.content('0.3'), repo.content('0.4')),
       by: 'alice',
     }).catch((error: Error) => error);
-    expect((refused as Error & { cause?: Error }).cause?.message).toMatch(
-      /edited diff is refused.*does not apply/,
+    expect((refused as Error).message).toMatch(
+      /refused the edit of trial 1: the edited diff is refused: .*does not apply.*Nothing changed\.$/,
     );
     const edited = await editTrial(env.client, campaign.campaign_id, {
       trial: 1,
