@@ -366,7 +366,15 @@ async function main() {
     }
     // Checkpoints from before --data-seed drew their data from the seed.
     checkpoint.config.data_seed ??= checkpoint.config.seed;
-    for (const name of ['seed', 'data_seed', 'hidden_units', 'batch_size', 'train_size', 'eval_size', 'noise']) {
+    for (const name of [
+      'seed',
+      'data_seed',
+      'hidden_units',
+      'batch_size',
+      'train_size',
+      'eval_size',
+      'noise',
+    ]) {
       if (checkpoint.config[name] !== config[name]) {
         process.stderr.write(
           `train.js: ${checkpointFile} was written with ${name}=${checkpoint.config[name]}, this run has ${config[name]}; ` +

@@ -112,6 +112,8 @@ test('search status, pause, resume, budget and stop, and the review of a trial, 
     expect(result.end_reason).toMatch(/scripted proposals ran out after 1/);
     const late = await cli('search', 'stop', id, '--as', 'alice');
     expect(late.code).not.toBe(0);
-    expect(late.stderr).toMatch(/refused the stop: the search has ended \(completed\); there is nothing to change/);
+    expect(late.stderr).toMatch(
+      /refused the stop: the search has ended \(completed\); there is nothing to change/,
+    );
   });
 }, 120_000);
