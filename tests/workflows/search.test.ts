@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import { createTwoFilesPatch } from 'diff';
 import { stringify as toYaml } from 'yaml';
 import { decide } from '../../src/client/experiments';
+import { lineage, type LineageNode } from '../../src/client/lineage';
 import { readCampaignFile } from '../../src/client/campaigns';
 import {
   controlSearch,
@@ -164,6 +165,18 @@ test('scripted proposals: exactly the improving edit is promoted, the crash is c
     `New incumbent: trial 1 of ${campaign.name}`,
   ]);
   expect(rig.notifier.announcements[0]!.body).toContain(`labline/${campaign.campaign_id}/trial-1`);
+
+  // Lineage: each trial's seeds descend from the first seed of the incumbent they tried to beat.
+  const { root } = await lineage(env.client, trials[1]!.experiment_ids[0]!);
+  const childrenOf = (id: string): string[] => {
+    const find = (node: LineageNode): LineageNode | undefined =>
+      node.experimentId === id ? node : node.children.map(find).find(Boolean);
+    return (find(root)?.children ?? []).map((child) => child.experimentId).sort();
+  };
+  expect(childrenOf(trials[0]!.experiment_ids[0]!)).toEqual([...trials[1]!.experiment_ids].sort());
+  expect(childrenOf(trials[1]!.experiment_ids[0]!)).toEqual(
+    [...trials[2]!.experiment_ids, ...trials[3]!.experiment_ids].sort(),
+  );
 
   const tsv = readFileSync(path.join(rig.runsRoot, campaign.campaign_id, 'trials.tsv'), 'utf8').trim();
   expect(tsv.split('\n')).toHaveLength(1 + 7);
