@@ -35,13 +35,12 @@ import {
   type CampaignSpecInput,
   type ChildOutcome,
   type DecisionRecord,
-  type GateName,
-  type Waiting,
   type VariantComparison,
   type VariantSpec,
   type WorkflowSettingsInput,
 } from '../experiment';
-import { acceptDecisions, ApprovalGates } from './approval-gate';
+import type { ApprovalGates } from './approval-gate';
+import { campaignGates } from './campaign-gates';
 import { runChildExperiment, metricOf } from './child-experiment';
 
 /** Review of one proposed ablation: `{ name, action: approve|drop|edit, modifications?, by }`. */
@@ -142,30 +141,10 @@ export async function campaignWorkflow(input: CampaignInput): Promise<CampaignRe
       `**Stage:** ${stage}\n\n**Children:** ${done} done, ${running} running of ${status.children.length}`,
     );
   };
-  const message = (gate: GateName, waiting: Waiting, key: string) => ({
-    key: `${campaign.campaign_id}/${gate}/${key}`,
-    experimentId: campaign.campaign_id,
-    name: campaign.name,
-    hypothesis: campaign.description,
-    gate,
-    waiting,
-    links: {},
+  const gates = campaignGates(campaign, light, input.carried?.decisions, (waiting) => {
+    status.waiting = waiting;
   });
-  const gates = new ApprovalGates(
-    {
-      request: async (gate, waiting, round) =>
-        light.requestApproval(message(gate, waiting, `${round}/request/${waiting.escalated}`)),
-      remind: async (gate, waiting, round) =>
-        light.remindApproval(message(gate, waiting, `${round}/reminder/${waiting.reminders_sent}`)),
-      decided: async () => undefined,
-    },
-    () => {
-      status.waiting = gates.waiting;
-    },
-  );
-  if (input.carried) gates.decisions.push(...input.carried.decisions);
   status.decisions = gates.decisions;
-  acceptDecisions(gates);
   setHandler(campaignStatusQuery, () => status);
   setHandler(reviewProposalSignal, (payload: unknown) => {
     const review = payload as { name?: string; action?: string; modifications?: unknown; by?: string };

@@ -42,15 +42,13 @@ import {
   TrialEdit,
   WorkflowSettings,
   type DecisionRecord,
-  type GateName,
   type SearchCampaignSpecInput,
   type SearchStage,
   type SearchStatus,
   type Trial,
-  type Waiting,
   type WorkflowSettingsInput,
 } from '../experiment';
-import { acceptDecisions, ApprovalGates } from './approval-gate';
+import { campaignGates } from './campaign-gates';
 import { metricOf, runChildExperiment } from './child-experiment';
 
 export const searchStatusQuery = defineQuery<SearchStatus>('status');
@@ -170,30 +168,10 @@ export async function searchWorkflow(input: SearchInput): Promise<SearchResult> 
     );
   };
 
-  const message = (gate: GateName, waiting: Waiting, key: string) => ({
-    key: `${campaign.campaign_id}/${gate}/${key}`,
-    experimentId: campaign.campaign_id,
-    name: campaign.name,
-    hypothesis: campaign.description,
-    gate,
-    waiting,
-    links: {},
+  const gates = campaignGates(campaign, light, carried?.decisions, (waiting) => {
+    status.waiting = waiting;
   });
-  const gates = new ApprovalGates(
-    {
-      request: async (gate, waiting, round) =>
-        light.requestApproval(message(gate, waiting, `${round}/request/${waiting.escalated}`)),
-      remind: async (gate, waiting, round) =>
-        light.remindApproval(message(gate, waiting, `${round}/reminder/${waiting.reminders_sent}`)),
-      decided: async () => undefined,
-    },
-    () => {
-      status.waiting = gates.waiting;
-    },
-  );
-  if (carried) gates.decisions.push(...carried.decisions);
   status.decisions = gates.decisions;
-  acceptDecisions(gates);
   // One gate open at a time: a proposal review and a promotion that come together take turns.
   let gateTurn: Promise<unknown> = Promise.resolve();
   const inTurn = <T>(ask: () => Promise<T>): Promise<T> => {
