@@ -6,11 +6,11 @@ import { writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { stringify as toYaml } from 'yaml';
 import { readCampaignFile } from '../../src/client/campaigns';
-import { searchCampaignFrom, searchStatus, submitSearch } from '../../src/client/search';
+import { searchCampaignFrom, submitSearch } from '../../src/client/search';
 import type { SearchStatus } from '../../src/experiment';
 import { labline } from '../support/cli';
 import { experimentRig } from '../support/experiments';
-import { HYPERPARAMETERS, makeSearchRepo, removeSearchRepos } from '../support/search';
+import { HYPERPARAMETERS, makeSearchRepo, removeSearchRepos, waitForSearch } from '../support/search';
 import { startTestTemporal, withWorker, type TestTemporal } from '../support/temporal';
 
 let env: TestTemporal;
@@ -21,19 +21,6 @@ afterAll(async () => {
   removeSearchRepos();
   await env?.stop();
 });
-
-/** Polls the search (bounded) until `predicate` holds. */
-async function waitForSearch(
-  id: string,
-  predicate: (status: SearchStatus) => boolean,
-): Promise<SearchStatus> {
-  for (let i = 0; i < 600; i++) {
-    const status = await searchStatus(env.client, id).catch(() => undefined);
-    if (status && predicate(status)) return status;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`search ${id} never got there: ${JSON.stringify(await searchStatus(env.client, id))}`);
-}
 
 test('search status, pause, resume, budget and stop, and the review of a trial, from the command line', async () => {
   const rig = experimentRig();
@@ -70,7 +57,7 @@ test('search status, pause, resume, budget and stop, and the review of a trial, 
 
   await withWorker(env, { taskQueue: rig.taskQueue, activities: rig.activities }, async () => {
     const { handle } = await submitSearch({ client: env.client, campaign, settings: rig.settings });
-    await waitForSearch(id, (s) => s.waiting?.gate === 'launch');
+    await waitForSearch(env.client, id, (s) => s.waiting?.gate === 'launch');
 
     const shown = await cli('search', 'status', id);
     expect(shown.code).toBe(0);
@@ -104,7 +91,7 @@ test('search status, pause, resume, budget and stop, and the review of a trial, 
       stdout: expect.stringMatching(new RegExp(`^pause recorded for ${id}`)),
     });
     expect((await cli('review', id, 'trial-1', 'drop', '--as', 'alice')).code).toBe(0);
-    const paused = await waitForSearch(id, (s) => s.trials[1]?.state === 'dropped');
+    const paused = await waitForSearch(env.client, id, (s) => s.trials[1]?.state === 'dropped');
     expect(paused).toMatchObject({ paused: true, stage: 'searching' });
 
     expect((await cli('search', 'resume', id, '--as', 'alice')).code).toBe(0);

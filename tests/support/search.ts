@@ -6,7 +6,10 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
+import type { Client } from '@temporalio/client';
 import { createTwoFilesPatch } from 'diff';
+import { searchStatus } from '../../src/client/search';
+import type { SearchStatus } from '../../src/experiment';
 
 const MAKE_REPO = path.resolve(__dirname, '../../examples/search/make-repo.js');
 /** The one file the example's searches may edit. */
@@ -47,4 +50,21 @@ export function makeSearchRepo(prefix = 'labline-search-'): SearchRepo {
 /** Deletes the repositories {@link makeSearchRepo} made; for `afterAll`. */
 export function removeSearchRepos(): void {
   for (const folder of folders.splice(0)) rmSync(folder, { recursive: true, force: true });
+}
+
+/** Polls the search (bounded) until `predicate` holds; a failed query (no worker, no server) counts as not yet. */
+export async function waitForSearch(
+  client: Client,
+  id: string,
+  predicate: (status: SearchStatus) => boolean,
+  timeoutMs = 90_000,
+): Promise<SearchStatus> {
+  const deadline = Date.now() + timeoutMs;
+  let last: SearchStatus | undefined;
+  while (Date.now() < deadline) {
+    last = (await searchStatus(client, id).catch(() => undefined)) ?? last;
+    if (last && predicate(last)) return last;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`search ${id} never got there; last status: ${JSON.stringify(last, null, 2)}`);
 }

@@ -18,7 +18,13 @@ import { killOwnServers, startOwnServer } from '../support/own-server';
 import { startTsProcess, workerProcessScript, type RunningProcess } from '../support/processes';
 import { startTestTemporal, withWorker, workflowBundle, type TestTemporal } from '../support/temporal';
 import { testServerKind } from '../support/temporal-cli';
-import { HYPERPARAMETERS, makeSearchRepo, removeSearchRepos, type SearchRepo } from '../support/search';
+import {
+  HYPERPARAMETERS,
+  makeSearchRepo,
+  removeSearchRepos,
+  waitForSearch,
+  type SearchRepo,
+} from '../support/search';
 
 /** 120 steps (the example's) at 25 ms: each trainer runs about 3.5 s, long enough to be killed in. */
 const STEP_DELAY_MS = 25;
@@ -86,23 +92,6 @@ function searchOf(id: string): { repo: SearchRepo; campaign: SearchCampaignSpec 
     }),
   );
   return { repo, campaign: searchCampaignFrom(readCampaignFile(file), file) };
-}
-
-/** Polls the search (bounded) until `predicate` holds; a failed query (no worker, no server) counts as not yet. */
-async function waitForSearch(
-  client: Client,
-  id: string,
-  predicate: (status: SearchStatus) => boolean,
-  timeoutMs = 90_000,
-): Promise<SearchStatus> {
-  const deadline = Date.now() + timeoutMs;
-  let last: SearchStatus | undefined;
-  while (Date.now() < deadline) {
-    last = (await searchStatus(client, id).catch(() => undefined)) ?? last;
-    if (last && predicate(last)) return last;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`search ${id} never got there; last status: ${JSON.stringify(last, null, 2)}`);
 }
 
 const runFile = (rig: ExperimentRig, experimentId: string, name: string) =>

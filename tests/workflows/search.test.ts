@@ -21,7 +21,13 @@ import type { SearchStatus } from '../../src/experiment';
 import { trialExperimentId } from '../../src/experiment';
 import { experimentRig } from '../support/experiments';
 import { recordHistory } from '../support/histories';
-import { HYPERPARAMETERS, makeSearchRepo, removeSearchRepos, type SearchRepo } from '../support/search';
+import {
+  HYPERPARAMETERS,
+  makeSearchRepo,
+  removeSearchRepos,
+  waitForSearch,
+  type SearchRepo,
+} from '../support/search';
 import { startTestTemporal, withWorker, type TestTemporal } from '../support/temporal';
 
 let env: TestTemporal;
@@ -75,19 +81,6 @@ const objective = (seeds: number) => ({
 });
 
 const statesOf = (status: SearchStatus) => status.trials.map((trial) => [trial.n, trial.state]);
-
-/** Polls the search (bounded) until `predicate` holds. */
-async function waitForSearch(
-  id: string,
-  predicate: (status: SearchStatus) => boolean,
-): Promise<SearchStatus> {
-  for (let i = 0; i < 600; i++) {
-    const status = await searchStatus(env.client, id).catch(() => undefined);
-    if (status && predicate(status)) return status;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`search ${id} never got there: ${JSON.stringify(await searchStatus(env.client, id))}`);
-}
 
 test('scripted proposals: exactly the improving edit is promoted, the crash is classed, the bad three never launch', async () => {
   const rig = experimentRig();
@@ -203,7 +196,11 @@ test('supervised: a promotion waits for a person; assisted: each proposal does, 
   );
   await withWorker(env, { taskQueue: rig.taskQueue, activities: rig.activities }, async () => {
     const { handle } = await submitSearch({ client: env.client, campaign, settings: rig.settings });
-    const waiting = await waitForSearch(campaign.campaign_id, (s) => s.waiting?.gate === 'launch');
+    const waiting = await waitForSearch(
+      env.client,
+      campaign.campaign_id,
+      (s) => s.waiting?.gate === 'launch',
+    );
     expect(statesOf(waiting)).toEqual([
       [0, 'promoted'],
       [1, 'proposed'],
@@ -226,11 +223,19 @@ test('supervised: a promotion waits for a person; assisted: each proposal does, 
     expect(edited.hypothesis).toContain('reviewer');
     await decide(env.client, campaign.campaign_id, 'approve', { gate: 'launch', by: 'alice', source: 'cli' });
     // Assisted also asks before promoting; rejecting keeps the incumbent.
-    const promotion = await waitForSearch(campaign.campaign_id, (s) => s.waiting?.gate === 'publish');
+    const promotion = await waitForSearch(
+      env.client,
+      campaign.campaign_id,
+      (s) => s.waiting?.gate === 'publish',
+    );
     expect(promotion.trials[1]!.versus?.promote).toBe(true);
     await decide(env.client, campaign.campaign_id, 'reject', { gate: 'publish', by: 'alice', source: 'cli' });
     // The next proposal waits in turn; dropping it ends it there, untrained.
-    await waitForSearch(campaign.campaign_id, (s) => s.waiting?.gate === 'launch' && s.trials.length === 3);
+    await waitForSearch(
+      env.client,
+      campaign.campaign_id,
+      (s) => s.waiting?.gate === 'launch' && s.trials.length === 3,
+    );
     await decide(env.client, campaign.campaign_id, 'reject', { gate: 'launch', by: 'alice', source: 'cli' });
     const result = await handle.result();
     expect(result.incumbent.trial).toBe(0);
@@ -255,7 +260,7 @@ test('supervised: a promotion waits for a person; assisted: each proposal does, 
       [{ hypothesis: 'a larger learning rate', diff: repo.edit(repo.content('0.05'), better) }],
     );
     const second = await submitSearch({ client: env.client, campaign: supervised, settings: rig.settings });
-    const asked = await waitForSearch(supervised.campaign_id, (s) => s.waiting !== undefined);
+    const asked = await waitForSearch(env.client, supervised.campaign_id, (s) => s.waiting !== undefined);
     expect(asked.waiting?.gate).toBe('publish');
     expect(statesOf(asked)).toEqual([
       [0, 'promoted'],
@@ -299,7 +304,7 @@ test('offline proposer under a trial budget, and a stop update: the search ends 
     expect(new Set(status.trials.slice(1).map((t) => t.check?.hash)).size).toBe(3);
 
     const second = await submitSearch({ client: env.client, campaign: stopped, settings: rig.settings });
-    await waitForSearch(stopped.campaign_id, (s) => s.stage === 'searching');
+    await waitForSearch(env.client, stopped.campaign_id, (s) => s.stage === 'searching');
     await expect(
       controlSearch(env.client, stopped.campaign_id, {
         action: 'budget',
@@ -328,7 +333,7 @@ test('a search paused before its launch proposes nothing, and its wall time ends
   );
   await withWorker(env, { taskQueue: rig.taskQueue, activities: rig.activities }, async () => {
     const { handle } = await submitSearch({ client: env.client, campaign, settings: rig.settings });
-    await waitForSearch(campaign.campaign_id, (s) => s.waiting?.gate === 'launch');
+    await waitForSearch(env.client, campaign.campaign_id, (s) => s.waiting?.gate === 'launch');
     await controlSearch(env.client, campaign.campaign_id, { action: 'pause', by: 'alice' });
     await decide(env.client, campaign.campaign_id, 'approve', { gate: 'launch', by: 'alice', source: 'cli' });
     const result = await handle.result();
