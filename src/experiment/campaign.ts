@@ -75,7 +75,8 @@ export const VariantsSpec = z
     path: ['refs'],
   });
 
-export const CampaignSpec = z.strictObject({
+/** What every kind of campaign starts with: its id (also its workflow id), name and description. */
+export const CAMPAIGN_HEAD = {
   $schema: z.string().optional(),
   /** The campaign id, also its workflow id. */
   campaign_id: z
@@ -83,6 +84,10 @@ export const CampaignSpec = z.strictObject({
     .regex(CAMPAIGN_ID_PATTERN, 'must look like camp-<lowercase letters, digits, dashes>'),
   name: z.string().trim().min(1),
   description: z.string().default(''),
+};
+
+export const CampaignSpec = z.strictObject({
+  ...CAMPAIGN_HEAD,
   /** The experiment every variant modifies; its `experiment_id` is the children's parent. */
   base: z.unknown(),
   variants: VariantsSpec,

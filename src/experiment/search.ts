@@ -7,7 +7,7 @@
 import { z } from 'zod';
 import { MetricGoal } from './analysis';
 import { Duration } from './quantities';
-import { CAMPAIGN_ID_PATTERN } from './campaign';
+import { CAMPAIGN_HEAD } from './campaign';
 import { Deliverables } from './deliverables';
 import type { DecisionRecord } from './decisions';
 import type { Waiting } from './status';
@@ -103,13 +103,7 @@ export type SearchSpec = z.infer<typeof SearchSpec>;
 
 /** A campaign with a `search` section: its base's code is edited trial by trial. */
 export const SearchCampaignSpec = z.strictObject({
-  $schema: z.string().optional(),
-  /** The campaign id, also its workflow id. */
-  campaign_id: z
-    .string()
-    .regex(CAMPAIGN_ID_PATTERN, 'must look like camp-<lowercase letters, digits, dashes>'),
-  name: z.string().trim().min(1),
-  description: z.string().default(''),
+  ...CAMPAIGN_HEAD,
   /** The experiment every trial edits; it needs a `code` section (its commit is the first incumbent). */
   base: z.unknown(),
   search: SearchSpec,
