@@ -84,6 +84,7 @@ export function workflowSettingsOf(settings: ResolvedSettings) {
     launch_timeout_seconds: settings.training.launch_timeout_seconds,
     validation_retry: settings.validation,
     wandb: wandbLocationOf(settings.wandb),
+    ...(settings.github ? { github_notebook: true } : {}),
   };
 }
 

@@ -9,6 +9,7 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { TaskQueues, ValidationRetrySettings } from '../experiment';
 import { SlackSettings } from '../activities/notify/slack-settings';
+import { GithubSettings } from '../activities/notebook/github-settings';
 import { WandbSettings } from '../activities/tracking/wandb-settings';
 import { AgentsSettings } from '../activities/agents/agent-settings';
 import { SlurmSettings } from '../activities/training/slurm-settings';
@@ -97,6 +98,12 @@ export const LablineSettings = z.strictObject({
    * SLACK_SIGNING_SECRET, never from here.
    */
   slack: SlackSettings.optional(),
+  /**
+   * GitHub as the lab notebook: an issue per experiment in `repo`, kept current, closed with its post; and
+   * decisions by `/labline approve` comments through `labline github`. Default: none. The token comes from
+   * GITHUB_TOKEN and the webhook secret from GITHUB_WEBHOOK_SECRET, never from here.
+   */
+  github: GithubSettings.optional(),
   /**
    * W&B, for specs with `tracker: { type: wandb }`: base URL (W&B Server), timeouts, history page size,
    * how training follows the run. Default: none; W&B is still used, with defaults, when WANDB_API_KEY is set.

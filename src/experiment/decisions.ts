@@ -24,7 +24,7 @@ export const DecisionChoice = z.enum(['retry', 'abort', 'accept', 'rerun']);
 export type DecisionChoice = z.infer<typeof DecisionChoice>;
 
 /** Where a signalled decision came from. */
-export const DecisionChannel = z.enum(['cli', 'slack', 'api']);
+export const DecisionChannel = z.enum(['cli', 'slack', 'github', 'api']);
 /** Where a signalled decision came from. */
 export type DecisionChannel = z.infer<typeof DecisionChannel>;
 
@@ -75,7 +75,7 @@ export const GateOutcome = z.enum(['approved', 'rejected', 'retry', 'abort', 'ac
 export type GateOutcome = z.infer<typeof GateOutcome>;
 
 /** Where a recorded decision came from: a signal's channel, `auto` (gate disabled) or `timeout`. */
-export const DecisionSource = z.enum(['cli', 'slack', 'api', 'auto', 'timeout']);
+export const DecisionSource = z.enum(['cli', 'slack', 'github', 'api', 'auto', 'timeout']);
 /** Where a recorded decision came from. */
 export type DecisionSource = z.infer<typeof DecisionSource>;
 

@@ -14,6 +14,7 @@ export * from './decisions';
 export * from './deliverables';
 export * from './failures';
 export * from './grounding';
+export * from './notebook';
 export * from './observation';
 export * from './quantities';
 export * from './redaction';

@@ -49,6 +49,11 @@ export const WorkflowSettings = z.object({
   wandb: z
     .object({ base_url: z.string().min(1).optional(), app_url: z.string().min(1).optional() })
     .optional(),
+  /**
+   * Keep a GitHub issue per experiment (the settings' `github` section was set when it was submitted); the
+   * worker knows the repository and holds the token. Default false.
+   */
+  github_notebook: z.boolean().default(false),
 });
 export type WorkflowSettings = z.infer<typeof WorkflowSettings>;
 export type WorkflowSettingsInput = z.input<typeof WorkflowSettings>;

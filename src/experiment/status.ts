@@ -98,6 +98,8 @@ export const ExperimentStatus = z.object({
     report: z.string().optional(),
     results: z.string().optional(),
     tracker_url: z.string().optional(),
+    /** The experiment's GitHub issue, when the settings keep a notebook on GitHub. */
+    github_issue: z.string().optional(),
     /** The experiment's Temporal Web UI page: added by the client that knows the UI, never by the workflow. */
     web_ui: z.string().optional(),
   }),

@@ -11,6 +11,8 @@ import { OfflineAgentProvider } from '../activities/agents/offline';
 import type { AgentProvider } from '../activities/agents/provider';
 import { ConsoleNotifier, withWebUiLinks, type Notifier } from '../activities/notify/notifier';
 import { createNotifyActivities } from '../activities/notify/activities';
+import { createNotebookActivities } from '../activities/notebook/activities';
+import type { GithubNotebook } from '../activities/notebook/github-notebook';
 import { createSlackNotifier } from '../activities/notify/slack';
 import { slackBotTokenFromEnv, type SlackSettings } from '../activities/notify/slack-settings';
 import { createTrackingActivities } from '../activities/tracking/activities';
@@ -34,6 +36,8 @@ export interface ActivityHost {
   notifier?: Notifier;
   /** The settings' `slack` section; the bot token comes from SLACK_BOT_TOKEN (required then). */
   slack?: SlackSettings;
+  /** The experiment issues on GitHub (settings `github`, checked at start by `githubNotebookOf`). */
+  githubNotebook?: GithubNotebook;
   /** The settings' `wandb` section; W&B is used when it is set or WANDB_API_KEY is (the key is required then). */
   wandb?: WandbSettings;
   /** A W&B tracker built already (the worker checks its key at start; tests point it at a fake). */
@@ -66,6 +70,7 @@ export function createLablineActivities(host: ActivityHost) {
       }),
       ...createTrackingActivities({ trackers }),
       ...createNotifyActivities({ notifier: notifierOf(host) }),
+      ...createNotebookActivities({ notebook: host.githubNotebook }),
       ...createArtifactActivities({ provider: host.agentProvider ?? new OfflineAgentProvider(), trackers }),
       ...createAgentActivities({ provider: host.agentProvider ?? new OfflineAgentProvider() }),
       ...createCampaignActivities({ tracker: trackers.local }),

@@ -14,6 +14,7 @@ import { createLablineActivities } from './activities';
 import * as path from 'node:path';
 import type { Notifier } from '../activities/notify/notifier';
 import { checkWandbKey, wandbTrackerFromSettings } from '../activities/tracking/wandb-worker';
+import { githubNotebookOf } from '../activities/notebook/github-worker';
 import { AgentsSettings, agentProviderFromSettings } from '../activities/agents/agent-settings';
 
 export type QueueRole = 'workflow' | 'gpu' | 'agents';
@@ -61,6 +62,11 @@ export async function createLablineWorkers(options: LablineWorkerOptions): Promi
   // W&B (settings `wandb`, or WANDB_API_KEY set): a missing or refused key stops the worker here, not mid-run.
   const wandbTracker = options.activities ? undefined : wandbTrackerFromSettings(settings.wandb);
   if (wandbTracker && (settings.wandb?.check_key_at_start ?? true)) await checkWandbKey(wandbTracker);
+  // GitHub (settings `github`): a missing or refused token, or an unknown repository, stops the worker here.
+  const githubNotebook =
+    options.activities || !settings.github || !roles.includes('workflow')
+      ? undefined
+      : await githubNotebookOf(settings.github);
   const activities =
     options.activities ??
     createLablineActivities({
@@ -70,6 +76,7 @@ export async function createLablineWorkers(options: LablineWorkerOptions): Promi
       killGraceSeconds: settings.training.kill_grace_seconds,
       notifier: options.notifier,
       slack: settings.slack,
+      githubNotebook,
       wandb: settings.wandb,
       wandbTracker,
       slurm: settings.slurm,

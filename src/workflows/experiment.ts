@@ -38,6 +38,9 @@ import {
   ExperimentSpec,
   resultsStatus,
   deliverablesStatus,
+  deliverablesComment,
+  hypothesisVerdict,
+  notebookOutcome,
   summaryMetricsFrom,
   trackedRunOf,
   WorkflowSettings,
@@ -55,6 +58,7 @@ import {
 import { AGENT_PIPELINE_PATCH, AgentPipeline } from './agent-stages';
 import { acceptDecisions, ApprovalGates } from './approval-gate';
 import { VALIDATION_RETRIES_PATCH, validateWithRetries } from './validation-retries';
+import { ExperimentNotebook } from './notebook';
 
 /** Everything the CLI, Slack and the Web UI show about an experiment. */
 export const statusQuery = defineQuery<ExperimentStatus>('status');
@@ -190,12 +194,21 @@ export async function experimentWorkflow(input: ExperimentInput): Promise<Experi
     costs: { llm_usd: 0, llm_prompt_tokens: 0, llm_completion_tokens: 0, gpu_hours: 0 },
   };
   const showDetails = () => setCurrentDetails(experimentCurrentDetails(status, trackedRun?.url));
+  const notebook = ExperimentNotebook.of({
+    settings,
+    spec,
+    status,
+    runName,
+    runDir,
+    since: startedAt.toISOString(),
+  });
   const enter = (stage: Stage) => {
     status.stage = stage;
     status.stage_since = new Date().toISOString();
     upsertSearchAttributes({ LablineStage: [stage] });
     showDetails();
     log.info('experiment stage', { experimentId, stage });
+    notebook?.note();
   };
 
   const message = (gate: GateName) => ({
@@ -233,12 +246,14 @@ export async function experimentWorkflow(input: ExperimentInput): Promise<Experi
     () => {
       status.waiting = gates.waiting;
       showDetails();
+      notebook?.note();
     },
   );
   status.decisions = gates.decisions;
   acceptDecisions(gates);
   setHandler(statusQuery, () => status);
   enter('registered');
+  notebook?.open();
 
   // Since the patch, retries of the check are bounded by the settings, shown while they run, and end at the
   // failure gate (validation-retries.ts); histories from before retried the activity without limit.
@@ -341,6 +356,11 @@ export async function experimentWorkflow(input: ExperimentInput): Promise<Experi
         ...(data ? { data } : {}),
       });
       activeHandle = handle;
+      notebook?.note({
+        key: `launched/${launch}`,
+        title: `Launch ${launch} started`,
+        body: `On \`${spec.training.launcher}\` (key \`${key}\`)${resumeFrom ? `, resuming from \`${resumeFrom}\`` : ''}.`,
+      });
       // Local launches start at once; only queued ones wait here (histories of local runs are unchanged).
       if (spec.training.launcher !== 'local') await waitUntilStarted(handle, attempt);
       const exit: TrainingExitReport = await watcher.awaitTraining({
@@ -379,11 +399,21 @@ export async function experimentWorkflow(input: ExperimentInput): Promise<Experi
       if (outcome.outcome === 'preempted' && status.preemptions < spec.budgets.max_preemption_restarts) {
         status.preemptions += 1;
         resumeFrom = exit.latestCheckpoint?.path;
+        notebook?.note({
+          key: `preempted/${launch}`,
+          title: `Launch ${launch} preempted; resuming`,
+          body: `${outcome.detail}. Resuming from ${resumeFrom ? `\`${resumeFrom}\`` : 'the start (no checkpoint)'}.`,
+        });
         log.info('training preempted; resuming', { experimentId, resumeFrom });
         continue;
       }
       status.failures += 1;
       const what = `launch ${launch} ended ${outcome.outcome}: ${outcome.detail}`;
+      notebook?.note({
+        key: `failed/${launch}`,
+        title: `Launch ${launch} failed: ${outcome.outcome}`,
+        body: `${outcome.detail}\n\nLog tail:\n\n\`\`\`\n${exit.logTail.split('\n').slice(-20).join('\n')}\n\`\`\``,
+      });
       if (status.failures >= spec.budgets.max_training_attempts) {
         throw new ExperimentEnded(
           'failed',
@@ -427,6 +457,15 @@ export async function experimentWorkflow(input: ExperimentInput): Promise<Experi
       validation = report;
       summary = checked.summary;
       if (checked.runUrl) status.links.tracker_url = checked.runUrl;
+      const unmet = report.results.filter((r) => r.required && !r.passed).length;
+      notebook?.note(
+        {
+          key: `deliverables/${status.attempts.length}`,
+          title: unmet ? `Deliverables checked: ${unmet} required not met` : 'Deliverables checked: all met',
+          body: deliverablesComment(report),
+        },
+        report,
+      );
       if (report.passed) break;
       const failed = report.results.filter((r) => r.required && !r.passed);
       const choice = await gates.decide(
@@ -479,6 +518,11 @@ export async function experimentWorkflow(input: ExperimentInput): Promise<Experi
     }
 
     enter('publish_review');
+    notebook?.note({
+      key: `publish-review/${status.decisions.length}`,
+      title: 'Publish review requested',
+      body: headline,
+    });
     const publish = await gates.decide(
       'publish',
       spec.approvals.publish,
@@ -504,6 +548,7 @@ export async function experimentWorkflow(input: ExperimentInput): Promise<Experi
     enter('completed');
     await removeWorktree();
     await gates.flush();
+    await notebook?.close(notebookOutcome('completed', hypothesisVerdict(validation)), written.reportPath);
     return finish('completed');
   } catch (error) {
     if (error instanceof ExperimentEnded) {
@@ -511,6 +556,7 @@ export async function experimentWorkflow(input: ExperimentInput): Promise<Experi
       enter(error.stage);
       await removeWorktree();
       await gates.flush();
+      await notebook?.close(notebookOutcome(error.stage, undefined));
       return finish(error.stage, error.reason);
     }
     if (isCancellation(error)) {
@@ -519,6 +565,7 @@ export async function experimentWorkflow(input: ExperimentInput): Promise<Experi
         await removeWorktree();
         status.reason = 'cancelled';
         enter('cancelled');
+        await notebook?.close('cancelled');
       });
       throw error;
     }
@@ -529,6 +576,7 @@ export async function experimentWorkflow(input: ExperimentInput): Promise<Experi
       status.reason = error.message;
     }
     enter('failed');
+    await notebook?.close('failed');
     throw error;
   }
 }

@@ -3,17 +3,24 @@
  * Usage: worker-process.ts <conformance|labline> <address> <namespace> <taskQueue> <dir> <bundle>
  * where <dir> is the activity log folder (conformance) or the runs root (labline).
  * LABLINE_TEST_SLOW_ACTIVITY=<name>:<ms> makes that activity wait (heartbeating) before it runs, so that a
- * test can kill the worker while it is in progress.
+ * test can kill the worker while it is in progress. LABLINE_TEST_GITHUB=<settings JSON> gives the Labline
+ * activities a GitHub notebook, built and checked as a real worker does (token from GITHUB_TOKEN).
  */
 import { Context } from '@temporalio/activity';
 import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import * as path from 'node:path';
 import { createLablineActivities } from '../../src/workers/activities';
 import { createConformanceActivities } from '../devserver/activities';
+import { githubNotebookOf } from '../../src/activities/notebook/github-worker';
+import { GithubSettings } from '../../src/activities/notebook/github-settings';
 
 async function run(): Promise<void> {
   const [kind, address, namespace, taskQueue, dir, bundle] = process.argv.slice(2);
   Runtime.install({ logger: new DefaultLogger('ERROR') });
+  const github = process.env.LABLINE_TEST_GITHUB;
+  const githubNotebook = github
+    ? await githubNotebookOf(GithubSettings.parse(JSON.parse(github)))
+    : undefined;
   const activities =
     kind === 'labline'
       ? createLablineActivities({
@@ -21,6 +28,7 @@ async function run(): Promise<void> {
           gpuIds: [],
           slotsDir: path.join(dir!, '.gpu-slots'),
           killGraceSeconds: 1,
+          githubNotebook,
         })
       : createConformanceActivities(dir!);
   const slow = process.env.LABLINE_TEST_SLOW_ACTIVITY?.split(':');

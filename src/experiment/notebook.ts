@@ -1,0 +1,208 @@
+/**
+ * The lab notebook: what an experiment's GitHub issue says. Pure rendering from the spec and the status, so
+ * that the workflow passes data and the activity writes text; the hidden markers are how a retried activity
+ * finds what an earlier attempt wrote.
+ */
+import { z } from 'zod';
+import type { ExperimentSpec } from './spec';
+import type { ExperimentStatus } from './status';
+import type { ValidationReport } from './deliverables';
+import { resolvedTrainingCommand } from './approval-details';
+import type { HypothesisVerdict } from './verdict';
+
+/** Something a person would want to be notified of: one comment per key. */
+export const NotebookEvent = z.object({
+  /** Unique within the experiment run, e.g. `launched/1`: the comment's marker. */
+  key: z.string().min(1),
+  /** One line, the comment's heading. */
+  title: z.string().min(1),
+  /** Markdown below the heading. */
+  body: z.string().default(''),
+});
+/** Something a person would want to be notified of: one comment per key. */
+export type NotebookEvent = z.infer<typeof NotebookEvent>;
+
+/** How an experiment ended, as the issue's outcome label says. */
+export const NotebookOutcome = z.enum([
+  'supported',
+  'refuted',
+  'inconclusive',
+  'failed',
+  'rejected',
+  'cancelled',
+]);
+/** How an experiment ended, as the issue's outcome label says. */
+export type NotebookOutcome = z.infer<typeof NotebookOutcome>;
+
+/** The outcome label of a completed experiment from its verdict, or of one that ended otherwise. */
+export function notebookOutcome(stage: string, verdict: HypothesisVerdict | undefined): NotebookOutcome {
+  if (stage === 'completed')
+    return verdict === 'supported' ? 'supported' : verdict === 'not_supported' ? 'refuted' : 'inconclusive';
+  if (stage === 'rejected' || stage === 'cancelled') return stage;
+  return 'failed';
+}
+
+/** The hidden marker that names the experiment (run) an issue belongs to. */
+export function issueMarker(runName: string): string {
+  return `<!-- labline:experiment=${runName} -->`;
+}
+
+/** The run an issue belongs to, read from its marker; `undefined` for an issue Labline did not open. */
+export function runNameOfIssue(body: string | null | undefined): string | undefined {
+  return /<!-- labline:experiment=([A-Za-z0-9._:-]+) -->/.exec(body ?? '')?.[1];
+}
+
+/** The hidden marker of one event's comment. */
+export function commentMarker(runName: string, key: string): string {
+  return `<!-- labline:event=${runName}/${key} -->`;
+}
+
+const STATUS_START = '<!-- labline:status:start -->';
+const STATUS_END = '<!-- labline:status:end -->';
+
+/** `Experiment: <name> (<id>)`. */
+export function issueTitle(spec: Pick<ExperimentSpec, 'name' | 'experiment_id'>, runName: string): string {
+  return `Experiment: ${spec.name} (${runName === spec.experiment_id ? spec.experiment_id : runName})`;
+}
+
+/** The issue body when it is opened: what the experiment is, then its status section. */
+export function issueBody(spec: ExperimentSpec, runName: string, status: ExperimentStatus): string {
+  const pinned = spec.code?.pinned;
+  const lines = [
+    issueMarker(runName),
+    `**Hypothesis.** ${spec.hypothesis}`,
+    ...(spec.research_question ? ['', `**Research question.** ${spec.research_question}`] : []),
+    ...(spec.description ? ['', spec.description] : []),
+    '',
+    '### Configuration',
+    '',
+    '```',
+    `$ ${resolvedTrainingCommand(spec.training, spec.config)}`,
+    '```',
+    '',
+    table(
+      ['Setting', 'Value'],
+      [
+        ...Object.entries(spec.config).map(([key, value]) => [`\`${key}\``, `\`${JSON.stringify(value)}\``]),
+        ['launcher', spec.training.launcher],
+        [
+          'resources',
+          `${spec.training.resources.gpus} GPU(s), ${spec.training.resources.cpus} CPU(s)` +
+            (spec.training.resources.time_limit ? `, ${spec.training.resources.time_limit} s limit` : ''),
+        ],
+        ...(pinned
+          ? [['code', `\`${pinned.commit.slice(0, 12)}\`${pinned.branch ? ` on \`${pinned.branch}\`` : ''}`]]
+          : []),
+        ['tracker', spec.tracker.type],
+      ],
+    ),
+    '',
+    '### Deliverables',
+    '',
+    ...(spec.deliverables.length
+      ? spec.deliverables.map(
+          (d) => `- [ ] \`${d.name}\` (${d.type}${d.required === false ? ', optional' : ''})`,
+        )
+      : ['_None declared._']),
+    '',
+    statusSection(status),
+  ];
+  return lines.join('\n');
+}
+
+/** The body with its status section rewritten; a body without one gets it appended. */
+export function withStatusSection(body: string, status: ExperimentStatus, report?: ValidationReport): string {
+  let updated = body;
+  if (report) updated = checkDeliverables(updated, report);
+  const start = updated.indexOf(STATUS_START);
+  const end = updated.indexOf(STATUS_END);
+  if (start < 0 || end < start) return `${updated}\n\n${statusSection(status)}`;
+  return updated.slice(0, start) + statusSection(status) + updated.slice(end + STATUS_END.length);
+}
+
+/** Ticks the deliverables that passed in the checklist. */
+function checkDeliverables(body: string, report: ValidationReport): string {
+  let updated = body;
+  for (const result of report.results) {
+    const item = `- [ ] \`${result.name}\``;
+    if (result.passed) updated = updated.replace(item, `- [x] \`${result.name}\``);
+  }
+  return updated;
+}
+
+/** The part of the body rewritten on every stage change. */
+export function statusSection(status: ExperimentStatus): string {
+  const lines = [
+    STATUS_START,
+    '### Status',
+    '',
+    `**Stage:** \`${status.stage}\` since ${status.stage_since}`,
+  ];
+  if (status.waiting)
+    lines.push(
+      '',
+      `**Waiting for:** the ${status.waiting.gate} gate, since ${status.waiting.since}` +
+        (status.waiting.approvers.length ? ` (approvers: ${status.waiting.approvers.join(', ')})` : '') +
+        ` — ${status.waiting.question.split('\n')[0]}`,
+      '',
+      'Answer with a comment `/labline approve [comment]` or `/labline reject <reason>`.',
+    );
+  if (status.reason) lines.push('', `**Reason:** ${status.reason}`);
+  const decided = status.decisions.filter((d) => d.outcome !== undefined);
+  if (decided.length)
+    lines.push(
+      '',
+      '#### Decisions',
+      '',
+      table(
+        ['Gate', 'Outcome', 'By', 'When', 'Comment'],
+        decided.map((d) => [d.gate, d.outcome ?? '', `${d.by} (${d.source})`, d.at, d.comment ?? '']),
+      ),
+    );
+  if (status.attempts.length)
+    lines.push(
+      '',
+      '#### Attempts',
+      '',
+      table(
+        ['Launch', 'Started', 'Ended', 'Outcome'],
+        status.attempts.map((a) => [
+          String(a.launch),
+          a.started_at,
+          a.ended_at ?? '',
+          a.outcome ? `${a.outcome}${a.detail ? `: ${a.detail}` : ''}` : (a.queued ?? 'running'),
+        ]),
+      ),
+    );
+  const { costs } = status;
+  lines.push(
+    '',
+    `**Costs:** ${costs.gpu_hours.toFixed(3)} GPU hours, $${costs.llm_usd.toFixed(4)} of LLM calls`,
+    STATUS_END,
+  );
+  return lines.join('\n');
+}
+
+/** The comment that reports a deliverables check: one row per deliverable. */
+export function deliverablesComment(report: ValidationReport): string {
+  return table(
+    ['Deliverable', 'Required', 'Expected', 'Found', 'Passed'],
+    report.results.map((r) => [
+      `\`${r.name}\``,
+      r.required ? 'yes' : 'no',
+      r.expected,
+      r.found,
+      r.passed ? 'yes' : '**no**',
+    ]),
+  );
+}
+
+/** A Markdown table; pipes and newlines in cells are escaped so a value cannot break the layout. */
+function table(header: string[], rows: string[][]): string {
+  const cell = (text: string) => text.replace(/\|/g, '\\|').replace(/\r?\n/g, ' ');
+  return [
+    `| ${header.join(' | ')} |`,
+    `| ${header.map(() => '---').join(' | ')} |`,
+    ...rows.map((row) => `| ${row.map(cell).join(' | ')} |`),
+  ].join('\n');
+}
