@@ -80,10 +80,10 @@ export class ExperimentNotebook {
         (issue) => {
           this.issue = issue.number;
           this.deps.status.links.github_issue = issue.url;
+          this.drain();
         },
         (error: unknown) => warn('could not open the experiment issue; the experiment goes on', error),
       );
-    this.drain();
   }
 
   /** The status changed, and maybe something happened worth a comment. */
@@ -113,23 +113,22 @@ export class ExperimentNotebook {
   }
 
   private async idle(): Promise<void> {
-    // Capped: each round either finds nothing pending or sends what was pending.
-    for (let round = 0; round < 100 && (this.draining || this.opening); round++) {
-      await this.opening;
-      this.opening = undefined;
-      await this.draining;
-    }
+    await this.opening;
+    // Capped: each round sends what was pending when it started.
+    for (let round = 0; round < 100 && this.draining; round++) await this.draining;
   }
 
+  /** Sends pending changes, one call at a time, once the issue is open. */
   private drain(): void {
-    if (this.draining) return;
+    if (this.draining || this.issue === undefined) return;
     this.draining = this.sendChanges().finally(() => {
       this.draining = undefined;
+      // A change noted after the last call finished but before this ran.
+      if (this.changed || this.events.length > 0) this.drain();
     });
   }
 
   private async sendChanges(): Promise<void> {
-    await this.opening;
     while (this.issue !== undefined && (this.changed || this.events.length > 0)) {
       this.changed = false;
       const event = this.events.shift();

@@ -78,7 +78,7 @@ export class FakeGithub {
   private readonly holds: { route: string; reached: () => void; released: Promise<void> }[] = [];
   private server?: Server;
   private nextId = 1000;
-  private clock = Date.parse('2026-01-01T00:00:00Z');
+  private clock = 0;
 
   constructor(options: FakeGithubOptions = {}) {
     this.token = options.token ?? 'ghp_fake';
@@ -191,9 +191,9 @@ export class FakeGithub {
     return `https://github.example/${this.fullName}`;
   }
 
-  /** A minute later than the last change: timestamps are ordered and never collide. */
+  /** Now, or a millisecond after the last change: timestamps are ordered and never collide. */
   private now(): string {
-    this.clock += 60_000;
+    this.clock = Math.max(Date.now(), this.clock + 1);
     return new Date(this.clock).toISOString();
   }
 

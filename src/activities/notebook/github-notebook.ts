@@ -8,7 +8,7 @@
  * finds what the earlier one wrote. The issue number is also recorded in the run directory and returned to
  * the workflow, so later calls go straight to it.
  */
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import {
   commentMarker,
@@ -99,6 +99,8 @@ export class GithubNotebook {
         });
         return { number: data.number, url: data.html_url };
       }));
+    // At submission the run directory may not exist yet: the record is its first file.
+    await mkdir(input.runDir, { recursive: true });
     await writeFileAtomic(
       path.join(input.runDir, ISSUE_RECORD),
       `${JSON.stringify({ repo: this.settings.repo, ...issue }, null, 2)}\n`,

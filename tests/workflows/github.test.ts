@@ -1,0 +1,192 @@
+/**
+ * The lab notebook on GitHub, end to end: the real workflow, the real activities with the GitHub notebook
+ * writing to a loopback GitHub through the real `@octokit/rest`, and worker processes killed mid-call.
+ */
+import { Worker } from '@temporalio/worker';
+import * as path from 'node:path';
+import { createGithubClient } from '../../src/activities/notebook/github-client';
+import { GithubNotebook } from '../../src/activities/notebook/github-notebook';
+import { GithubSettings } from '../../src/activities/notebook/github-settings';
+import { submitExperiment } from '../../src/client/experiments';
+import { ExperimentSpec, type ExperimentSpecInput } from '../../src/experiment';
+import { createLablineActivities } from '../../src/workers/activities';
+import { decideWhenWaiting, experimentRig, trainerSpec, waitForStatus } from '../support/experiments';
+import { FakeGithub, type FakeIssue } from '../support/fake-github';
+import { recordHistory } from '../support/histories';
+import { startTsProcess, workerProcessScript, type RunningProcess } from '../support/processes';
+import { startTestTemporal, withWorker, workflowBundle, type TestTemporal } from '../support/temporal';
+
+let env: TestTemporal;
+let github: FakeGithub;
+const processes: RunningProcess[] = [];
+beforeAll(async () => {
+  env = await startTestTemporal();
+});
+afterAll(async () => {
+  await Promise.all(processes.map((p) => p.kill()));
+  await env?.stop();
+});
+beforeEach(async () => {
+  github = await new FakeGithub().start();
+});
+afterEach(async () => github.stop());
+
+const githubSettings = () => ({
+  repo: github.fullName,
+  api_url: github.url,
+  write_interval_ms: 0,
+  rate_limit_wait_seconds: 3,
+});
+
+/** A rig whose activities keep the notebook on the fake GitHub, and workflow settings that ask for it. */
+function githubRig() {
+  const rig = experimentRig(3);
+  const settings = GithubSettings.parse(githubSettings());
+  const notebook = new GithubNotebook(createGithubClient({ token: github.token, settings }), settings);
+  const activities = createLablineActivities({
+    runsRoot: rig.runsRoot,
+    gpuIds: [],
+    slotsDir: path.join(rig.runsRoot, '.gpu-slots'),
+    killGraceSeconds: 1,
+    notifier: rig.notifier,
+    githubNotebook: notebook,
+  });
+  const workflowSettings = { ...rig.settings, activity_heartbeat_timeout_seconds: 3, github_notebook: true };
+  return { rig, activities, workflowSettings };
+}
+
+async function runToEnd(id: string, input: ExperimentSpecInput, drive: () => Promise<void>) {
+  const { rig, activities, workflowSettings } = githubRig();
+  await withWorker(env, { taskQueue: rig.taskQueue, activities }, async () => {
+    await submitExperiment({
+      client: env.client,
+      spec: ExperimentSpec.parse(input),
+      settings: workflowSettings,
+    });
+    await drive();
+    await env.client.workflow.getHandle(id).result();
+  });
+  const history = await env.client.workflow.getHandle(id).fetchHistory();
+  await Worker.runReplayHistory({ workflowBundle: workflowBundle() }, history, id);
+  return rig;
+}
+
+const commentTitles = (issue: FakeIssue) =>
+  issue.comments.map((c) => /^### (.*)$/m.exec(c.body)?.[1] ?? c.body.slice(0, 40));
+
+test('an experiment keeps one issue from submission to its post: stage label, decisions, events, outcome, closed', async () => {
+  const id = `exp-github-happy-${process.pid}`;
+  // GitHub's secondary limit hits the first write; it is waited out and nothing is written twice.
+  github.fail(
+    'POST /repos/*/*/issues',
+    403,
+    { message: 'You have exceeded a secondary rate limit. Please wait before you try again.' },
+    { 'retry-after': '1' },
+  );
+  await runToEnd(id, trainerSpec(id), async () => {
+    const waiting = await waitForStatus(env.client, id, (s) => s.waiting?.gate === 'launch');
+    // The issue is there while the experiment waits for its launch, and tells what it waits for.
+    const issue = await waitForIssue((i) => i.body.includes('**Waiting for:** the launch gate'));
+    expect(issue.labels).toEqual(['labline', 'stage:launch_review']);
+    expect(waiting.stage).toBe('launch_review');
+    await decideWhenWaiting(env.client, id, 'launch', 'approve', { comment: 'go' });
+    await decideWhenWaiting(env.client, id, 'publish', 'approve');
+  });
+  expect(github.issues).toHaveLength(1);
+  const issue = github.issues[0]!;
+  expect(issue.title).toBe(`Experiment: test ${id} (${id})`);
+  expect(issue.state).toBe('closed');
+  expect([...issue.labels].sort()).toEqual(['labline', 'stage:completed', 'supported']);
+  expect(issue.body).toContain('**Stage:** `completed`');
+  expect(issue.body).toMatch(/\| launch \| approved \| alice \(api\) \| [^|]+ \| go \|/);
+  expect(issue.body).toContain('- [x] `accuracy` (threshold)');
+  expect(commentTitles(issue)).toEqual([
+    'Launch 1 started',
+    'Deliverables checked: all met',
+    'Publish review requested',
+    'Experiment completed: supported',
+  ]);
+  expect(issue.comments[1]!.body).toMatch(
+    /\| `accuracy` \| yes \| eval\/accuracy \(summary\) >= 0\.7 \| [0-9.]+ \| yes \|/,
+  );
+  // The post is the report, its charts committed to the posts branch and linked there.
+  const post = issue.comments[3]!.body;
+  expect(post).toContain('## Training curves');
+  expect(post).toContain(`/blob/labline/posts/posts/${id}/charts/`);
+  expect([...github.files.keys()].some((key) => key.startsWith(`labline/posts:posts/${id}/charts/`))).toBe(
+    true,
+  );
+  expect(
+    github.calls.filter((c) => c.method === 'POST' && c.path.endsWith('/issues')).map((c) => c.status),
+  ).toEqual([403, 201]);
+  await recordHistory(env.client, id, 'experiment-github-notebook');
+});
+
+test('a failed experiment: the failure is commented with its log tail, the issue labelled failed and closed', async () => {
+  const id = `exp-github-failed-${process.pid}`;
+  const input = trainerSpec(id, ['--crash-at-step=25', '--crash-attempts=5'], {
+    approvals: { launch: { enabled: false }, publish: { enabled: false } },
+    budgets: { max_training_attempts: 1, max_preemption_restarts: 0 },
+  });
+  await runToEnd(id, input, async () => {});
+  const issue = github.issues[0]!;
+  expect(github.issues).toHaveLength(1);
+  expect(issue.state).toBe('closed');
+  expect([...issue.labels].sort()).toEqual(['failed', 'labline', 'stage:failed']);
+  expect(commentTitles(issue)).toEqual([
+    'Launch 1 started',
+    'Launch 1 failed: error',
+    'Experiment failed: failed',
+  ]);
+  expect(issue.comments[1]!.body).toMatch(/Log tail:\n\n```\n[\s\S]*crash/i);
+  expect(issue.comments[2]!.body).toContain('training attempt budget exhausted');
+  expect(issue.body).toContain('**Reason:** training attempt budget exhausted');
+});
+
+test('a worker killed after GitHub opened the issue but before it answered: the retry finds it, one issue', async () => {
+  const { rig, activities, workflowSettings } = githubRig();
+  const id = `exp-github-kill-${process.pid}`;
+  const held = github.hold('POST /repos/*/*/issues');
+  const first = startTsProcess(
+    workerProcessScript,
+    ['labline', env.address, env.namespace, rig.taskQueue, rig.runsRoot, workflowBundle().codePath],
+    { LABLINE_TEST_GITHUB: JSON.stringify(githubSettings()), GITHUB_TOKEN: github.token },
+  );
+  processes.push(first);
+  await first.waitFor(/worker ready/);
+  const spec = ExperimentSpec.parse(trainerSpec(id));
+  await submitExperiment({ client: env.client, spec, settings: workflowSettings });
+  await held.reached;
+  await first.kill('SIGKILL');
+  held.release();
+  expect(github.issues).toHaveLength(1);
+
+  await withWorker(env, { taskQueue: rig.taskQueue, activities }, async () => {
+    const status = await waitForStatus(env.client, id, (s) => s.links.github_issue !== undefined, 30_000);
+    expect(status.links.github_issue).toBe(`${github.htmlUrl()}/issues/1`);
+    await env.client.workflow.getHandle(id).cancel();
+    await env.client.workflow
+      .getHandle(id)
+      .result()
+      .catch(() => undefined);
+  });
+  expect(github.issues).toHaveLength(1);
+  expect(github.issues[0]!.state).toBe('closed');
+  expect(github.issues[0]!.labels).toContain('cancelled');
+});
+
+/** Waits (bounded) for the one issue to satisfy `predicate`. */
+async function waitForIssue(
+  predicate: (issue: FakeIssue) => boolean,
+  timeoutMs = 20_000,
+): Promise<FakeIssue> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const issue = github.issues[0];
+    if (issue && predicate(issue)) return issue;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(
+    `timed out waiting for the issue; calls ${JSON.stringify(github.calls.map((c) => [c.method, c.path, c.status]))}`,
+  );
+}
