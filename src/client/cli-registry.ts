@@ -19,6 +19,7 @@ import type * as StartModule from './cli-start';
 import type * as TrainerPathModule from './cli-trainer-path';
 import type * as ValidateModule from './cli-validate';
 import type * as SlackModule from './slack/cli';
+import type * as GithubModule from './github/cli';
 
 /** Adds a group's commands to the program. */
 type AddCommands = (program: Command) => void;
@@ -47,6 +48,7 @@ const trainerPath = (): AddCommands =>
 const campaign = (): AddCommands => (require('./cli-campaign') as typeof CampaignModule).addCampaignCommands;
 const search = (): AddCommands => (require('./cli-search') as typeof SearchModule).addSearchCommands;
 const slack = (): AddCommands => (require('./slack/cli') as typeof SlackModule).addSlackCommand;
+const github = (): AddCommands => (require('./github/cli') as typeof GithubModule).addGithubCommand;
 const devserver = (): AddCommands =>
   (require('../devserver/cli') as typeof DevServerModule).addDevServerCommand;
 const completion = (): AddCommands =>
@@ -169,6 +171,14 @@ export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
       'Run the Slack endpoint: decision buttons and the /labline slash command decide approval gates ' +
       '(needs SLACK_SIGNING_SECRET and SLACK_BOT_TOKEN, and a `slack` section in the settings).',
     load: slack,
+  },
+  github: {
+    usage: 'github',
+    summary:
+      'Take decisions from GitHub: `/labline approve` and `/labline reject <reason>` comments on experiment issues ' +
+      'decide approval gates, through a webhook endpoint (needs GITHUB_WEBHOOK_SECRET) or with --poll ' +
+      '(needs GITHUB_TOKEN and a `github` section in the settings).',
+    load: github,
   },
   'trainer-path': {
     usage: 'trainer-path',

@@ -3,14 +3,10 @@
  * writing to a loopback GitHub through the real `@octokit/rest`, and worker processes killed mid-call.
  */
 import { Worker } from '@temporalio/worker';
-import * as path from 'node:path';
-import { createGithubClient } from '../../src/activities/notebook/github-client';
-import { GithubNotebook } from '../../src/activities/notebook/github-notebook';
-import { GithubSettings } from '../../src/activities/notebook/github-settings';
 import { submitExperiment } from '../../src/client/experiments';
 import { ExperimentSpec, type ExperimentSpecInput } from '../../src/experiment';
-import { createLablineActivities } from '../../src/workers/activities';
-import { decideWhenWaiting, experimentRig, trainerSpec, waitForStatus } from '../support/experiments';
+import { decideWhenWaiting, trainerSpec, waitForStatus } from '../support/experiments';
+import { fakeGithubSettings, githubRig } from '../support/github-rig';
 import { FakeGithub, type FakeIssue } from '../support/fake-github';
 import { recordHistory } from '../support/histories';
 import { startTsProcess, workerProcessScript, type RunningProcess } from '../support/processes';
@@ -31,32 +27,10 @@ beforeEach(async () => {
 });
 afterEach(async () => github.stop());
 
-const githubSettings = () => ({
-  repo: github.fullName,
-  api_url: github.url,
-  write_interval_ms: 0,
-  rate_limit_wait_seconds: 3,
-});
-
-/** A rig whose activities keep the notebook on the fake GitHub, and workflow settings that ask for it. */
-function githubRig() {
-  const rig = experimentRig(3);
-  const settings = GithubSettings.parse(githubSettings());
-  const notebook = new GithubNotebook(createGithubClient({ token: github.token, settings }), settings);
-  const activities = createLablineActivities({
-    runsRoot: rig.runsRoot,
-    gpuIds: [],
-    slotsDir: path.join(rig.runsRoot, '.gpu-slots'),
-    killGraceSeconds: 1,
-    notifier: rig.notifier,
-    githubNotebook: notebook,
-  });
-  const workflowSettings = { ...rig.settings, activity_heartbeat_timeout_seconds: 3, github_notebook: true };
-  return { rig, activities, workflowSettings };
-}
+const githubSettings = () => fakeGithubSettings(github);
 
 async function runToEnd(id: string, input: ExperimentSpecInput, drive: () => Promise<void>) {
-  const { rig, activities, workflowSettings } = githubRig();
+  const { rig, activities, workflowSettings } = githubRig(github);
   await withWorker(env, { taskQueue: rig.taskQueue, activities }, async () => {
     await submitExperiment({
       client: env.client,
@@ -144,7 +118,7 @@ test('a failed experiment: the failure is commented with its log tail, the issue
 });
 
 test('a worker killed after GitHub opened the issue but before it answered: the retry finds it, one issue', async () => {
-  const { rig, activities, workflowSettings } = githubRig();
+  const { rig, activities, workflowSettings } = githubRig(github);
   const id = `exp-github-kill-${process.pid}`;
   const held = github.hold('POST /repos/*/*/issues');
   const first = startTsProcess(
