@@ -110,27 +110,25 @@ export function issueBody(spec: ExperimentSpec, runName: string, status: Experim
   return lines.join('\n');
 }
 
-/** The body with its status section rewritten; a body without one gets it appended. */
-export function withStatusSection(body: string, status: ExperimentStatus, report?: ValidationReport): string {
+/**
+ * The body with its status section replaced by `section` (a body without one gets it appended), and the
+ * checklist items named in `ticks` (`- [ ] \`name\``) ticked.
+ */
+export function withStatusSection(body: string, section: string, ticks: readonly string[] = []): string {
   let updated = body;
-  if (report) updated = checkDeliverables(updated, report);
+  for (const name of ticks) updated = updated.replace(`- [ ] \`${name}\``, `- [x] \`${name}\``);
   const start = updated.indexOf(STATUS_START);
   const end = updated.indexOf(STATUS_END);
-  if (start < 0 || end < start) return `${updated}\n\n${statusSection(status)}`;
-  return updated.slice(0, start) + statusSection(status) + updated.slice(end + STATUS_END.length);
+  if (start < 0 || end < start) return `${updated}\n\n${section}`;
+  return updated.slice(0, start) + section + updated.slice(end + STATUS_END.length);
 }
 
-/** Ticks the deliverables that passed in the checklist. */
-function checkDeliverables(body: string, report: ValidationReport): string {
-  let updated = body;
-  for (const result of report.results) {
-    const item = `- [ ] \`${result.name}\``;
-    if (result.passed) updated = updated.replace(item, `- [x] \`${result.name}\``);
-  }
-  return updated;
+/** The deliverables that passed, to tick in the checklist. */
+export function passedDeliverables(report: ValidationReport): string[] {
+  return report.results.filter((result) => result.passed).map((result) => result.name);
 }
 
-/** The part of the body rewritten on every stage change. */
+/** The part of an experiment issue's body rewritten on every stage change. */
 export function statusSection(status: ExperimentStatus): string {
   const lines = [
     STATUS_START,

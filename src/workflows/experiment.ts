@@ -40,7 +40,11 @@ import {
   deliverablesStatus,
   deliverablesComment,
   hypothesisVerdict,
+  issueBody,
+  issueTitle,
   notebookOutcome,
+  passedDeliverables,
+  statusSection,
   summaryMetricsFrom,
   trackedRunOf,
   WorkflowSettings,
@@ -58,7 +62,7 @@ import {
 import { AGENT_PIPELINE_PATCH, AgentPipeline } from './agent-stages';
 import { acceptDecisions, ApprovalGates } from './approval-gate';
 import { VALIDATION_RETRIES_PATCH, validateWithRetries } from './validation-retries';
-import { ExperimentNotebook } from './notebook';
+import { GITHUB_NOTEBOOK_PATCH, IssueNotebook } from './notebook';
 
 /** Everything the CLI, Slack and the Web UI show about an experiment. */
 export const statusQuery = defineQuery<ExperimentStatus>('status');
@@ -194,14 +198,23 @@ export async function experimentWorkflow(input: ExperimentInput): Promise<Experi
     costs: { llm_usd: 0, llm_prompt_tokens: 0, llm_completion_tokens: 0, gpu_hours: 0 },
   };
   const showDetails = () => setCurrentDetails(experimentCurrentDetails(status, trackedRun?.url));
-  const notebook = ExperimentNotebook.of({
+  const notebook = IssueNotebook.of(
     settings,
-    spec,
-    status,
-    runName,
-    runDir,
-    since: startedAt.toISOString(),
-  });
+    {
+      runName,
+      runDir,
+      since: startedAt.toISOString(),
+      title: issueTitle(spec, runName),
+      approvers: spec.approvals.launch.approvers,
+      body: () => issueBody(spec, runName, status),
+      section: () => statusSection(status),
+      stage: () => status.stage,
+      opened: (issue) => {
+        status.links.github_issue = issue.url;
+      },
+    },
+    GITHUB_NOTEBOOK_PATCH,
+  );
   const enter = (stage: Stage) => {
     status.stage = stage;
     status.stage_since = new Date().toISOString();
@@ -464,7 +477,7 @@ export async function experimentWorkflow(input: ExperimentInput): Promise<Experi
           title: unmet ? `Deliverables checked: ${unmet} required not met` : 'Deliverables checked: all met',
           body: deliverablesComment(report),
         },
-        report,
+        passedDeliverables(report),
       );
       if (report.passed) break;
       const failed = report.results.filter((r) => r.required && !r.passed);
@@ -548,7 +561,9 @@ export async function experimentWorkflow(input: ExperimentInput): Promise<Experi
     enter('completed');
     await removeWorktree();
     await gates.flush();
-    await notebook?.close(notebookOutcome('completed', hypothesisVerdict(validation)), written.reportPath);
+    await notebook?.close(notebookOutcome('completed', hypothesisVerdict(validation)), {
+      reportPath: written.reportPath,
+    });
     return finish('completed');
   } catch (error) {
     if (error instanceof ExperimentEnded) {
@@ -556,7 +571,7 @@ export async function experimentWorkflow(input: ExperimentInput): Promise<Experi
       enter(error.stage);
       await removeWorktree();
       await gates.flush();
-      await notebook?.close(notebookOutcome(error.stage, undefined));
+      await notebook?.close(notebookOutcome(error.stage, undefined), { reason: error.reason });
       return finish(error.stage, error.reason);
     }
     if (isCancellation(error)) {
@@ -565,7 +580,7 @@ export async function experimentWorkflow(input: ExperimentInput): Promise<Experi
         await removeWorktree();
         status.reason = 'cancelled';
         enter('cancelled');
-        await notebook?.close('cancelled');
+        await notebook?.close('cancelled', { reason: 'cancelled' });
       });
       throw error;
     }
@@ -576,7 +591,7 @@ export async function experimentWorkflow(input: ExperimentInput): Promise<Experi
       status.reason = error.message;
     }
     enter('failed');
-    await notebook?.close('failed');
+    await notebook?.close('failed', status.reason ? { reason: status.reason } : {});
     throw error;
   }
 }

@@ -9,7 +9,13 @@ import * as path from 'node:path';
 import { checkGithubAccess, createGithubClient } from '../../src/activities/notebook/github-client';
 import { GithubNotebook, ISSUE_RECORD } from '../../src/activities/notebook/github-notebook';
 import { GithubSettings } from '../../src/activities/notebook/github-settings';
-import { ExperimentSpec, type ExperimentStatus } from '../../src/experiment';
+import {
+  ExperimentSpec,
+  issueBody,
+  issueTitle,
+  statusSection,
+  type ExperimentStatus,
+} from '../../src/experiment';
 import { FakeGithub } from '../support/fake-github';
 import { trainerSpec } from '../support/experiments';
 
@@ -53,10 +59,13 @@ const status = (stage: ExperimentStatus['stage'] = 'registered'): ExperimentStat
 const openInput = () => ({
   runName: spec.experiment_id,
   runDir,
-  spec,
-  status: status(),
+  title: issueTitle(spec, spec.experiment_id),
+  body: issueBody(spec, spec.experiment_id, status()),
+  stage: 'registered',
+  approvers: ['alice'],
   since: '2025-01-01T00:00:00Z',
 });
+const sectionAt = (stage: ExperimentStatus['stage']) => ({ section: statusSection(status(stage)), stage });
 
 test('an issue opened by an attempt that died before recording it is found by its marker, not opened again', async () => {
   const notebook = notebookFor();
@@ -80,8 +89,8 @@ test('an event is commented once however often the update is retried; the stage 
   const notebook = notebookFor();
   const { number } = await notebook.open(openInput());
   const event = { key: 'launched/1', title: 'Launch 1 started', body: 'On `local`.' };
-  await notebook.update({ runName: spec.experiment_id, issue: number, status: status('training'), event });
-  await notebook.update({ runName: spec.experiment_id, issue: number, status: status('training'), event });
+  await notebook.update({ runName: spec.experiment_id, issue: number, ...sectionAt('training'), event });
+  await notebook.update({ runName: spec.experiment_id, issue: number, ...sectionAt('training'), event });
   const issue = github.issue(number);
   expect(issue.comments).toHaveLength(1);
   expect(issue.comments[0]!.body).toContain('### Launch 1 started');
@@ -155,8 +164,8 @@ test.each(['comment', 'file'] as const)(
       runName: spec.experiment_id,
       runDir,
       issue: number,
-      status: status('completed'),
-      outcome: 'supported' as const,
+      ...sectionAt('completed'),
+      outcome: 'supported',
       reportPath: path.join(runDir, 'report.md'),
     };
     await notebook.close(input);
@@ -178,3 +187,9 @@ test.each(['comment', 'file'] as const)(
     expect(github.writes().filter((c) => c.method === 'PUT')).toHaveLength(post === 'comment' ? 1 : 2);
   },
 );
+
+test('assignees_from_approvers assigns the launch approvers that have a login; others are left out', async () => {
+  const notebook = notebookFor({ approvers: { alice: 'alice-gh' }, assignees_from_approvers: true });
+  await notebook.open({ ...openInput(), approvers: ['alice', 'bob'] });
+  expect(github.issues[0]!.assignees).toEqual(['alice-gh']);
+});

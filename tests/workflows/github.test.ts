@@ -78,7 +78,7 @@ test('an experiment keeps one issue from submission to its post: stage label, de
     'Launch 1 started',
     'Deliverables checked: all met',
     'Publish review requested',
-    'Experiment completed: supported',
+    'Completed: supported',
   ]);
   expect(issue.comments[1]!.body).toMatch(
     /\| `accuracy` \| yes \| eval\/accuracy \(summary\) >= 0\.7 \| [0-9.]+ \| yes \|/,
@@ -107,11 +107,7 @@ test('a failed experiment: the failure is commented with its log tail, the issue
   expect(github.issues).toHaveLength(1);
   expect(issue.state).toBe('closed');
   expect([...issue.labels].sort()).toEqual(['failed', 'labline', 'stage:failed']);
-  expect(commentTitles(issue)).toEqual([
-    'Launch 1 started',
-    'Launch 1 failed: error',
-    'Experiment failed: failed',
-  ]);
+  expect(commentTitles(issue)).toEqual(['Launch 1 started', 'Launch 1 failed: error', 'Ended: failed']);
   expect(issue.comments[1]!.body).toMatch(/Log tail:\n\n```\n[\s\S]*crash/i);
   expect(issue.comments[2]!.body).toContain('training attempt budget exhausted');
   expect(issue.body).toContain('**Reason:** training attempt budget exhausted');

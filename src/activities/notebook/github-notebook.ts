@@ -1,5 +1,5 @@
 /**
- * The experiment's GitHub issue: opened at submission, its status section and `stage:` label rewritten on
+ * The GitHub issue of an experiment or a campaign: opened at submission, its status section and `stage:` label rewritten on
  * every change, a comment per event, and the experiment post as the closing comment.
  *
  * Idempotency. GitHub has no idempotency keys, so everything Labline writes carries a hidden marker (the
@@ -10,34 +10,28 @@
  */
 import { mkdir, readFile } from 'node:fs/promises';
 import * as path from 'node:path';
-import {
-  commentMarker,
-  issueBody,
-  issueMarker,
-  issueTitle,
-  withStatusSection,
-  type ExperimentSpec,
-  type ExperimentStatus,
-  type NotebookEvent,
-  type NotebookOutcome,
-  type ValidationReport,
-} from '../../experiment';
+import { commentMarker, issueMarker, withStatusSection, type NotebookEvent } from '../../experiment';
 import { writeFileAtomic } from '../atomic-file';
 import { githubFailure, splitRepo, type GithubClient } from './github-client';
 import type { GithubSettings } from './github-settings';
 
-/** The issue of one experiment run. */
+/** The issue of one experiment run or campaign. */
 export interface NotebookIssue {
   number: number;
   url: string;
 }
 
 export interface OpenIssueInput {
-  /** The experiment id, or a rerun's own name: the issue's marker. */
+  /** The experiment or campaign id (or a rerun's own name): the issue's marker. */
   runName: string;
+  /** Where the issue number is recorded. */
   runDir: string;
-  spec: ExperimentSpec;
-  status: ExperimentStatus;
+  title: string;
+  /** The whole body, with the marker and a status section (`issueBody`, `campaignIssueBody`). */
+  body: string;
+  stage: string;
+  /** Labline approver names, assigned by their logins when the settings ask for it. */
+  approvers: string[];
   /** When the workflow started, ISO 8601: an earlier attempt's issue was updated since. */
   since: string;
 }
@@ -45,20 +39,26 @@ export interface OpenIssueInput {
 export interface UpdateIssueInput {
   runName: string;
   issue: number;
-  status: ExperimentStatus;
+  /** The new status section (`statusSection`, `campaignStatusSection`). */
+  section: string;
+  stage: string;
+  /** Checklist items to tick (deliverables met, children done), by the code name they show. */
+  ticks?: string[];
   /** Something to comment on, once per key. */
   event?: NotebookEvent;
-  /** The deliverables check, to tick the checklist and comment the table. */
-  validation?: ValidationReport;
 }
 
 export interface CloseIssueInput {
   runName: string;
   runDir: string;
   issue: number;
-  status: ExperimentStatus;
-  outcome: NotebookOutcome;
-  /** The report (`report.md`) when the experiment completed: the experiment post. */
+  section: string;
+  stage: string;
+  /** The outcome label: `supported`, `refuted`, `inconclusive`, `failed`, `rejected`, `cancelled`, `completed`. */
+  outcome: string;
+  /** Why it ended, when it did not complete. */
+  reason?: string;
+  /** The report when it completed: the post. */
   reportPath?: string;
 }
 
@@ -92,10 +92,10 @@ export class GithubNotebook {
         const { data } = await this.client.rest.issues.create({
           owner: this.owner,
           repo: this.repo,
-          title: issueTitle(input.spec, input.runName),
-          body: issueBody(input.spec, input.runName, input.status),
-          labels: [...this.settings.labels, stageLabel(input.status.stage)],
-          assignees: this.assigneesOf(input.spec),
+          title: input.title,
+          body: input.body,
+          labels: [...this.settings.labels, stageLabel(input.stage)],
+          assignees: this.assigneesOf(input.approvers),
         });
         return { number: data.number, url: data.html_url };
       }));
@@ -116,9 +116,9 @@ export class GithubNotebook {
         repo: this.repo,
         issue_number: input.issue,
       });
-      const body = withStatusSection(data.body ?? '', input.status, input.validation);
+      const body = withStatusSection(data.body ?? '', input.section, input.ticks);
       const current = labelNames(data.labels);
-      const labels = [...current.filter((l) => !l.startsWith('stage:')), stageLabel(input.status.stage)];
+      const labels = [...current.filter((l) => !l.startsWith('stage:')), stageLabel(input.stage)];
       if (body !== data.body || !sameSet(labels, current))
         await this.client.rest.issues.update({
           owner: this.owner,
@@ -135,10 +135,10 @@ export class GithubNotebook {
   async close(input: CloseIssueInput): Promise<void> {
     const post = input.reportPath
       ? await this.experimentPost(input.runName, input.reportPath)
-      : `The experiment ended \`${input.status.stage}\`${input.status.reason ? `: ${input.status.reason}` : ''}.`;
+      : `It ended \`${input.stage}\`${input.reason ? `: ${input.reason}` : ''}.`;
     await this.commentOnce(input.issue, input.runName, {
       key: 'post',
-      title: `Experiment ${input.status.stage}: ${input.outcome}`,
+      title: `${input.stage === 'completed' ? 'Completed' : 'Ended'}: ${input.outcome}`,
       body: post,
     });
     await this.call('close the experiment issue', async () => {
@@ -152,8 +152,8 @@ export class GithubNotebook {
         owner: this.owner,
         repo: this.repo,
         issue_number: input.issue,
-        body: withStatusSection(data.body ?? '', input.status),
-        labels: [...new Set([...kept, stageLabel(input.status.stage), input.outcome])],
+        body: withStatusSection(data.body ?? '', input.section),
+        labels: [...new Set([...kept, stageLabel(input.stage), input.outcome])],
         state: 'closed',
         state_reason:
           input.outcome === 'rejected' || input.outcome === 'cancelled' ? 'not_planned' : 'completed',
@@ -281,9 +281,9 @@ export class GithubNotebook {
       });
   }
 
-  private assigneesOf(spec: ExperimentSpec): string[] {
+  private assigneesOf(approvers: readonly string[]): string[] {
     if (!this.settings.assignees_from_approvers) return [];
-    const logins = spec.approvals.launch.approvers.map((name) => this.settings.approvers[name]);
+    const logins = approvers.map((name) => this.settings.approvers[name]);
     return [...new Set(logins.filter((login): login is string => login !== undefined))];
   }
 
