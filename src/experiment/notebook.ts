@@ -9,6 +9,7 @@ import type { ExperimentStatus } from './status';
 import type { ValidationReport } from './deliverables';
 import { resolvedTrainingCommand } from './approval-details';
 import type { HypothesisVerdict } from './verdict';
+import type { VariantComparison } from './campaign';
 
 /** Something a person would want to be notified of: one comment per key. */
 export const NotebookEvent = z.object({
@@ -203,4 +204,93 @@ function table(header: string[], rows: string[][]): string {
     `| ${header.map(() => '---').join(' | ')} |`,
     ...rows.map((row) => `| ${row.map(cell).join(' | ')} |`),
   ].join('\n');
+}
+
+/** What a campaign's tracking issue shows: its stage, gate, children and comparison. */
+export interface CampaignNotebookView {
+  stage: string;
+  waiting?: { gate: string; since: string; approvers: string[]; question: string } | undefined;
+  children: {
+    experiment_id: string;
+    variant: string;
+    seed: number;
+    state: string;
+    end?: string | undefined;
+  }[];
+  comparison: VariantComparison[];
+  reason?: string | undefined;
+}
+
+/** `Campaign: <name> (<id>)`. */
+export function campaignIssueTitle(campaign: { campaign_id: string; name: string }): string {
+  return `Campaign: ${campaign.name} (${campaign.campaign_id})`;
+}
+
+/** The tracking issue's body when it is opened. */
+export function campaignIssueBody(
+  campaign: { campaign_id: string; description?: string | undefined },
+  view: CampaignNotebookView,
+): string {
+  return [
+    issueMarker(campaign.campaign_id),
+    ...(campaign.description ? [campaign.description, ''] : []),
+    'Each experiment of the campaign has an issue of its own; this one tracks them together.',
+    '',
+    campaignStatusSection(view),
+  ].join('\n');
+}
+
+/** The tracking issue's status section: stage, gate, the children as a task list, the comparison. */
+export function campaignStatusSection(view: CampaignNotebookView): string {
+  const lines = [STATUS_START, '### Status', '', `**Stage:** \`${view.stage}\``];
+  if (view.waiting)
+    lines.push(
+      '',
+      `**Waiting for:** the ${view.waiting.gate} gate, since ${view.waiting.since}` +
+        (view.waiting.approvers.length ? ` (approvers: ${view.waiting.approvers.join(', ')})` : '') +
+        ` — ${view.waiting.question.split('\n')[0]}`,
+      '',
+      'Answer with a comment `/labline approve [comment]` or `/labline reject <reason>`.',
+    );
+  if (view.reason) lines.push('', `**Reason:** ${view.reason}`);
+  if (view.children.length)
+    lines.push(
+      '',
+      '#### Experiments',
+      '',
+      ...view.children.map(
+        (child) =>
+          `- [${child.state === 'done' ? 'x' : ' '}] \`${child.experiment_id}\` (${child.variant}, seed ${child.seed}): ` +
+          (child.state === 'done' ? (child.end ?? 'done') : child.state),
+      ),
+    );
+  if (view.comparison.length)
+    lines.push(
+      '',
+      '#### Comparison',
+      '',
+      table(
+        ['Rank', 'Variant', 'n', 'Mean', '95% CI', 'p vs base', 'Failed'],
+        view.comparison.map((row) => [
+          row.rank === null ? '—' : String(row.rank),
+          `\`${row.variant}\``,
+          String(row.values.length),
+          figure(row.estimate?.mean),
+          row.estimate && row.estimate.lower !== null
+            ? `[${figure(row.estimate.lower)}, ${figure(row.estimate.upper)}]`
+            : '—',
+          figure(row.vs_base?.p_value),
+          String(row.failed),
+        ]),
+      ),
+    );
+  lines.push(STATUS_END);
+  return lines.join('\n');
+}
+
+/** A number to four significant digits, or `—`. */
+function figure(value: number | null | undefined): string {
+  return value === null || value === undefined || !Number.isFinite(value)
+    ? '—'
+    : String(Number(value.toPrecision(4)));
 }

@@ -19,12 +19,16 @@ import {
 import type { AgentActivities } from '../activities/agents/activities';
 import type { BaselineInterpretation } from '../activities/agents/schemas';
 import type { CampaignActivities } from '../activities/campaign/activities';
+import type { NotebookIssue } from '../activities/notebook/github-notebook';
 import {
   AblationProposal,
   campaignBaselineFacts,
   CampaignSpec,
   childExperimentId,
   baseVariantOf,
+  campaignIssueBody,
+  campaignIssueTitle,
+  campaignStatusSection,
   childSpec,
   compareVariants,
   ExperimentSpec,
@@ -42,6 +46,7 @@ import {
 import type { ApprovalGates } from './approval-gate';
 import { campaignGates } from './campaign-gates';
 import { runChildExperiment, metricOf } from './child-experiment';
+import { GITHUB_TRACKING_ISSUE_PATCH, IssueNotebook } from './notebook';
 
 /** Review of one proposed ablation: `{ name, action: approve|drop|edit, modifications?, by }`. */
 export const reviewProposalSignal = defineSignal<[unknown]>('reviewProposal');
@@ -83,6 +88,7 @@ export interface CampaignStatus {
   comparison: VariantComparison[];
   report?: string;
   reason?: string;
+  links?: { github_issue?: string };
 }
 
 export interface CampaignInput {
@@ -94,6 +100,8 @@ export interface CampaignInput {
     variants: VariantSpec[];
     proposals: ProposalReview[];
     decisions: CampaignStatus['decisions'];
+    /** The tracking issue on GitHub, once open. */
+    issue?: NotebookIssue;
   };
 }
 
@@ -132,6 +140,25 @@ export async function campaignWorkflow(input: CampaignInput): Promise<CampaignRe
     decisions: [],
     comparison: [],
   };
+  let trackingIssue = input.carried?.issue;
+  const notebook = IssueNotebook.of(
+    settings,
+    {
+      runName: campaign.campaign_id,
+      runDir: `${settings.runs_root}/${campaign.campaign_id}`,
+      since: new Date().toISOString(),
+      title: campaignIssueTitle(campaign),
+      approvers: campaign.approvals.launch.approvers,
+      body: () => campaignIssueBody(campaign, status),
+      section: () => campaignStatusSection(status),
+      stage: () => status.stage,
+      opened: (issue) => {
+        trackingIssue = issue;
+        status.links = { github_issue: issue.url };
+      },
+    },
+    GITHUB_TRACKING_ISSUE_PATCH,
+  );
   const enter = (stage: CampaignStage) => {
     status.stage = stage;
     upsertSearchAttributes({ LablineStage: [stage] });
@@ -140,9 +167,11 @@ export async function campaignWorkflow(input: CampaignInput): Promise<CampaignRe
     setCurrentDetails(
       `**Stage:** ${stage}\n\n**Children:** ${done} done, ${running} running of ${status.children.length}`,
     );
+    notebook?.note();
   };
   const gates = campaignGates(campaign, light, input.carried?.decisions, (waiting) => {
     status.waiting = waiting;
+    notebook?.note();
   });
   status.decisions = gates.decisions;
   setHandler(campaignStatusQuery, () => status);
@@ -159,6 +188,7 @@ export async function campaignWorkflow(input: CampaignInput): Promise<CampaignRe
     entry.by = review.by;
   });
 
+  notebook?.open(trackingIssue);
   const outcomes: ChildOutcome[] = input.carried?.outcomes ?? [];
   let variants: VariantSpec[] | undefined = input.carried?.variants;
   try {
@@ -213,9 +243,16 @@ export async function campaignWorkflow(input: CampaignInput): Promise<CampaignRe
       if (workflowInfo().continueAsNewSuggested) {
         // Children are awaited by this run only, so it lets the running ones finish before handing over.
         while (running.size > 0) await settleOne(running, outcomes);
+        await notebook?.idle();
         await continueAsNew<typeof campaignWorkflow>({
           ...input,
-          carried: { outcomes, variants, proposals: status.proposals, decisions: gates.decisions },
+          carried: {
+            outcomes,
+            variants,
+            proposals: status.proposals,
+            decisions: gates.decisions,
+            ...(trackingIssue ? { issue: trackingIssue } : {}),
+          },
         });
       }
       running.set(id, runChild(entry.variant, entry.seed));
@@ -235,6 +272,7 @@ export async function campaignWorkflow(input: CampaignInput): Promise<CampaignRe
     });
     status.report = written.reportPath;
     enter('completed');
+    await notebook?.close('completed', { reportPath: written.reportPath });
     return {
       campaign_id: campaign.campaign_id,
       stage: 'completed',
@@ -245,7 +283,10 @@ export async function campaignWorkflow(input: CampaignInput): Promise<CampaignRe
     };
   } catch (error) {
     if (isCancellation(error)) {
-      await CancellationScope.nonCancellable(async () => enter('cancelled'));
+      await CancellationScope.nonCancellable(async () => {
+        enter('cancelled');
+        await notebook?.close('cancelled', { reason: 'cancelled' });
+      });
     }
     throw error;
   }
@@ -274,9 +315,10 @@ export async function campaignWorkflow(input: CampaignInput): Promise<CampaignRe
     }
   }
 
-  function end(stage: CampaignStage, reason: string): CampaignResult {
+  async function end(stage: CampaignStage, reason: string): Promise<CampaignResult> {
     status.reason = reason;
     enter(stage);
+    await notebook?.close(stage, { reason });
     return { campaign_id: campaign.campaign_id, stage, outcomes, comparison: [] };
   }
 

@@ -3,9 +3,11 @@
  * writing to a loopback GitHub through the real `@octokit/rest`, and worker processes killed mid-call.
  */
 import { Worker } from '@temporalio/worker';
-import { submitExperiment } from '../../src/client/experiments';
-import { ExperimentSpec, type ExperimentSpecInput } from '../../src/experiment';
-import { decideWhenWaiting, trainerSpec, waitForStatus } from '../support/experiments';
+import * as path from 'node:path';
+import { submitCampaign } from '../../src/client/campaigns';
+import { decide, submitExperiment } from '../../src/client/experiments';
+import { CampaignSpec, ExperimentSpec, type ExperimentSpecInput } from '../../src/experiment';
+import { decideWhenWaiting, trainerPath, trainerSpec, waitForStatus } from '../support/experiments';
 import { fakeGithubSettings, githubRig } from '../support/github-rig';
 import { FakeGithub, type FakeIssue } from '../support/fake-github';
 import { recordHistory } from '../support/histories';
@@ -145,6 +147,66 @@ test('a worker killed after GitHub opened the issue but before it answered: the 
   expect(github.issues[0]!.labels).toContain('cancelled');
 });
 
+test('a campaign keeps a tracking issue: its children as a task list ticked as they finish, the comparison, closed with the report', async () => {
+  const { rig, activities, workflowSettings } = githubRig(github);
+  const campaignId = `camp-github-${process.pid}`;
+  const campaign = CampaignSpec.parse({
+    campaign_id: campaignId,
+    name: 'steps on GitHub',
+    description: 'Does training longer help?',
+    base: {
+      ...trainerSpec(`exp-github-base-${process.pid}`),
+      config: { steps: 30, lr: 0.5, seed: 0 },
+      training: {
+        command: process.execPath,
+        args: [
+          trainerPath,
+          '--steps=${config.steps}',
+          '--lr=${config.lr}',
+          '--seed=${config.seed}',
+          '--eval-every=5',
+        ],
+        working_directory: path.dirname(trainerPath),
+      },
+      deliverables: [],
+      approvals: { launch: { enabled: false }, publish: { enabled: false } },
+    },
+    variants: { grid: { steps: [5, 40] } },
+    include_base: false,
+    seeds: 1,
+    concurrency: 2,
+    primary_metric: { name: 'eval/accuracy', goal: 'max' },
+  });
+  await withWorker(env, { taskQueue: rig.taskQueue, activities }, async () => {
+    const { handle } = await submitCampaign({ client: env.client, campaign, settings: workflowSettings });
+    const tracking = await waitForIssue(
+      (i) => i.title.startsWith('Campaign:') && i.body.includes('launch gate'),
+    );
+    expect(tracking.title).toBe(`Campaign: steps on GitHub (${campaignId})`);
+    await decide(env.client, campaignId, 'approve', { gate: 'launch', by: 'alice', source: 'api' });
+    await handle.result();
+    const history = await handle.fetchHistory();
+    await Worker.runReplayHistory({ workflowBundle: workflowBundle() }, history, campaignId);
+  });
+  // One issue for the campaign, one per child experiment.
+  expect(github.issues.map((i) => i.title.split(':')[0]).sort()).toEqual([
+    'Campaign',
+    'Experiment',
+    'Experiment',
+  ]);
+  const tracking = github.issues.find((i) => i.title.startsWith('Campaign:'))!;
+  expect(tracking.state).toBe('closed');
+  expect([...tracking.labels].sort()).toEqual(['completed', 'labline', 'stage:completed']);
+  expect(tracking.body).toContain('Does training longer help?');
+  for (const steps of [5, 40])
+    expect(tracking.body).toMatch(
+      new RegExp(`- \\[x\\] \\S+-steps-${steps}-s0\\S \\(steps-${steps}, seed 0\\): completed`),
+    );
+  expect(tracking.body).toMatch(/#### Comparison[\s\S]*\| 1 \| `steps-40` \| 1 \|/);
+  expect(tracking.comments.at(-1)!.body).toContain('## Variants');
+  await recordHistory(env.client, campaignId, 'campaign-github-tracking-issue');
+});
+
 /** Waits (bounded) for the one issue to satisfy `predicate`. */
 async function waitForIssue(
   predicate: (issue: FakeIssue) => boolean,
@@ -152,8 +214,8 @@ async function waitForIssue(
 ): Promise<FakeIssue> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    const issue = github.issues[0];
-    if (issue && predicate(issue)) return issue;
+    const issue = github.issues.find(predicate);
+    if (issue) return issue;
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   throw new Error(
