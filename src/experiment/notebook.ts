@@ -10,6 +10,7 @@ import type { ValidationReport } from './deliverables';
 import { resolvedTrainingCommand } from './approval-details';
 import type { HypothesisVerdict } from './verdict';
 import type { VariantComparison } from './campaign';
+import type { SearchStatus, Trial } from './search';
 
 /** Something a person would want to be notified of: one comment per key. */
 export const NotebookEvent = z.object({
@@ -293,4 +294,99 @@ function figure(value: number | null | undefined): string {
   return value === null || value === undefined || !Number.isFinite(value)
     ? '—'
     : String(Number(value.toPrecision(4)));
+}
+
+/** The search campaign's tracking issue body when it is opened. */
+export function searchIssueBody(
+  campaign: { campaign_id: string; description?: string | undefined },
+  status: SearchStatus,
+): string {
+  return [
+    issueMarker(campaign.campaign_id),
+    ...(campaign.description ? [campaign.description, ''] : []),
+    'A search campaign: each trial is a proposed code change, trained as experiments of their own and kept ' +
+      'only when it beats the incumbent significantly.',
+    '',
+    searchStatusSection(status),
+  ].join('\n');
+}
+
+/** The search's status section: stage, gate, incumbent and every trial with its outcome. */
+export function searchStatusSection(status: SearchStatus): string {
+  const lines = [
+    STATUS_START,
+    '### Status',
+    '',
+    `**Stage:** \`${status.stage}\`${status.paused ? ' (paused)' : ''}`,
+    '',
+    `**Incumbent:** trial ${status.incumbent.trial}` +
+      (status.incumbent.branch ? ` on \`${status.incumbent.branch}\`` : '') +
+      (status.incumbent.commit ? ` (\`${status.incumbent.commit.slice(0, 12)}\`)` : ''),
+  ];
+  if (status.waiting)
+    lines.push(
+      '',
+      `**Waiting for:** the ${status.waiting.gate} gate, since ${status.waiting.since} — ` +
+        status.waiting.question.split('\n')[0],
+      '',
+      'Answer with a comment `/labline approve [comment]` or `/labline reject <reason>`.',
+    );
+  if (status.end_reason) lines.push('', `**Ended because:** ${status.end_reason}`);
+  if (status.trials.length)
+    lines.push(
+      '',
+      '#### Trials',
+      '',
+      table(
+        ['Trial', 'Hypothesis', 'State', 'Mean', 'vs incumbent'],
+        status.trials.map((trial) => [
+          String(trial.n),
+          trial.hypothesis,
+          trial.state,
+          figure(trial.estimate?.mean),
+          trial.versus?.reason ?? trial.reason ?? '',
+        ]),
+      ),
+    );
+  lines.push(
+    '',
+    `**Usage:** ${status.usage.trials} trial(s) of ${status.budget.max_trials}, ${status.usage.gpu_hours.toFixed(3)} GPU hours, $${status.usage.llm_usd.toFixed(4)} of LLM calls`,
+    STATUS_END,
+  );
+  return lines.join('\n');
+}
+
+/** The draft pull request of a search's final branch: the chain of promoted changes and their effects. */
+export function searchPullRequestBody(
+  campaign: { campaign_id: string; name: string },
+  status: SearchStatus,
+): string {
+  const chain: Trial[] = [];
+  for (let trial = status.trials[status.incumbent.trial]; trial && trial.n > 0;) {
+    chain.unshift(trial);
+    trial = status.trials[trial.parent_trial];
+  }
+  const base = status.trials[0];
+  return [
+    issueMarker(campaign.campaign_id),
+    `The result of the search campaign \`${campaign.campaign_id}\` (${campaign.name}): ${chain.length} promoted ` +
+      `change(s) on top of \`${(base?.commit ?? status.trials[0]?.parent_commit ?? '').slice(0, 12)}\`, each kept ` +
+      `because it beat the incumbent of its time on \`${status.objective.metric}\` (${status.objective.goal}).`,
+    '',
+    table(
+      ['Trial', 'Change', 'Mean', 'Effect', 'Commit'],
+      [
+        ['0', 'the base', figure(base?.estimate?.mean), '', `\`${(base?.commit ?? '').slice(0, 12)}\``],
+        ...chain.map((trial) => [
+          String(trial.n),
+          trial.hypothesis,
+          figure(trial.estimate?.mean),
+          trial.versus?.reason ?? '',
+          `\`${(trial.commit ?? '').slice(0, 12)}\``,
+        ]),
+      ],
+    ),
+    '',
+    'Opened as a draft by Labline: review the diff before merging.',
+  ].join('\n');
 }

@@ -427,6 +427,8 @@ export interface SearchStatus {
   decisions: DecisionRecord[];
   /** `runs/<campaign>/search-report.md`, once written. */
   report?: string;
+  /** The tracking issue and the final branch's draft pull request, when the settings keep a notebook on GitHub. */
+  links?: { github_issue?: string; pull_request?: string };
 }
 
 /** One earlier trial as the proposer reads it. */

@@ -64,7 +64,8 @@ export async function createLablineWorkers(options: LablineWorkerOptions): Promi
   if (wandbTracker && (settings.wandb?.check_key_at_start ?? true)) await checkWandbKey(wandbTracker);
   // GitHub (settings `github`): a missing or refused token, or an unknown repository, stops the worker here.
   const githubNotebook =
-    options.activities || !settings.github || !roles.includes('workflow')
+    // The workflow queue writes issues; the GPU queue, where the code lives, pushes a search's branch.
+    options.activities || !settings.github || !(roles.includes('workflow') || roles.includes('gpu'))
       ? undefined
       : await githubNotebookOf(settings.github);
   const activities =

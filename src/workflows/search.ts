@@ -15,6 +15,7 @@ import {
   defineQuery,
   defineUpdate,
   isCancellation,
+  log,
   proxyActivities,
   setCurrentDetails,
   setHandler,
@@ -24,13 +25,19 @@ import {
 import type { Duration, RetryPolicy } from '@temporalio/common';
 import type { NotifyActivities } from '../activities/notify/activities';
 import type { SearchActivities } from '../activities/search/activities';
+import type { NotebookActivities } from '../activities/notebook/activities';
+import type { NotebookIssue } from '../activities/notebook/github-notebook';
 import {
   AGENT_START_TO_CLOSE_SECONDS,
   budgetReached,
+  campaignIssueTitle,
   ExperimentSpec,
   failureClassOf,
   promotionDecision,
   proposerHistory,
+  searchIssueBody,
+  searchPullRequestBody,
+  searchStatusSection,
   SearchBudget,
   SearchCampaignSpec,
   SearchControl,
@@ -49,6 +56,7 @@ import {
   type WorkflowSettingsInput,
 } from '../experiment';
 import { campaignGates } from './campaign-gates';
+import { GITHUB_TRACKING_ISSUE_PATCH, IssueNotebook } from './notebook';
 import { metricOf, runChildExperiment } from './child-experiment';
 
 export const searchStatusQuery = defineQuery<SearchStatus>('status');
@@ -78,6 +86,8 @@ export interface SearchInput {
     startedAtMs: number;
     decisions: DecisionRecord[];
     controls: SearchControlRecord[];
+    /** The tracking issue on GitHub, once open. */
+    issue?: NotebookIssue;
   };
 }
 
@@ -113,6 +123,18 @@ export async function searchWorkflow(input: SearchInput): Promise<SearchResult> 
     startToCloseTimeout: `${AGENT_START_TO_CLOSE_SECONDS} seconds`,
     heartbeatTimeout,
     retry,
+  });
+  // The final branch is pushed from where the repository is: the GPU queue's hosts.
+  const pullRequests = proxyActivities<NotebookActivities>({
+    taskQueue: settings.task_queues.gpu,
+    startToCloseTimeout: '5 minutes',
+    heartbeatTimeout,
+    scheduleToCloseTimeout: '30 minutes',
+    retry: {
+      initialInterval: '1s',
+      maximumInterval: '1 minute',
+      nonRetryableErrorTypes: ['NotifierRejected', 'InvalidSettings'],
+    },
   });
   const light = proxyActivities<SearchActivities & NotifyActivities>({
     taskQueue: settings.task_queues.workflow,
@@ -156,8 +178,31 @@ export async function searchWorkflow(input: SearchInput): Promise<SearchResult> 
       wall_seconds: (nowMs() - startedAtMs) / 1000,
     };
   };
+  let trackingIssue = carried?.issue;
+  const notebook = IssueNotebook.of(
+    settings,
+    {
+      runName: campaign.campaign_id,
+      runDir: `${settings.runs_root}/${campaign.campaign_id}`,
+      since: new Date(startedAtMs).toISOString(),
+      title: campaignIssueTitle(campaign),
+      approvers: campaign.approvals.launch.approvers,
+      body: () => searchIssueBody(campaign, status),
+      section: () => {
+        refreshUsage();
+        return searchStatusSection(status);
+      },
+      stage: () => status.stage,
+      opened: (issue) => {
+        trackingIssue = issue;
+        status.links = { ...status.links, github_issue: issue.url };
+      },
+    },
+    GITHUB_TRACKING_ISSUE_PATCH,
+  );
   const enter = (stage: SearchStage) => {
     status.stage = stage;
+    notebook?.note();
     refreshUsage();
     upsertSearchAttributes({ LablineStage: [stage] });
     const count = (state: Trial['state']) => status.trials.filter((t) => t.state === state).length;
@@ -170,7 +215,9 @@ export async function searchWorkflow(input: SearchInput): Promise<SearchResult> 
 
   const gates = campaignGates(campaign, light, carried?.decisions, (waiting) => {
     status.waiting = waiting;
+    notebook?.note();
   });
+  notebook?.open(trackingIssue);
   status.decisions = gates.decisions;
   // One gate open at a time: a proposal review and a promotion that come together take turns.
   let gateTurn: Promise<unknown> = Promise.resolve();
@@ -294,6 +341,7 @@ export async function searchWorkflow(input: SearchInput): Promise<SearchResult> 
       if (workflowInfo().continueAsNewSuggested) {
         // Children are awaited by this run only, so it lets the running trials finish before handing over.
         await condition(() => running.size === 0);
+        await notebook?.idle();
         await continueAsNew<typeof searchWorkflow>({
           ...input,
           carried: {
@@ -305,6 +353,7 @@ export async function searchWorkflow(input: SearchInput): Promise<SearchResult> 
             startedAtMs,
             decisions: gates.decisions,
             controls,
+            ...(trackingIssue ? { issue: trackingIssue } : {}),
           },
         });
       }
@@ -323,7 +372,10 @@ export async function searchWorkflow(input: SearchInput): Promise<SearchResult> 
   } catch (error) {
     if (isCancellation(error)) {
       ended = true;
-      await CancellationScope.nonCancellable(async () => enter('cancelled'));
+      await CancellationScope.nonCancellable(async () => {
+        enter('cancelled');
+        await notebook?.close('cancelled', { reason: 'cancelled' });
+      });
     }
     throw error;
   }
@@ -537,6 +589,11 @@ export async function searchWorkflow(input: SearchInput): Promise<SearchResult> 
     trial.state = 'promoted';
     status.incumbent = { trial: trial.n, commit: trial.commit!, branch: trial.branch };
     enter(status.stage);
+    notebook?.note({
+      key: `promoted/${trial.n}`,
+      title: `New incumbent: trial ${trial.n}`,
+      body: `${trial.hypothesis}\n\n${trial.versus.reason}. Branch \`${trial.branch ?? trial.commit}\`.`,
+    });
     // Nobody was asked, so everybody is told.
     if (search.autonomy === 'autonomous')
       await light.announce({
@@ -550,6 +607,32 @@ export async function searchWorkflow(input: SearchInput): Promise<SearchResult> 
         at: trial.ended_at,
         links: {},
       });
+  }
+
+  /** The incumbent's branch as a draft pull request, when a trial beat the base; a failure is logged. */
+  async function proposeFinalBranch(): Promise<void> {
+    const branch = status.incumbent.branch;
+    if (status.incumbent.trial === 0 || !branch || !repo) return;
+    try {
+      const pull = await pullRequests.openSearchPullRequest({
+        runName: campaign.campaign_id,
+        repoDir: repo,
+        branch,
+        ...(base.code?.pinned?.branch ? { base: base.code.pinned.branch } : {}),
+        title: `Search ${campaign.name}: trial ${status.incumbent.trial}`,
+        body: searchPullRequestBody(campaign, status),
+      });
+      status.links = { ...status.links, pull_request: pull.url };
+      notebook?.note({
+        key: 'pull-request',
+        title: 'Draft pull request opened',
+        body: `The final branch \`${branch}\`: ${pull.url}`,
+      });
+    } catch (error) {
+      log.warn('could not open the draft pull request', {
+        error: error instanceof Error ? error.message : String(error),
+      });
+    }
   }
 
   function incumbentValues(): number[] {
@@ -569,6 +652,13 @@ export async function searchWorkflow(input: SearchInput): Promise<SearchResult> 
     status.report = written.reportPath;
     ended = true;
     enter(stage);
+    if (notebook) {
+      if (stage === 'completed') await proposeFinalBranch();
+      await notebook.close(stage === 'completed' ? 'completed' : 'failed', {
+        ...(status.end_reason ? { reason: status.end_reason } : {}),
+        reportPath: written.reportPath,
+      });
+    }
     return {
       campaign_id: campaign.campaign_id,
       stage,

@@ -4,6 +4,7 @@
  * validation errors. Enough for the real `@octokit/rest`: users, repos, issues, comments, labels, git refs,
  * contents, pulls and collaborator permissions. Failures are injected per route.
  */
+import { execFileSync } from 'node:child_process';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
@@ -49,6 +50,8 @@ export interface FakeGithubOptions {
   token?: string;
   owner?: string;
   repo?: string;
+  /** A bare git repository standing for the repository's git side: branches pushed there exist here. */
+  gitDir?: string;
   /** Login of the token's user. Default `labline-bot`. */
   login?: string;
   /** Permission per login on the repository (`admin`, `write`, `read`). Default: the token's user has `admin`. */
@@ -74,6 +77,7 @@ export class FakeGithub {
     draft: boolean;
   }[] = [];
   readonly permissions: Record<string, 'admin' | 'write' | 'read'>;
+  readonly gitDir: string | undefined;
   private readonly failures: InjectedFailure[] = [];
   private readonly holds: { route: string; reached: () => void; released: Promise<void> }[] = [];
   private server?: Server;
@@ -86,6 +90,7 @@ export class FakeGithub {
     this.repo = options.repo ?? 'notebook';
     this.login = options.login ?? 'labline-bot';
     this.permissions = { [this.login]: 'admin', ...options.permissions };
+    this.gitDir = options.gitDir;
   }
 
   get url(): string {
@@ -419,7 +424,7 @@ export class FakeGithub {
     }
     if (rest === '/pulls' && method === 'POST') {
       const head = text(body.head);
-      if (!this.refs.has(head))
+      if (!this.hasBranch(head))
         return [
           422,
           {
@@ -453,6 +458,18 @@ export class FakeGithub {
       return [201, this.pullJson(pull)];
     }
     return notFound;
+  }
+
+  /** A branch created through the API, or pushed to {@link gitDir}. */
+  private hasBranch(branch: string): boolean {
+    if (this.refs.has(branch)) return true;
+    if (!this.gitDir) return false;
+    try {
+      execFileSync('git', ['-C', this.gitDir, 'rev-parse', '--verify', '--quiet', `refs/heads/${branch}`]);
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   private pullJson(pull: FakeGithub['pulls'][number]): Record<string, unknown> {

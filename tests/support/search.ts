@@ -3,12 +3,14 @@
  * of its own, with the edits a proposer would write: unified diffs of its editable hyperparameters file.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import type { Client } from '@temporalio/client';
 import { createTwoFilesPatch } from 'diff';
-import { searchStatus } from '../../src/client/search';
+import { readCampaignFile } from '../../src/client/campaigns';
+import { searchCampaignFrom, searchStatus } from '../../src/client/search';
+import { stringify as toYaml } from 'yaml';
 import type { SearchStatus } from '../../src/experiment';
 
 const MAKE_REPO = path.resolve(__dirname, '../../examples/search/make-repo.js');
@@ -68,3 +70,42 @@ export async function waitForSearch(
   }
   throw new Error(`search ${id} never got there; last status: ${JSON.stringify(last, null, 2)}`);
 }
+
+/** A search campaign file beside (not in) the repository, with the scripted proposals, loaded as the CLI does. */
+export function searchCampaignOf(
+  repo: SearchRepo,
+  id: string,
+  search: Record<string, unknown>,
+  proposals: unknown[] = [],
+  approvals: Record<string, unknown> = { launch: { enabled: false } },
+) {
+  const folder = path.dirname(repo.dir);
+  writeFileSync(path.join(folder, 'proposals.yaml'), toYaml({ proposals }));
+  const file = path.join(folder, `${id}.yaml`);
+  writeFileSync(
+    file,
+    toYaml({
+      campaign_id: id,
+      name: `search ${id}`,
+      base: path.join(repo.dir, 'experiment.yaml'),
+      search: {
+        editable: [HYPERPARAMETERS],
+        objective: searchObjective(2),
+        trial: { time_limit: '2m' },
+        proposer: { kind: 'scripted', file: 'proposals.yaml' },
+        autonomy: 'autonomous',
+        ...search,
+      },
+      approvals,
+    }),
+  );
+  return searchCampaignFrom(readCampaignFile(file), file);
+}
+
+export const searchObjective = (seeds: number) => ({
+  metric: 'eval/accuracy',
+  goal: 'max',
+  seeds,
+  min_delta: 0.01,
+  alpha: 0.05,
+});

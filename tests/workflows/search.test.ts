@@ -3,20 +3,12 @@
  * and real trainers: scripted proposals that improve, do nothing, crash, do not apply, leave the editable
  * files or repeat an earlier one; the gates of each autonomy level; stop and budget updates.
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { createTwoFilesPatch } from 'diff';
-import { stringify as toYaml } from 'yaml';
 import { decide } from '../../src/client/experiments';
 import { lineage, type LineageNode } from '../../src/client/lineage';
-import { readCampaignFile } from '../../src/client/campaigns';
-import {
-  controlSearch,
-  editTrial,
-  searchCampaignFrom,
-  searchStatus,
-  submitSearch,
-} from '../../src/client/search';
+import { controlSearch, editTrial, searchStatus, submitSearch } from '../../src/client/search';
 import type { SearchStatus } from '../../src/experiment';
 import { trialExperimentId } from '../../src/experiment';
 import { experimentRig } from '../support/experiments';
@@ -25,8 +17,9 @@ import {
   HYPERPARAMETERS,
   makeSearchRepo,
   removeSearchRepos,
+  searchCampaignOf,
+  searchObjective,
   waitForSearch,
-  type SearchRepo,
 } from '../support/search';
 import { startTestTemporal, withWorker, type TestTemporal } from '../support/temporal';
 
@@ -41,45 +34,6 @@ afterAll(async () => {
 
 const searchRepo = () => makeSearchRepo();
 
-/** A search campaign file beside (not in) the repository, with the scripted proposals, loaded as the CLI does. */
-function campaignOf(
-  repo: SearchRepo,
-  id: string,
-  search: Record<string, unknown>,
-  proposals: unknown[] = [],
-  approvals: Record<string, unknown> = { launch: { enabled: false } },
-) {
-  const folder = path.dirname(repo.dir);
-  writeFileSync(path.join(folder, 'proposals.yaml'), toYaml({ proposals }));
-  const file = path.join(folder, `${id}.yaml`);
-  writeFileSync(
-    file,
-    toYaml({
-      campaign_id: id,
-      name: `search ${id}`,
-      base: path.join(repo.dir, 'experiment.yaml'),
-      search: {
-        editable: [HYPERPARAMETERS],
-        objective: objective(2),
-        trial: { time_limit: '2m' },
-        proposer: { kind: 'scripted', file: 'proposals.yaml' },
-        autonomy: 'autonomous',
-        ...search,
-      },
-      approvals,
-    }),
-  );
-  return searchCampaignFrom(readCampaignFile(file), file);
-}
-
-const objective = (seeds: number) => ({
-  metric: 'eval/accuracy',
-  goal: 'max',
-  seeds,
-  min_delta: 0.01,
-  alpha: 0.05,
-});
-
 const statesOf = (status: SearchStatus) => status.trials.map((trial) => [trial.n, trial.state]);
 
 test('scripted proposals: exactly the improving edit is promoted, the crash is classed, the bad three never launch', async () => {
@@ -89,7 +43,7 @@ test('scripted proposals: exactly the improving edit is promoted, the crash is c
   const better = repo.content('0.5');
   const neutral = repo.edit(better, `${better}// nothing changes: a comment\n`);
   // Three seeds a side: with two, this improvement (about 0.05 in accuracy) is not significant at 0.05.
-  const campaign = campaignOf(repo, `camp-search-${process.pid}`, { objective: objective(3) }, [
+  const campaign = searchCampaignOf(repo, `camp-search-${process.pid}`, { objective: searchObjective(3) }, [
     { hypothesis: 'a larger learning rate trains further in the same steps', diff: repo.edit(base, better) },
     { hypothesis: 'a comment changes nothing', diff: neutral },
     {
@@ -182,10 +136,10 @@ test('supervised: a promotion waits for a person; assisted: each proposal does, 
   const rig = experimentRig();
   const repo = searchRepo();
   const better = repo.content('0.5');
-  const campaign = campaignOf(
+  const campaign = searchCampaignOf(
     repo,
     `camp-assisted-${process.pid}`,
-    { autonomy: 'assisted', objective: objective(3) },
+    { autonomy: 'assisted', objective: searchObjective(3) },
     [
       { hypothesis: 'a tiny learning rate', diff: repo.edit(repo.content('0.05'), repo.content('0.001')) },
       {
@@ -250,12 +204,12 @@ test('supervised: a promotion waits for a person; assisted: each proposal does, 
     );
 
     // Supervised: the proposal runs without asking; only the promotion waits, and approving it promotes.
-    const supervised = campaignOf(
+    const supervised = searchCampaignOf(
       repo,
       `camp-supervised-${process.pid}`,
       {
         autonomy: 'supervised',
-        objective: objective(3),
+        objective: searchObjective(3),
       },
       [{ hypothesis: 'a larger learning rate', diff: repo.edit(repo.content('0.05'), better) }],
     );
@@ -289,12 +243,12 @@ test('supervised: a promotion waits for a person; assisted: each proposal does, 
 test('offline proposer under a trial budget, and a stop update: the search ends with the reason', async () => {
   const rig = experimentRig();
   const repo = searchRepo();
-  const campaign = campaignOf(repo, `camp-offline-${process.pid}`, {
+  const campaign = searchCampaignOf(repo, `camp-offline-${process.pid}`, {
     proposer: { kind: 'offline' },
     budget: { max_trials: 3 },
     concurrency: 2,
   });
-  const stopped = campaignOf(repo, `camp-stopped-${process.pid}`, { proposer: { kind: 'offline' } });
+  const stopped = searchCampaignOf(repo, `camp-stopped-${process.pid}`, { proposer: { kind: 'offline' } });
   await withWorker(env, { taskQueue: rig.taskQueue, activities: rig.activities }, async () => {
     const { handle } = await submitSearch({ client: env.client, campaign, settings: rig.settings });
     const result = await handle.result();
@@ -324,7 +278,7 @@ test('offline proposer under a trial budget, and a stop update: the search ends 
 test('a search paused before its launch proposes nothing, and its wall time ends it with the reason', async () => {
   const rig = experimentRig();
   const repo = searchRepo();
-  const campaign = campaignOf(
+  const campaign = searchCampaignOf(
     repo,
     `camp-paused-${process.pid}`,
     { proposer: { kind: 'offline' }, budget: { wall_time: '12s' } },
@@ -350,9 +304,9 @@ test('a search whose history grows large continues as new: no trial lost, none r
   try {
     const rig = experimentRig();
     const repo = searchRepo();
-    const campaign = campaignOf(repo, `camp-continued-${process.pid}`, {
+    const campaign = searchCampaignOf(repo, `camp-continued-${process.pid}`, {
       proposer: { kind: 'offline' },
-      objective: objective(1),
+      objective: searchObjective(1),
       budget: { max_trials: 4 },
       concurrency: 2,
     });
@@ -399,9 +353,9 @@ test('a gpu_hours budget ends the search with its reason once the trials have us
   const rig = experimentRig();
   const repo = searchRepo();
   // One GPU per trial (the local launcher without GPU ids runs it anyway): the base alone spends the budget.
-  const campaign = campaignOf(repo, `camp-gpuhours-${process.pid}`, {
+  const campaign = searchCampaignOf(repo, `camp-gpuhours-${process.pid}`, {
     proposer: { kind: 'offline' },
-    objective: objective(1),
+    objective: searchObjective(1),
     trial: { time_limit: '2m', resources: { gpus: 1 } },
     budget: { gpu_hours: 0.00001 },
   });

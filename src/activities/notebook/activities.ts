@@ -6,6 +6,7 @@ import type {
   GithubNotebook,
   NotebookIssue,
   OpenIssueInput,
+  PullRequestInput,
   UpdateIssueInput,
 } from './github-notebook';
 
@@ -28,6 +29,9 @@ export function createNotebookActivities(deps: { notebook?: GithubNotebook }) {
     },
     async closeExperimentIssue(input: CloseIssueInput): Promise<void> {
       await notebook().close(input);
+    },
+    async openSearchPullRequest(input: PullRequestInput): Promise<NotebookIssue> {
+      return notebook().openDraftPullRequest(input);
     },
   };
 }

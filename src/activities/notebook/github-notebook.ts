@@ -8,9 +8,18 @@
  * finds what the earlier one wrote. The issue number is also recorded in the run directory and returned to
  * the workflow, so later calls go straight to it.
  */
+import { execFile } from 'node:child_process';
 import { mkdir, readFile } from 'node:fs/promises';
+import { promisify } from 'node:util';
+import { ApplicationFailure } from '@temporalio/activity';
 import * as path from 'node:path';
-import { commentMarker, issueMarker, withStatusSection, type NotebookEvent } from '../../experiment';
+import {
+  commentMarker,
+  FailureType,
+  issueMarker,
+  withStatusSection,
+  type NotebookEvent,
+} from '../../experiment';
 import { writeFileAtomic } from '../atomic-file';
 import { githubFailure, splitRepo, type GithubClient } from './github-client';
 import type { GithubSettings } from './github-settings';
@@ -62,8 +71,23 @@ export interface CloseIssueInput {
   reportPath?: string;
 }
 
+export interface PullRequestInput {
+  /** The search campaign id: the pull request's marker. */
+  runName: string;
+  /** The local repository holding `branch`. */
+  repoDir: string;
+  /** The branch to propose; pushed to `remote` first. */
+  branch: string;
+  /** The branch to merge into; default the repository's default branch. */
+  base?: string;
+  title: string;
+  body: string;
+}
+
 /** The file in the run directory that records the issue. */
 export const ISSUE_RECORD = 'github-issue.json';
+
+const execFileAsync = promisify(execFile);
 
 /** The stage label of an issue. */
 const stageLabel = (stage: string) => `stage:${stage}`;
@@ -158,6 +182,42 @@ export class GithubNotebook {
         state_reason:
           input.outcome === 'rejected' || input.outcome === 'cancelled' ? 'not_planned' : 'completed',
       });
+    });
+  }
+
+  /**
+   * Pushes `branch` to the settings' `push_remote` and opens a draft pull request from it, or finds the one an
+   * earlier attempt opened (GitHub allows one open pull request per head branch).
+   */
+  async openDraftPullRequest(input: PullRequestInput): Promise<NotebookIssue> {
+    await pushBranch(input.repoDir, this.settings.push_remote, input.branch);
+    const existing = async () => {
+      const pulls = await this.client.paginate(this.client.rest.pulls.list, {
+        owner: this.owner,
+        repo: this.repo,
+        head: `${this.owner}:${input.branch}`,
+        state: 'all',
+        per_page: 100,
+      });
+      const pull = pulls[0];
+      return pull ? { number: pull.number, url: pull.html_url } : undefined;
+    };
+    return this.call(`open a draft pull request from ${input.branch}`, async () => {
+      const found = await existing();
+      if (found) return found;
+      const base =
+        input.base ??
+        (await this.client.rest.repos.get({ owner: this.owner, repo: this.repo })).data.default_branch;
+      const { data } = await this.client.rest.pulls.create({
+        owner: this.owner,
+        repo: this.repo,
+        head: input.branch,
+        base,
+        title: input.title,
+        body: input.body,
+        draft: true,
+      });
+      return { number: data.number, url: data.html_url };
     });
   }
 
@@ -294,6 +354,28 @@ export class GithubNotebook {
     } catch (error) {
       throw githubFailure(error, what);
     }
+  }
+}
+
+/** `git push <remote> <branch>`; a refusal is retried (a network blip) with git's own words. */
+async function pushBranch(repoDir: string, remote: string, branch: string): Promise<void> {
+  try {
+    await execFileAsync(
+      'git',
+      ['-C', repoDir, 'push', '--quiet', remote, `refs/heads/${branch}:refs/heads/${branch}`],
+      {
+        timeout: 120_000,
+        env: { ...process.env, GIT_TERMINAL_PROMPT: '0' },
+      },
+    );
+  } catch (error) {
+    const stderr = String((error as { stderr?: unknown }).stderr ?? (error as Error).message).trim();
+    throw ApplicationFailure.retryable(
+      `git push ${remote} ${branch} failed in ${repoDir}: ${stderr.split('\n').slice(-3).join(' ')}. ` +
+        `Check that the remote \`${remote}\` (settings github.push_remote) points at the GitHub repository and ` +
+        'that git can push there without a prompt (an SSH key or a credential helper).',
+      FailureType.NotifierUnavailable,
+    );
   }
 }
 

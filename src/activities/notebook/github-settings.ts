@@ -40,6 +40,11 @@ export const GithubSettings = z.strictObject({
   /** Branch the posts and their charts are committed to; created from the default branch. Default `labline/posts`. */
   posts_branch: z.string().trim().min(1).default('labline/posts'),
   /**
+   * The git remote a search campaign's final branch is pushed to before its draft pull request is opened; it
+   * must point at `repo`, and git must push there without a prompt. Default `origin`.
+   */
+  push_remote: z.string().trim().min(1).default('origin'),
+  /**
    * Milliseconds between two writes (GitHub asks integrations to wait a second between POST, PATCH and PUT
    * requests to avoid secondary rate limits). Default 1000; tests set 0.
    */
