@@ -369,7 +369,8 @@ async function pushBranch(repoDir: string, remote: string, branch: string): Prom
       },
     );
   } catch (error) {
-    const stderr = String((error as { stderr?: unknown }).stderr ?? (error as Error).message).trim();
+    const output = (error as { stderr?: unknown }).stderr;
+    const stderr = (typeof output === 'string' && output ? output : (error as Error).message).trim();
     throw ApplicationFailure.retryable(
       `git push ${remote} ${branch} failed in ${repoDir}: ${stderr.split('\n').slice(-3).join(' ')}. ` +
         `Check that the remote \`${remote}\` (settings github.push_remote) points at the GitHub repository and ` +
