@@ -35,6 +35,7 @@ export function formatStatus(status: ExperimentStatus): string {
   if (status.links.report) lines.push(`  report     ${status.links.report}`);
   if (status.links.tracker_url) lines.push(`  tracker    ${status.links.tracker_url}`);
   if (status.links.web_ui) lines.push(`  web ui     ${status.links.web_ui}`);
+  if (status.links.github_issue) lines.push(`  github     ${status.links.github_issue}`);
   const { costs } = status;
   lines.push(
     `  costs      $${costs.llm_usd.toFixed(4)} LLM (${costs.llm_prompt_tokens}+${costs.llm_completion_tokens} tokens), ${costs.gpu_hours.toFixed(3)} GPU h`,

@@ -174,6 +174,8 @@ export function statusSection(status: ExperimentStatus): string {
         ]),
       ),
     );
+  if (status.links.tracker_url?.startsWith('http'))
+    lines.push('', `**W&B run:** ${status.links.tracker_url}`);
   const { costs } = status;
   lines.push(
     '',

@@ -67,7 +67,9 @@ export async function createLablineWorkers(options: LablineWorkerOptions): Promi
     // The workflow queue writes issues; the GPU queue, where the code lives, pushes a search's branch.
     options.activities || !settings.github || !(roles.includes('workflow') || roles.includes('gpu'))
       ? undefined
-      : await githubNotebookOf(settings.github);
+      : await githubNotebookOf(settings.github, {
+          ...(options.webUiUrl ? { webUi: { url: options.webUiUrl, namespace: options.namespace } } : {}),
+        });
   const activities =
     options.activities ??
     createLablineActivities({

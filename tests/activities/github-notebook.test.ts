@@ -193,3 +193,18 @@ test('assignees_from_approvers assigns the launch approvers that have a login; o
   await notebook.open({ ...openInput(), approvers: ['alice', 'bob'] });
   expect(github.issues[0]!.assignees).toEqual(['alice-gh']);
 });
+
+test("with the worker's Web UI, the issue links the run's page under its marker, and is still found by it", async () => {
+  const settings = settingsFor();
+  const notebook = new GithubNotebook(createGithubClient({ token: github.token, settings }), settings, {
+    url: 'http://127.0.0.1:8233',
+    namespace: 'default',
+  });
+  await notebook.open(openInput());
+  const [marker, link] = github.issues[0]!.body.split('\n');
+  expect(marker).toBe('<!-- labline:experiment=exp-notebook -->');
+  expect(link).toBe('**Temporal Web UI:** http://127.0.0.1:8233/namespaces/default/workflows/exp-notebook');
+  rmSync(path.join(runDir, ISSUE_RECORD));
+  await notebook.open(openInput());
+  expect(github.issues).toHaveLength(1);
+});

@@ -17,6 +17,7 @@ import {
   commentMarker,
   FailureType,
   issueMarker,
+  webUiWorkflowUrl,
   withStatusSection,
   type NotebookEvent,
 } from '../../experiment';
@@ -96,9 +97,13 @@ export class GithubNotebook {
   private readonly owner: string;
   private readonly repo: string;
 
+  /**
+   * @param webUi the Temporal Web UI (base URL and namespace), linked from every issue when the worker knows it
+   */
   constructor(
     private readonly client: GithubClient,
     private readonly settings: GithubSettings,
+    private readonly webUi?: { url: string; namespace: string },
   ) {
     [this.owner, this.repo] = splitRepo(settings.repo);
   }
@@ -117,7 +122,7 @@ export class GithubNotebook {
           owner: this.owner,
           repo: this.repo,
           title: input.title,
-          body: input.body,
+          body: this.withWebUiLink(input.body, input.runName),
           labels: [...this.settings.labels, stageLabel(input.stage)],
           assignees: this.assigneesOf(input.approvers),
         });
@@ -219,6 +224,14 @@ export class GithubNotebook {
       });
       return { number: data.number, url: data.html_url };
     });
+  }
+
+  /** The body with the run's Web UI page under its marker: the workflow does not know the UI's address. */
+  private withWebUiLink(body: string, runName: string): string {
+    if (!this.webUi) return body;
+    const link = `**Temporal Web UI:** ${webUiWorkflowUrl(this.webUi.url, this.webUi.namespace, runName)}\n`;
+    const marker = issueMarker(runName);
+    return body.startsWith(marker) ? `${marker}\n${link}${body.slice(marker.length + 1)}` : `${link}${body}`;
   }
 
   /** The issue recorded in the run directory by an earlier attempt, for this repository. */

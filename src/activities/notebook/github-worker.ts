@@ -11,9 +11,9 @@ import { githubTokenFromEnv, type GithubSettings } from './github-settings';
  */
 export async function githubNotebookOf(
   settings: GithubSettings,
-  env: NodeJS.ProcessEnv = process.env,
+  options: { env?: NodeJS.ProcessEnv; webUi?: { url: string; namespace: string } } = {},
 ): Promise<GithubNotebook> {
-  const client = createGithubClient({ token: githubTokenFromEnv(env), settings });
+  const client = createGithubClient({ token: githubTokenFromEnv(options.env), settings });
   await checkGithubAccess(client, settings.repo);
-  return new GithubNotebook(client, settings);
+  return new GithubNotebook(client, settings, options.webUi);
 }
