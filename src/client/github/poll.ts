@@ -40,15 +40,23 @@ export class GithubPoller {
     for (const comment of comments) {
       // `since` compares update times: a comment seen at the previous poll comes again, so ids are checked.
       if (comment.created_at > this.since) this.since = comment.created_at;
-      if (!this.options.seen.claim(`comment:${comment.id}`)) continue;
+      const key = `comment:${comment.id}`;
+      if (!this.options.seen.claim(key)) continue;
       const issueNumber = Number(/\/issues\/(\d+)$/.exec(comment.issue_url)?.[1]);
-      const result = await this.options.decisions.handle({
-        id: comment.id,
-        body: comment.body ?? '',
-        login: comment.user?.login ?? '',
-        userType: comment.user?.type ?? 'User',
-        issue: { number: issueNumber, body: await this.issueBody(owner, repo, issueNumber) },
-      });
+      let result;
+      try {
+        result = await this.options.decisions.handle({
+          id: comment.id,
+          body: comment.body ?? '',
+          login: comment.user?.login ?? '',
+          userType: comment.user?.type ?? 'User',
+          issue: { number: issueNumber, body: await this.issueBody(owner, repo, issueNumber) },
+        });
+      } catch (error) {
+        // Not taken: the next poll reads it again (its time is not past `since`) and takes it then.
+        this.options.seen.release(key);
+        throw error;
+      }
       if (result.kind !== 'ignored') {
         taken += 1;
         this.options.log?.(`[labline github] comment ${comment.id}: ${result.kind}`);

@@ -59,9 +59,17 @@ export async function startGithubWebhook(options: GithubWebhookOptions): Promise
     }
     if (payload.action !== 'created')
       return answer(response, 202, `Ignored: a comment ${payload.action ?? 'changed'}.`);
-    if (!options.seen.claim(`delivery:${delivery}`))
+    const key = `delivery:${delivery}`;
+    if (!options.seen.claim(key))
       return answer(response, 200, `Ignored: delivery ${delivery} was taken already.`);
-    const result = await options.decisions.handle(commentOf(payload));
+    let result;
+    try {
+      result = await options.decisions.handle(commentOf(payload));
+    } catch (error) {
+      // Not taken after all (Temporal or GitHub unreachable): GitHub's redelivery of it must be taken.
+      options.seen.release(key);
+      throw error;
+    }
     log(
       `[labline github] delivery ${delivery}: ${result.kind}${'reason' in result ? ` (${result.reason})` : ''}`,
     );

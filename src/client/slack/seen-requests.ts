@@ -37,6 +37,11 @@ export class SeenRequests {
     return true;
   }
 
+  /** Gives `key` back: taking it failed, so the same request sent again should be taken. */
+  release(key: string): void {
+    if (this.seen.delete(key)) this.save();
+  }
+
   private forgetOlderThan(cutoff: number): void {
     for (const [key, at] of this.seen) if (at < cutoff) this.seen.delete(key);
   }
