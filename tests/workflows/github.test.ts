@@ -115,6 +115,26 @@ test('a failed experiment: the failure is commented with its log tail, the issue
   expect(issue.body).toContain('**Reason:** training attempt budget exhausted');
 });
 
+test('a preempted training: the preemption and the resumed launch are commented, the issue ends supported', async () => {
+  const id = `exp-github-preempt-${process.pid}`;
+  const input = trainerSpec(id, ['--preempt-at-step=30'], {
+    approvals: { launch: { enabled: false }, publish: { enabled: false } },
+  });
+  await runToEnd(id, input, async () => {});
+  const issue = github.issues[0]!;
+  expect(commentTitles(issue)).toEqual([
+    'Launch 1 started',
+    'Launch 1 preempted; resuming',
+    'Launch 2 started',
+    'Deliverables checked: all met',
+    'Publish review requested',
+    'Completed: supported',
+  ]);
+  expect(issue.comments[1]!.body).toMatch(/Resuming from `[^`]*checkpoint/);
+  expect(issue.comments[2]!.body).toMatch(/resuming from `/);
+  expect(issue.body).toMatch(/\| 1 \| [^|]+ \| [^|]+ \| preempted/);
+});
+
 test('a worker killed after GitHub opened the issue but before it answered: the retry finds it, one issue', async () => {
   const { rig, activities, workflowSettings } = githubRig(github);
   const id = `exp-github-kill-${process.pid}`;
