@@ -4,15 +4,21 @@
  * bounded wait for the experiment to reach a gate.
  */
 import type { Client } from '@temporalio/client';
-import { mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import type { ExperimentSpecInput, ExperimentStatus, GateName } from '../../src/experiment';
+import {
+  ExperimentSpec,
+  type ExperimentSpecInput,
+  type ExperimentStatus,
+  type GateName,
+} from '../../src/experiment';
 import type { Announcement, ApprovalMessage, Notifier } from '../../src/activities/notify/notifier';
 import { createLablineActivities } from '../../src/workers/activities';
 import type { DecisionRecord } from '../../src/experiment';
-import { experimentStatus, decide } from '../../src/client/experiments';
-import { uniqueTaskQueue } from './temporal';
+import { experimentStatus, decide, submitExperiment } from '../../src/client/experiments';
+import { startTsProcess, workerProcessScript, type RunningProcess } from './processes';
+import { uniqueTaskQueue, withWorker, workflowBundle, type TestTemporal } from './temporal';
 
 const repo = path.resolve(__dirname, '../..');
 export const trainerPath = path.join(repo, 'examples/trainer/train.js');
@@ -156,4 +162,55 @@ export async function decideWhenWaiting(
     source: 'api',
   });
   return status;
+}
+
+/**
+ * Submits the experiment with the rig's worker running, lets `drive` act on it, then `afterDrive` (recording
+ * its history, say), and returns what `drive` returned with the final status (queried while the worker runs:
+ * a query needs a worker, even on a closed workflow).
+ */
+export async function runExperiment<T>(
+  env: TestTemporal,
+  rig: ExperimentRig,
+  input: ExperimentSpecInput,
+  drive: (id: string) => Promise<T>,
+  afterDrive?: (id: string) => Promise<void>,
+): Promise<{ result: T; status: ExperimentStatus }> {
+  const spec = ExperimentSpec.parse(input);
+  return withWorker(env, { taskQueue: rig.taskQueue, activities: rig.activities }, async () => {
+    await submitExperiment({ client: env.client, spec, settings: rig.settings });
+    const result = await drive(spec.experiment_id);
+    await afterDrive?.(spec.experiment_id);
+    return { result, status: await experimentStatus(env.client, spec.experiment_id) };
+  });
+}
+
+/** The JSON lines of a file (the example trainer's starts.jsonl, ends.jsonl…); none when it does not exist. */
+export const readJsonLines = (file: string): Record<string, unknown>[] =>
+  existsSync(file)
+    ? readFileSync(file, 'utf8')
+        .trim()
+        .split('\n')
+        .filter(Boolean)
+        .map((line) => JSON.parse(line) as Record<string, unknown>)
+    : [];
+
+/**
+ * A Labline worker in a process of its own (tests/support/worker-process.ts) on the rig's task queue, for tests
+ * that kill it; added to `processes` (for the test's cleanup) before it is awaited, returned once ready.
+ */
+export async function startLablineWorkerProcess(
+  server: { address: string; namespace: string },
+  rig: Pick<ExperimentRig, 'taskQueue' | 'runsRoot'>,
+  processes: RunningProcess[],
+  env: NodeJS.ProcessEnv = {},
+): Promise<RunningProcess> {
+  const worker = startTsProcess(
+    workerProcessScript,
+    ['labline', server.address, server.namespace, rig.taskQueue, rig.runsRoot, workflowBundle().codePath],
+    env,
+  );
+  processes.push(worker);
+  await worker.waitFor(/worker ready/);
+  return worker;
 }

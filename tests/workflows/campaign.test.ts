@@ -6,9 +6,14 @@ import { campaignStatus, reviewProposal, submitCampaign } from '../../src/client
 import { decide } from '../../src/client/experiments';
 import { lineage } from '../../src/client/lineage';
 import type { CampaignResult, CampaignStatus } from '../../src/workflows';
-import { startTsProcess, workerProcessScript, type RunningProcess } from '../support/processes';
-import { startTestTemporal, withWorker, workflowBundle, type TestTemporal } from '../support/temporal';
-import { experimentRig, trainerPath, type ExperimentRig } from '../support/experiments';
+import type { RunningProcess } from '../support/processes';
+import { startTestTemporal, withWorker, type TestTemporal } from '../support/temporal';
+import {
+  experimentRig,
+  trainerPath,
+  type ExperimentRig,
+  startLablineWorkerProcess,
+} from '../support/experiments';
 import { recordHistory } from '../support/histories';
 import { makeRepo, trainerSource } from '../support/git-repo';
 
@@ -295,16 +300,7 @@ test('a worker killed mid-campaign: no child is lost or duplicated', async () =>
     primary_metric: { name: 'eval/accuracy', goal: 'max' },
     approvals: { launch: { enabled: false } },
   } satisfies CampaignSpecInput);
-  const first = startTsProcess(workerProcessScript, [
-    'labline',
-    env.address,
-    env.namespace,
-    rig.taskQueue,
-    rig.runsRoot,
-    workflowBundle().codePath,
-  ]);
-  processes.push(first);
-  await first.waitFor(/worker ready/);
+  const first = await startLablineWorkerProcess(env, rig, processes);
   await submitCampaign({ client: env.client, campaign, settings: rig.settings });
   await waitForCampaign(env.client, campaignId, (s) => s.children.some((c) => c.state === 'running'));
   await first.kill('SIGKILL');

@@ -9,7 +9,6 @@ import {
 } from '../../src/experiment';
 import {
   submitExperiment,
-  experimentStatus,
   experimentHandle,
   decide,
   DecisionRefused,
@@ -22,6 +21,8 @@ import { startTestTemporal, withWorker, type TestTemporal } from '../support/tem
 import {
   decideWhenWaiting,
   experimentRig,
+  readJsonLines,
+  runExperiment,
   trainerSpec,
   waitForStatus,
   type ExperimentRig,
@@ -44,32 +45,10 @@ const newId = (label: string) => {
 /** Records the scenario's history for the replay suite (see tests/support/histories.ts). */
 const recordScenario = (id: string) => recordHistory(env.client, id, `experiment-${labels.get(id) ?? id}`);
 
-/**
- * Submits the experiment with a worker running, lets `drive` act on it, and returns what `drive` returned
- * with the final status (queried while the worker runs: a query needs a worker, even on a closed workflow).
- */
-async function run<T>(
-  rig: ExperimentRig,
-  input: ExperimentSpecInput,
-  drive: (id: string) => Promise<T>,
-): Promise<{ result: T; status: ExperimentStatus }> {
-  const spec = ExperimentSpec.parse(input);
-  return withWorker(env, { taskQueue: rig.taskQueue, activities: rig.activities }, async () => {
-    await submitExperiment({ client: env.client, spec, settings: rig.settings });
-    const result = await drive(spec.experiment_id);
-    await recordScenario(spec.experiment_id);
-    return { result, status: await experimentStatus(env.client, spec.experiment_id) };
-  });
-}
+const run = <T>(rig: ExperimentRig, input: ExperimentSpecInput, drive: (id: string) => Promise<T>) =>
+  runExperiment(env, rig, input, drive, recordScenario);
 
-const readLines = (file: string) =>
-  existsSync(file)
-    ? readFileSync(file, 'utf8')
-        .trim()
-        .split('\n')
-        .filter(Boolean)
-        .map((l) => JSON.parse(l) as Record<string, unknown>)
-    : [];
+const readLines = readJsonLines;
 
 test('happy path: approved at both gates, the experiment completes with its report and results', async () => {
   const rig = experimentRig();

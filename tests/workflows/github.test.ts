@@ -7,11 +7,17 @@ import * as path from 'node:path';
 import { submitCampaign } from '../../src/client/campaigns';
 import { decide, submitExperiment } from '../../src/client/experiments';
 import { CampaignSpec, ExperimentSpec, type ExperimentSpecInput } from '../../src/experiment';
-import { decideWhenWaiting, trainerPath, trainerSpec, waitForStatus } from '../support/experiments';
+import {
+  decideWhenWaiting,
+  trainerPath,
+  trainerSpec,
+  waitForStatus,
+  startLablineWorkerProcess,
+} from '../support/experiments';
 import { fakeGithubSettings, githubRig } from '../support/github-rig';
 import { FakeGithub, type FakeIssue } from '../support/fake-github';
 import { recordHistory } from '../support/histories';
-import { startTsProcess, workerProcessScript, type RunningProcess } from '../support/processes';
+import type { RunningProcess } from '../support/processes';
 import { startTestTemporal, withWorker, workflowBundle, type TestTemporal } from '../support/temporal';
 
 let env: TestTemporal;
@@ -139,13 +145,10 @@ test('a worker killed after GitHub opened the issue but before it answered: the 
   const { rig, activities, workflowSettings } = githubRig(github);
   const id = `exp-github-kill-${process.pid}`;
   const held = github.hold('POST /repos/*/*/issues');
-  const first = startTsProcess(
-    workerProcessScript,
-    ['labline', env.address, env.namespace, rig.taskQueue, rig.runsRoot, workflowBundle().codePath],
-    { LABLINE_TEST_GITHUB: JSON.stringify(githubSettings()), GITHUB_TOKEN: github.token },
-  );
-  processes.push(first);
-  await first.waitFor(/worker ready/);
+  const first = await startLablineWorkerProcess(env, rig, processes, {
+    LABLINE_TEST_GITHUB: JSON.stringify(githubSettings()),
+    GITHUB_TOKEN: github.token,
+  });
   const spec = ExperimentSpec.parse(trainerSpec(id));
   await submitExperiment({ client: env.client, spec, settings: workflowSettings });
   await held.reached;

@@ -11,10 +11,16 @@ import { experimentHandle, experimentStatus, submitExperiment } from '../../src/
 import { worktreeDirOf } from '../../src/activities/code/worktree';
 import { ExperimentSpec, ResultsPayload, type ExperimentSpecInput } from '../../src/experiment';
 import { makeRepo, type TestRepo } from '../support/git-repo';
-import { experimentRig, trainerPath, trainerSpec, waitForStatus } from '../support/experiments';
+import {
+  experimentRig,
+  trainerPath,
+  trainerSpec,
+  waitForStatus,
+  startLablineWorkerProcess,
+} from '../support/experiments';
 import { recordHistory } from '../support/histories';
-import { startTsProcess, workerProcessScript, type RunningProcess } from '../support/processes';
-import { startTestTemporal, withWorker, workflowBundle, type TestTemporal } from '../support/temporal';
+import type { RunningProcess } from '../support/processes';
+import { startTestTemporal, withWorker, type TestTemporal } from '../support/temporal';
 
 let env: TestTemporal;
 const processes: RunningProcess[] = [];
@@ -105,16 +111,7 @@ test('a worker killed while a pinned experiment trains: the next worker adopts t
     rig.runsRoot,
   );
   const runDir = path.join(rig.runsRoot, id);
-  const first = startTsProcess(workerProcessScript, [
-    'labline',
-    env.address,
-    env.namespace,
-    rig.taskQueue,
-    rig.runsRoot,
-    workflowBundle().codePath,
-  ]);
-  processes.push(first);
-  await first.waitFor(/worker ready/);
+  const first = await startLablineWorkerProcess(env, rig, processes);
   await submitExperiment({ client: env.client, spec, settings: rig.settings });
   await waitForStatus(env.client, id, (s) => (s.attempts[0]?.step ?? 0) > 10);
   await first.kill('SIGKILL');

@@ -13,10 +13,10 @@ import { readCampaignFile } from '../../src/client/campaigns';
 import { searchCampaignFrom, searchStatus, submitSearch } from '../../src/client/search';
 import type { SearchCampaignSpec, SearchStatus, TrialState } from '../../src/experiment';
 import type { SearchResult } from '../../src/workflows';
-import { experimentRig, type ExperimentRig } from '../support/experiments';
+import { experimentRig, type ExperimentRig, startLablineWorkerProcess } from '../support/experiments';
 import { killOwnServers, startOwnServer } from '../support/own-server';
-import { startTsProcess, workerProcessScript, type RunningProcess } from '../support/processes';
-import { startTestTemporal, withWorker, workflowBundle, type TestTemporal } from '../support/temporal';
+import type { RunningProcess } from '../support/processes';
+import { startTestTemporal, withWorker, type TestTemporal } from '../support/temporal';
 import { testServerKind } from '../support/temporal-cli';
 import {
   HYPERPARAMETERS,
@@ -176,16 +176,7 @@ test('a worker killed with SIGKILL while a trial trains: a new worker finishes t
   const rig = experimentRig(2);
   const { repo, campaign } = searchOf(`camp-search-worker-kill-${process.pid}`);
   const id = campaign.campaign_id;
-  const first = startTsProcess(workerProcessScript, [
-    'labline',
-    env.address,
-    env.namespace,
-    rig.taskQueue,
-    rig.runsRoot,
-    workflowBundle().codePath,
-  ]);
-  processes.push(first);
-  await first.waitFor(/worker ready/);
+  const first = await startLablineWorkerProcess(env, rig, processes);
   await submitSearch({ client: env.client, campaign, settings: rig.settings });
   await waitForSearch(env.client, id, (status) => trialTraining(rig, status));
   await first.kill('SIGKILL');

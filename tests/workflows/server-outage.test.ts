@@ -9,10 +9,9 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { experimentStatus, submitExperiment } from '../../src/client/experiments';
 import { ExperimentSpec } from '../../src/experiment';
-import { experimentRig, trainerSpec, waitForStatus } from '../support/experiments';
+import { experimentRig, trainerSpec, waitForStatus, startLablineWorkerProcess } from '../support/experiments';
 import { killOwnServers, startOwnServer } from '../support/own-server';
-import { startTsProcess, workerProcessScript, type RunningProcess } from '../support/processes';
-import { workflowBundle } from '../support/temporal';
+import type { RunningProcess } from '../support/processes';
 
 const processes: RunningProcess[] = [];
 afterAll(async () => {
@@ -32,16 +31,7 @@ test('an outage longer than the heartbeat timeout during training leaves the tra
       approvals: { launch: { enabled: false }, publish: { enabled: false } },
     }),
   );
-  const worker = startTsProcess(workerProcessScript, [
-    'labline',
-    server.address,
-    'default',
-    rig.taskQueue,
-    rig.runsRoot,
-    workflowBundle().codePath,
-  ]);
-  processes.push(worker);
-  await worker.waitFor(/worker ready/);
+  await startLablineWorkerProcess({ address: server.address, namespace: 'default' }, rig, processes);
   const connection = await Connection.connect({ address: server.address });
   try {
     const client = new Client({ connection, namespace: 'default' });

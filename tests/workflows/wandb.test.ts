@@ -5,17 +5,18 @@
  */
 import { ActivityFailure, WorkflowFailedError, type ApplicationFailure } from '@temporalio/client';
 import { defineQuery } from '@temporalio/workflow';
-import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { ExperimentSpec, type ExperimentSpecInput, type ExperimentStatus } from '../../src/experiment';
-import { experimentHandle, experimentStatus, submitExperiment } from '../../src/client/experiments';
+import type { ExperimentSpecInput } from '../../src/experiment';
+import { experimentHandle } from '../../src/client/experiments';
 import { WandbSettings } from '../../src/activities/tracking/wandb-settings';
 import { WandbTracker } from '../../src/activities/tracking/wandb';
 import { createLablineActivities } from '../../src/workers/activities';
-import { startTestTemporal, withWorker, type TestTemporal } from '../support/temporal';
+import { startTestTemporal, type TestTemporal } from '../support/temporal';
 import {
   decideWhenWaiting,
   experimentRig,
+  readJsonLines,
+  runExperiment,
   trainerSpec,
   waitForStatus,
   type ExperimentRig,
@@ -103,27 +104,10 @@ function wandbSpec(
   } satisfies ExperimentSpecInput;
 }
 
-async function run<T>(
-  rig: ExperimentRig,
-  input: ExperimentSpecInput,
-  drive: (id: string) => Promise<T>,
-): Promise<{ result: T; status: ExperimentStatus }> {
-  const spec = ExperimentSpec.parse(input);
-  return withWorker(env, { taskQueue: rig.taskQueue, activities: rig.activities }, async () => {
-    await submitExperiment({ client: env.client, spec, settings: rig.settings });
-    const result = await drive(spec.experiment_id);
-    return { result, status: await experimentStatus(env.client, spec.experiment_id) };
-  });
-}
+const run = <T>(rig: ExperimentRig, input: ExperimentSpecInput, drive: (id: string) => Promise<T>) =>
+  runExperiment(env, rig, input, drive);
 
-const readLines = (file: string) =>
-  existsSync(file)
-    ? readFileSync(file, 'utf8')
-        .trim()
-        .split('\n')
-        .filter(Boolean)
-        .map((line) => JSON.parse(line) as Record<string, unknown>)
-    : [];
+const readLines = readJsonLines;
 
 const noGates = { launch: { enabled: false }, publish: { enabled: false } };
 const metadataQuery = defineQuery<{ currentDetails?: string }>('__temporal_workflow_metadata');

@@ -3,9 +3,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { ExperimentSpec } from '../../src/experiment';
 import { experimentStatus, submitExperiment } from '../../src/client/experiments';
-import { startTsProcess, workerProcessScript, type RunningProcess } from '../support/processes';
-import { startTestTemporal, withWorker, workflowBundle, type TestTemporal } from '../support/temporal';
-import { experimentRig, trainerSpec, waitForStatus } from '../support/experiments';
+import type { RunningProcess } from '../support/processes';
+import { startTestTemporal, withWorker, type TestTemporal } from '../support/temporal';
+import { experimentRig, trainerSpec, waitForStatus, startLablineWorkerProcess } from '../support/experiments';
 
 let env: TestTemporal;
 const processes: RunningProcess[] = [];
@@ -29,16 +29,7 @@ async function trainThroughWorkerStop(label: string, stop: NodeJS.Signals) {
       approvals: { launch: { enabled: false }, publish: { enabled: false } },
     }),
   );
-  const first = startTsProcess(workerProcessScript, [
-    'labline',
-    env.address,
-    env.namespace,
-    rig.taskQueue,
-    rig.runsRoot,
-    workflowBundle().codePath,
-  ]);
-  processes.push(first);
-  await first.waitFor(/worker ready/);
+  const first = await startLablineWorkerProcess(env, rig, processes);
   await submitExperiment({ client: env.client, spec, settings: rig.settings });
   await waitForStatus(env.client, id, (s) => (s.attempts[0]?.step ?? 0) > 10);
   const [trainer] = trainerStarts(rig.runsRoot, id);
@@ -104,13 +95,9 @@ describe('a worker killed in the middle of a stage after training', () => {
           approvals: { launch: { enabled: false }, publish: { enabled: false } },
         }),
       );
-      const first = startTsProcess(
-        workerProcessScript,
-        ['labline', env.address, env.namespace, rig.taskQueue, rig.runsRoot, workflowBundle().codePath],
-        { LABLINE_TEST_SLOW_ACTIVITY: `${activityType}:120000` },
-      );
-      processes.push(first);
-      await first.waitFor(/worker ready/);
+      const first = await startLablineWorkerProcess(env, rig, processes, {
+        LABLINE_TEST_SLOW_ACTIVITY: `${activityType}:120000`,
+      });
       await submitExperiment({ client: env.client, spec, settings });
       const handle = env.client.workflow.getHandle(id);
       const deadline = Date.now() + 60_000;
